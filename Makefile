@@ -1,0 +1,53 @@
+# veet — the two commands most people need are `make run` and `make test`.
+SHELL := /bin/bash
+export GOFLAGS := -buildvcs=false
+ADDR ?= 127.0.0.1:8080
+NODES ?= 2
+LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
+
+.PHONY: run test bench lambdas generate spa local test-go test-cdk test-spa vet
+
+## run: the whole system on this machine; prints the URL to open.
+run: spa local
+	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist
+
+## test: every test (Go with a real redis-server, CDK synthesis, SPA unit and browser).
+test: vet test-go test-cdk test-spa
+	@echo "make test: all suites passed"
+
+vet:
+	@scripts/ensure-deps.sh redis
+	go vet ./...
+
+test-go:
+	go test -p 2 -timeout 12m ./...
+
+test-cdk:
+	cd cdk && go test -timeout 12m ./...
+
+test-spa: spa local
+	@scripts/ensure-deps.sh chromium spa
+	cd spa && npm test
+
+## bench: SFU load generator against a local node; prints a table.
+bench:
+	go run ./sfu/cmd/loadgen
+
+## lambdas: one bootstrap per function for provided.al2023 on arm64.
+lambdas:
+	@for f in $(LAMBDAS); do \
+	  echo "build/lambdas/$$f/bootstrap"; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags=-s \
+	    -o build/lambdas/$$f/bootstrap ./lambdas/cmd/$$f || exit 1; \
+	done
+
+## generate: the SPA's TypeScript protocol types from package events.
+generate:
+	go run ./events/cmd/tsgen -o spa/src/client/protocol.ts
+
+spa:
+	@scripts/ensure-deps.sh spa
+	cd spa && npm run build
+
+local:
+	go build -o build/veet-local ./localstack/cmd/veet-local

@@ -1,0 +1,131 @@
+package events
+
+import "fmt"
+
+// CommandType names a command to an SFU node.
+type CommandType string
+
+const (
+	// CmdJoin: a participant was let into a room on this node. The node sets
+	// up its subscribe PeerConnection, sends a SubscribeOffer when there are
+	// tracks to forward, and waits for the participant's PublishOffer.
+	CmdJoin            CommandType = "join"
+	CmdPublishOffer    CommandType = "publish_offer"
+	CmdSubscribeAnswer CommandType = "subscribe_answer"
+	CmdCandidate       CommandType = "candidate"
+	// CmdLeave closes the participant's PeerConnections and stops forwarding
+	// their tracks (leave, disconnect, remove).
+	CmdLeave CommandType = "leave"
+	// CmdSetMuted starts or stops forwarding one source of a participant.
+	CmdSetMuted CommandType = "set_muted"
+	// CmdCloseRoom closes everyone's media in a room (meeting ended).
+	CmdCloseRoom CommandType = "close_room"
+)
+
+// ConnRef says where to push events for a participant: their WebSocket
+// connection and the `@connections` endpoint of the API that holds it
+// (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}, or the local
+// gateway's URL).
+type ConnRef struct {
+	ConnectionID ConnectionID `json:"connectionId"`
+	Endpoint     string       `json:"endpoint"`
+}
+
+// Command is one instruction to an SFU node, carried on the node's command
+// channel. One flat shape keeps the channel simple; Type says which fields
+// are set.
+type Command struct {
+	Type        CommandType   `json:"type"`
+	Room        RoomCode      `json:"room"`
+	Participant ParticipantID `json:"participant,omitempty"`
+	Conn        ConnRef       `json:"conn,omitempty"`
+	// RequestID is the client's request id, so the node's reply (a
+	// PublishAnswer, or an error) names it.
+	RequestID string `json:"requestId,omitempty"`
+	// GatewayRequestID is API Gateway's id of the message, for error events.
+	GatewayRequestID string        `json:"gatewayRequestId,omitempty"`
+	SDP              string        `json:"sdp,omitempty"`
+	Tracks           []TrackInfo   `json:"tracks,omitempty"`
+	Target           PeerTarget    `json:"target,omitempty"`
+	Candidate        *ICECandidate `json:"candidate,omitempty"`
+	Source           Source        `json:"source,omitempty"`
+	Muted            bool          `json:"muted,omitempty"`
+	// Muted sources at join, so forwarding starts in the right state.
+	MutedSources []Source `json:"mutedSources,omitempty"`
+	// SentAt is the sender's clock (Unix ms), for latency figures and for
+	// dropping media commands that waited too long to matter.
+	SentAt int64 `json:"sentAt"`
+}
+
+// Validate checks that a command has the fields its type needs; a node
+// refuses (and reports) a command that fails it rather than guessing.
+func (c *Command) Validate() error {
+	if !c.Room.Valid() {
+		return fmt.Errorf("command %s: bad room %q", c.Type, c.Room)
+	}
+	needParticipant := func() error {
+		if !c.Participant.Valid() {
+			return fmt.Errorf("command %s: bad participant %q", c.Type, c.Participant)
+		}
+		return nil
+	}
+	switch c.Type {
+	case CmdJoin:
+		if c.Conn.ConnectionID == "" || c.Conn.Endpoint == "" {
+			return fmt.Errorf("command join: connection and endpoint are required")
+		}
+		return needParticipant()
+	case CmdPublishOffer, CmdSubscribeAnswer:
+		if err := checkSDP(c.SDP); err != nil {
+			return fmt.Errorf("command %s: %w", c.Type, err)
+		}
+		return needParticipant()
+	case CmdCandidate:
+		if c.Candidate == nil || (c.Target != TargetPublish && c.Target != TargetSubscribe) {
+			return fmt.Errorf("command candidate: target and candidate are required")
+		}
+		return needParticipant()
+	case CmdLeave:
+		return needParticipant()
+	case CmdSetMuted:
+		if !c.Source.Valid() {
+			return fmt.Errorf("command set_muted: bad source %q", c.Source)
+		}
+		return needParticipant()
+	case CmdCloseRoom:
+		return nil
+	}
+	return fmt.Errorf("unknown command type %q", c.Type)
+}
+
+// NodeState is an SFU node's lifecycle state.
+type NodeState string
+
+const (
+	NodeServing  NodeState = "serving"
+	NodeDraining NodeState = "draining" // takes no new rooms
+)
+
+// NodeLoad is what a node reports with each heartbeat.
+type NodeLoad struct {
+	Rooms        int     `json:"rooms"`
+	Participants int     `json:"participants"`
+	Tracks       int     `json:"tracks"`
+	BitrateBps   int64   `json:"bitrateBps"` // forwarded, all subscribers
+	CPU          float64 `json:"cpu"`        // 0..1 of the node's cores
+}
+
+// NodeInfo is a node's entry in the registry.
+type NodeInfo struct {
+	ID        NodeID    `json:"id"`
+	Region    string    `json:"region"`
+	State     NodeState `json:"state"`
+	Load      NodeLoad  `json:"load"`
+	UpdatedAt int64     `json:"updatedAt"` // Unix ms
+}
+
+// Score orders nodes for placement: lower is less loaded. Participants
+// dominate the cost of a room; CPU breaks ties and catches hot nodes.
+func (l NodeLoad) Score() float64 {
+	return float64(l.Participants) + 100*l.CPU
+}
