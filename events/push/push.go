@@ -1,0 +1,127 @@
+// Package push delivers server events to a client's WebSocket through API
+// Gateway's `@connections` management API (aws-sdk-go-v2
+// apigatewaymanagementapi). The same client talks to the local gateway, which
+// serves the same API.
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+
+	"github.com/veet-dev/veet/events"
+)
+
+// ErrGone means API Gateway answered 410: the connection no longer exists, so
+// the caller should forget it (leave the room, drop its state).
+var ErrGone = errors.New("push: connection is gone")
+
+// Pusher posts to and closes client connections.
+type Pusher interface {
+	Post(ctx context.Context, to events.ConnRef, data []byte) error
+	Delete(ctx context.Context, to events.ConnRef) error // close the socket
+}
+
+// Send marshals e and posts it to one connection.
+func Send(ctx context.Context, p Pusher, to events.ConnRef, e events.Event) error {
+	data, err := events.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("push: marshal %s: %w", e.EventType(), err)
+	}
+	return p.Post(ctx, to, data)
+}
+
+// APIGateway is the Pusher over the real SDK. An API Gateway WebSocket API has
+// one `@connections` endpoint per stage, and one Lambda may serve connections
+// of several (and the SFU serves every region's), so it keeps one client per
+// endpoint rather than one per process.
+type APIGateway struct {
+	cfg aws.Config
+
+	mu      sync.Mutex
+	clients map[string]*apigatewaymanagementapi.Client
+}
+
+// NewAPIGateway returns a Pusher that signs requests with cfg.
+func NewAPIGateway(cfg aws.Config) Pusher {
+	return &APIGateway{cfg: cfg, clients: map[string]*apigatewaymanagementapi.Client{}}
+}
+
+func (a *APIGateway) client(endpoint string) (*apigatewaymanagementapi.Client, error) {
+	if endpoint == "" {
+		return nil, errors.New("push: connection has no endpoint")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := a.clients[endpoint]
+	if !ok {
+		c = apigatewaymanagementapi.NewFromConfig(a.cfg, func(o *apigatewaymanagementapi.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+		})
+		a.clients[endpoint] = c
+	}
+	return c, nil
+}
+
+// Post sends data to the connection; ErrGone when it no longer exists.
+func (a *APIGateway) Post(ctx context.Context, to events.ConnRef, data []byte) error {
+	c, err := a.client(to.Endpoint)
+	if err != nil {
+		return err
+	}
+	_, err = c.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
+		ConnectionId: aws.String(string(to.ConnectionID)),
+		Data:         data,
+	})
+	return mapErr("post", to, err)
+}
+
+// Delete closes the connection; a connection already gone is not an error.
+func (a *APIGateway) Delete(ctx context.Context, to events.ConnRef) error {
+	c, err := a.client(to.Endpoint)
+	if err != nil {
+		return err
+	}
+	_, err = c.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{
+		ConnectionId: aws.String(string(to.ConnectionID)),
+	})
+	if err = mapErr("delete", to, err); errors.Is(err, ErrGone) {
+		return nil
+	}
+	return err
+}
+
+// Alive reports whether the connection still exists (GetConnection).
+func (a *APIGateway) Alive(ctx context.Context, to events.ConnRef) (bool, error) {
+	c, err := a.client(to.Endpoint)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{
+		ConnectionId: aws.String(string(to.ConnectionID)),
+	})
+	switch err = mapErr("get", to, err); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrGone):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+func mapErr(op string, to events.ConnRef, err error) error {
+	if err == nil {
+		return nil
+	}
+	var gone *types.GoneException
+	if errors.As(err, &gone) {
+		return ErrGone
+	}
+	return fmt.Errorf("push: %s %s: %w", op, to.ConnectionID, err)
+}
