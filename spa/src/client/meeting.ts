@@ -1,0 +1,328 @@
+import type { Participant, ParticipantID, Role, ServerEvent, Source } from "./protocol";
+import { Emitter } from "./emitter";
+import { RoomState } from "./roomState";
+import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
+import { LocalTracks, MediaSession } from "./media";
+import type { TokenStore } from "./tokens";
+
+export type Phase =
+  | { kind: "idle" }
+  | { kind: "connecting" }
+  | { kind: "lobby"; title: string }
+  | { kind: "joined" }
+  | { kind: "left" }
+  | { kind: "removed" }
+  | { kind: "banned" }
+  | { kind: "denied"; retryAfterMs: number }
+  | { kind: "ended" }
+  | { kind: "failed"; code: string; message: string };
+
+type MeetingEvents = {
+  phase: Phase;
+  room: RoomState;
+  connection: ConnectionState;
+  mutedByHost: { source: Source; by: ParticipantID; byName: string };
+  remoteTrack: { trackId: string; track: MediaStreamTrack };
+  notice: string;
+};
+
+export interface JoinOptions {
+  name: string;
+  micOn: boolean;
+  camOn: boolean;
+  tracks: LocalTracks;
+}
+
+export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
+  wsUrl: string;
+  code: string;
+  tokens: TokenStore;
+  rtcConfig?: RTCConfiguration;
+  // How to get a fresh camera track when the camera is turned back on.
+  getCamera?: () => Promise<MediaStreamTrack>;
+}
+
+// A human sentence for each refusal a join can meet.
+const joinErrors: Record<string, string> = {
+  not_found: "This meeting doesn't exist. Check the code and try again.",
+  locked: "This meeting is locked. Ask a host to unlock it.",
+  too_soon: "You were turned away a moment ago. Wait a little before asking again.",
+  unauthorized: "Your link for this meeting is no longer valid.",
+  unavailable: "No media server is available right now. Try again in a minute.",
+  rate_limited: "Too many attempts. Wait a moment and try again.",
+};
+
+// MeetingClient is one person in one meeting: it joins (knocking when it has
+// no token), keeps the room state, runs the media, rejoins after a dropped
+// connection and exposes the moderation actions. The UI only renders it.
+export class MeetingClient extends Emitter<MeetingEvents> {
+  readonly room = new RoomState();
+  readonly sig: Signaling;
+  media: MediaSession | null = null;
+  you: Participant | null = null;
+  phase: Phase = { kind: "idle" };
+  micOn = false;
+  camOn = false;
+  private joinOpts: JoinOptions | null = null;
+
+  constructor(private readonly opts: MeetingClientOptions) {
+    super();
+    this.sig = new Signaling({ ...opts, url: opts.wsUrl });
+    this.sig.on("event", (ev) => this.onEvent(ev));
+    this.sig.on("state", (s) => this.emit("connection", s));
+    this.sig.on("reconnected", () => void this.onReconnected());
+  }
+
+  get code(): string {
+    return this.opts.code;
+  }
+
+  get isModerator(): boolean {
+    const r = this.you && this.room.participants.get(this.you.id)?.role;
+    return r === "host" || r === "cohost";
+  }
+
+  get isHost(): boolean {
+    return !!this.you && this.room.participants.get(this.you.id)?.role === "host";
+  }
+
+  async join(o: JoinOptions): Promise<void> {
+    this.joinOpts = o;
+    this.micOn = o.micOn && !!o.tracks.microphone;
+    this.camOn = o.camOn && !!o.tracks.camera;
+    this.setPhase({ kind: "connecting" });
+    try {
+      if (this.sig.state !== "open") await this.sig.connect();
+      await this.sendJoin();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  // sendJoin joins with the stored token, or knocks without one.
+  private async sendJoin(): Promise<void> {
+    const o = this.joinOpts!;
+    const token = this.opts.tokens.get(this.code) ?? undefined;
+    const reply = await this.sig.request({
+      action: "join",
+      code: this.code,
+      name: o.name,
+      micOn: this.micOn,
+      camOn: this.camOn,
+      ...(token ? { token } : {}),
+    });
+    if (reply.type === "lobby_waiting") this.setPhase({ kind: "lobby", title: reply.title });
+    // "joined" is handled in onEvent, for replies and re-joins alike.
+  }
+
+  private async onJoined(ev: Extract<ServerEvent, { type: "joined" }>): Promise<void> {
+    this.you = ev.you;
+    this.opts.tokens.set(this.code, ev.token);
+    const first = this.phase.kind !== "joined";
+    this.setPhase({ kind: "joined" });
+    this.emit("room", this.room);
+    if (this.media) {
+      // A re-join after a dropped socket: the SFU knows a new connection now.
+      await this.media.rebuild();
+      return;
+    }
+    if (!first) return;
+    this.media = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig);
+    this.media.on("remoteTrack", (t) => this.emit("remoteTrack", t));
+    this.media.on("error", (e) => this.emit("notice", e.message));
+    await this.media.start();
+  }
+
+  // publishedTracks are the tracks to send now: a source that is off sends
+  // nothing at all (its sender carries no track) rather than silence/black.
+  private publishedTracks(): LocalTracks {
+    const t = this.joinOpts!.tracks;
+    return { microphone: this.micOn ? t.microphone : null, camera: this.camOn ? t.camera : null };
+  }
+
+  private onEvent(ev: ServerEvent): void {
+    const r = this.room.apply(ev);
+    if (r.needResync) {
+      this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed());
+    }
+    switch (ev.type) {
+      case "joined":
+        void this.onJoined(ev);
+        break;
+      case "admitted":
+        this.opts.tokens.set(this.code, ev.token);
+        this.sendJoin().catch((err) => this.fail(err));
+        break;
+      case "denied":
+        this.finish({ kind: "denied", retryAfterMs: ev.retryAfterMs });
+        break;
+      case "removed":
+        this.finish({ kind: "removed" });
+        break;
+      case "ended":
+        this.opts.tokens.delete(this.code);
+        this.finish({ kind: "ended" });
+        break;
+      case "participant_left":
+        if (this.you && ev.participantId === this.you.id && ev.reason === "removed") this.finish({ kind: "removed" });
+        break;
+      case "participant_updated":
+        if (this.you && ev.participant.id === this.you.id) this.you = ev.participant;
+        break;
+      case "muted":
+        void this.onMutedByHost(ev.source, ev.by);
+        break;
+      case "publish_answer":
+      case "subscribe_offer":
+      case "candidate":
+      case "media_reconnect":
+        this.media?.handle(ev);
+        break;
+    }
+    if (r.changed) this.emit("room", this.room);
+  }
+
+  private async onMutedByHost(source: Source, by: ParticipantID): Promise<void> {
+    if (source === "microphone") await this.applyMic(false);
+    if (source === "camera") await this.applyCam(false);
+    if (source === "screen") await this.stopScreen(false);
+    const byName = this.room.participants.get(by)?.name ?? "A host";
+    this.emit("mutedByHost", { source, by, byName });
+  }
+
+  private async onReconnected(): Promise<void> {
+    if (this.phase.kind !== "joined" && this.phase.kind !== "lobby") return;
+    try {
+      await this.sendJoin();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (err instanceof RequestError) {
+      if (err.code === "banned") return this.finish({ kind: "banned" });
+      if (err.code === "ended") return this.finish({ kind: "ended" });
+      if (err.code === "unauthorized") this.opts.tokens.delete(this.code);
+      return this.finish({ kind: "failed", code: err.code, message: joinErrors[err.code] ?? err.message });
+    }
+    this.finish({ kind: "failed", code: "internal", message: err instanceof Error ? err.message : String(err) });
+  }
+
+  private finish(p: Phase): void {
+    this.media?.close();
+    this.media = null;
+    this.sig.close();
+    this.setPhase(p);
+  }
+
+  private setPhase(p: Phase): void {
+    this.phase = p;
+    this.emit("phase", p);
+  }
+
+  // --- your own devices -------------------------------------------------
+
+  async setMic(on: boolean): Promise<void> {
+    await this.applyMic(on);
+    await this.update({ micOn: on });
+  }
+
+  async setCam(on: boolean): Promise<void> {
+    await this.applyCam(on);
+    await this.update({ camOn: this.camOn });
+  }
+
+  private async applyMic(on: boolean): Promise<void> {
+    const mic = this.joinOpts?.tracks.microphone;
+    this.micOn = on && !!mic;
+    await this.media?.setTrack("microphone", this.micOn ? mic! : null);
+  }
+
+  private async applyCam(on: boolean): Promise<void> {
+    const t = this.joinOpts!.tracks;
+    if (!on) {
+      // Release the camera (its light goes off), as Meet does.
+      t.camera?.stop();
+      t.camera = null;
+      this.camOn = false;
+      await this.media?.setTrack("camera", null);
+      return;
+    }
+    if (!t.camera || t.camera.readyState === "ended") {
+      if (!this.opts.getCamera) return;
+      t.camera = await this.opts.getCamera();
+    }
+    this.camOn = true;
+    await this.media?.setTrack("camera", t.camera);
+  }
+
+  async startScreen(track: MediaStreamTrack): Promise<void> {
+    track.addEventListener("ended", () => void this.stopScreen(true));
+    await this.media?.setTrack("screen", track);
+    await this.update({ screenOn: true });
+  }
+
+  async stopScreen(tell = true): Promise<void> {
+    await this.media?.setTrack("screen", null);
+    if (tell) await this.update({ screenOn: false });
+  }
+
+  async setHand(raised: boolean): Promise<void> {
+    await this.update({ handRaised: raised });
+  }
+
+  // replaceLocalTrack switches a device (pre-join choice changed mid-call).
+  async replaceLocalTrack(source: "microphone" | "camera", track: MediaStreamTrack): Promise<void> {
+    const t = this.joinOpts!.tracks;
+    t[source]?.stop();
+    t[source] = track;
+    const on = source === "microphone" ? this.micOn : this.camOn;
+    if (on) await this.media?.setTrack(source, track);
+  }
+
+  private async update(u: { micOn?: boolean; camOn?: boolean; screenOn?: boolean; handRaised?: boolean }): Promise<void> {
+    await this.sig.request({ action: "update", ...u }).catch((e: Error) => this.emit("notice", e.message));
+  }
+
+  // --- leaving -----------------------------------------------------------
+
+  async leave(): Promise<void> {
+    const wasLobby = this.phase.kind === "lobby";
+    await this.sig.request({ action: "leave" }, 3000).catch(() => {});
+    if (wasLobby) this.opts.tokens.delete(this.code);
+    this.finish({ kind: "left" });
+  }
+
+  // --- moderation (the server checks the role; the UI only hides buttons) ---
+
+  private moderate(p: Promise<unknown>): Promise<void> {
+    return p.then(
+      () => {},
+      (e: Error) => this.emit("notice", e.message),
+    );
+  }
+  admit(id: ParticipantID) { return this.moderate(this.sig.request({ action: "admit", participantId: id })); }
+  admitAll() { return this.moderate(this.sig.request({ action: "admit_all" })); }
+  deny(id: ParticipantID) { return this.moderate(this.sig.request({ action: "deny", participantId: id })); }
+  mute(id: ParticipantID, source: Source) { return this.moderate(this.sig.request({ action: "mute", participantId: id, source })); }
+  muteAll() { return this.moderate(this.sig.request({ action: "mute_all" })); }
+  remove(id: ParticipantID) { return this.moderate(this.sig.request({ action: "remove", participantId: id })); }
+  lock(locked: boolean) { return this.moderate(this.sig.request({ action: "lock", locked })); }
+  setRole(id: ParticipantID, role: Role) { return this.moderate(this.sig.request({ action: "set_role", participantId: id, role })); }
+  end() { return this.moderate(this.sig.request({ action: "end" })); }
+}
+
+// createMeeting asks for a new meeting and keeps its host token.
+export async function createMeeting(wsUrl: string, tokens: TokenStore, opts: Omit<SignalingOptions, "url"> = {}): Promise<string> {
+  const sig = new Signaling({ ...opts, url: wsUrl });
+  try {
+    await sig.connect();
+    const reply = await sig.request({ action: "create" });
+    if (reply.type !== "created") throw new Error(`unexpected reply ${reply.type}`);
+    tokens.set(reply.code, reply.hostToken);
+    return reply.code;
+  } finally {
+    sig.close();
+  }
+}
