@@ -1,0 +1,115 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/veet-dev/veet/events"
+)
+
+const (
+	// ConnTTL outlives API Gateway's 2 h connection limit; ping refreshes it,
+	// so a connection whose $disconnect never came is forgotten anyway.
+	ConnTTL = 3 * time.Hour
+	// RatePerSecond and RateBurst bound each connection's messages: a browser
+	// sends a burst of ICE candidates and presence updates when it joins
+	// (well under 40), then a few per minute; a script or a stuck loop is cut
+	// off at 20 per second.
+	RatePerSecond = 20
+	RateBurst     = 40
+)
+
+// Conn is what the state knows of one WebSocket connection.
+type Conn struct {
+	ID       events.ConnectionID
+	Endpoint string
+	// Token is the token given at $connect (query string), "" for guests.
+	Token string
+	// Room and Participant are set once the connection joined or knocked.
+	Room        events.RoomCode
+	Participant events.ParticipantID
+}
+
+// Ref is where to push to the connection.
+func (c *Conn) Ref() events.ConnRef {
+	return events.ConnRef{ConnectionID: c.ID, Endpoint: c.Endpoint}
+}
+
+// PutConn records a new connection ($connect).
+func (s *Store) PutConn(ctx context.Context, c Conn) error {
+	k := connKey(c.ID)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, k)
+		p.HSet(ctx, k, "endpoint", c.Endpoint, "token", c.Token, "room", string(c.Room), "participant", string(c.Participant))
+		p.Expire(ctx, k, ConnTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: put conn %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// GetConn returns a connection, or nil when it is unknown (never connected
+// through $connect, or expired).
+func (s *Store) GetConn(ctx context.Context, id events.ConnectionID) (*Conn, error) {
+	m, err := s.rdb.HGetAll(ctx, connKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: conn %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return &Conn{ID: id, Endpoint: m["endpoint"], Token: m["token"],
+		Room: events.RoomCode(m["room"]), Participant: events.ParticipantID(m["participant"])}, nil
+}
+
+// BindConn records which room and participant a connection now speaks for.
+func (s *Store) BindConn(ctx context.Context, id events.ConnectionID, room events.RoomCode, pid events.ParticipantID) error {
+	k := connKey(id)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k, "room", string(room), "participant", string(pid))
+		p.Expire(ctx, k, ConnTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: bind conn %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteConn forgets a connection.
+func (s *Store) DeleteConn(ctx context.Context, id events.ConnectionID) error {
+	return s.rdb.Del(ctx, connKey(id), rateKey(id)).Err()
+}
+
+// Touch refreshes a connection's TTL and its room's (ping).
+func (s *Store) Touch(ctx context.Context, id events.ConnectionID, room events.RoomCode) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Expire(ctx, connKey(id), ConnTTL)
+		if room != "" {
+			for _, k := range roomKeys(room) {
+				p.Expire(ctx, k, RoomTTL)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// Allow takes one message from the connection's token bucket; when it is
+// empty it answers false and how long until the next message is allowed.
+func (s *Store) Allow(ctx context.Context, id events.ConnectionID) (bool, time.Duration, error) {
+	v, err := rateScript.Run(ctx, s.rdb, []string{rateKey(id)}, time.Now().UnixMilli(), RatePerSecond, RateBurst).Int64Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("state: rate %s: %w", id, err)
+	}
+	if len(v) != 2 {
+		return false, 0, errors.New("state: rate: bad script answer")
+	}
+	return v[0] == 1, time.Duration(v[1]) * time.Millisecond, nil
+}

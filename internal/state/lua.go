@@ -1,0 +1,340 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Every room script gets roomKeys(code) as KEYS and starts with this prelude.
+// Scripts answer one JSON object (cjson); a refusal is {err, msg, retry}.
+// Lobby changes do not move the room's seq: only hosts see them, and a seq
+// gap must mean the same thing to everyone.
+var prelude = fmt.Sprintf(`
+local R, P, C, L, LC, B, D = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local TTL = %d
+local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
+local function touch() for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], TTL) end end
+local function bump() return redis.call('HINCRBY', R, 'seq', 1) end
+local function closed()
+  if redis.call('EXISTS', R) == 0 then return fail('not_found', 'no such meeting') end
+  if redis.call('HGET', R, 'ended') == '1' then return fail('ended', 'the meeting is over') end
+  return nil
+end
+local function connOf(h, pid)
+  local c = redis.call('HGET', h, pid)
+  if not c then return nil, nil end
+  return c, cjson.decode(c).connectionId
+end
+-- actor: the joined participant pid on connection cid, or a refusal.
+local function actor(pid, cid)
+  local e = closed(); if e then return nil, e end
+  local _, id = connOf(C, pid)
+  local pj = redis.call('HGET', P, pid)
+  if not pj or id ~= cid then return nil, fail('not_joined', 'join the meeting first') end
+  return cjson.decode(pj), nil
+end
+local function moderator(pid, cid)
+  local me, e = actor(pid, cid); if not me then return nil, e end
+  if me.role ~= 'host' and me.role ~= 'cohost' then
+    return nil, fail('forbidden', 'only hosts and co-hosts may do this')
+  end
+  return me, nil
+end
+local function values(h)
+  local out, kv = {}, redis.call('HGETALL', h)
+  for i = 2, #kv, 2 do out[#out+1] = kv[i] end
+  return out
+end
+-- conns: {p, c} of every participant's connection but except's.
+local function conns(except)
+  local out, kv = {}, redis.call('HGETALL', C)
+  for i = 1, #kv, 2 do if kv[i] ~= except then out[#out+1] = {p=kv[i], c=kv[i+1]} end end
+  return out
+end
+-- mods: connections of hosts and co-hosts.
+local function mods()
+  local out, kv = {}, redis.call('HGETALL', P)
+  for i = 1, #kv, 2 do
+    local role = cjson.decode(kv[i+1]).role
+    if role == 'host' or role == 'cohost' then
+      local c = redis.call('HGET', C, kv[i]); if c then out[#out+1] = c end
+    end
+  end
+  return out
+end
+local function room(res, withLobby)
+  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node')
+  res.title, res.locked, res.seq, res.node = r[1] or '', r[2] == '1', tonumber(r[3] or '0'), r[4] or ''
+  res.participants = values(P)
+  if withLobby then res.lobby = values(L) end
+  return res
+end
+local function isMod(p) return p.role == 'host' or p.role == 'cohost' end
+`, int(RoomTTL.Seconds()))
+
+func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
+
+var createScript = script(`
+if redis.call('EXISTS', R) == 1 then return fail('exists', 'code taken') end
+redis.call('HSET', R, 'title', ARGV[1], 'host', ARGV[2], 'created', ARGV[3], 'region', ARGV[4],
+  'locked', '0', 'seq', '0', 'ended', '0', 'node', '')
+touch()
+return cjson.encode({seq=0})
+`)
+
+// ARGV: pid, connRef JSON, connection id, participant JSON, node seen, node
+// alive (1/0), candidate node.
+var joinScript = script(`
+local e = closed(); if e then return e end
+local pid, cid = ARGV[1], ARGV[3]
+if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
+local cur = redis.call('HGET', R, 'node') or ''
+if cur ~= ARGV[5] then return fail('retry', 'placement changed') end
+local node, placed = cur, false
+if cur == '' or ARGV[6] ~= '1' then
+  if ARGV[7] == '' then return fail('unavailable', 'no media server can take this meeting now') end
+  node, placed = ARGV[7], true
+  redis.call('HSET', R, 'node', node)
+end
+local p = cjson.decode(ARGV[4])
+local role = redis.call('HGET', R, 'role:' .. pid)
+if role then p.role = role end
+if redis.call('HGET', R, 'host') == pid then p.role = 'host' end
+local prev = redis.call('HGET', P, pid)
+if prev then p.joinedAt = cjson.decode(prev).joinedAt end
+local old, oldID = connOf(C, pid)
+local pj = cjson.encode(p)
+redis.call('HSET', P, pid, pj)
+redis.call('HSET', C, pid, ARGV[2])
+redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid)
+bump(); touch()
+local res = room({}, isMod(p))
+res.me, res.placed, res.prevNode, res.rejoin = pj, placed, cur, prev and true or false
+if old and oldID ~= cid then res.old = old end
+res.conns = conns(pid)
+res.mods = mods()
+return cjson.encode(res)
+`)
+
+// ARGV: pid, guest JSON, connRef JSON, connection id, now (ms).
+var knockScript = script(`
+local e = closed(); if e then return e end
+local pid, now = ARGV[1], tonumber(ARGV[5])
+if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
+if redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
+redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
+local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
+if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
+local old, oldID = connOf(LC, pid)
+local rejoin = redis.call('HEXISTS', L, pid) == 1
+redis.call('HSET', L, pid, ARGV[2]); redis.call('HSET', LC, pid, ARGV[3])
+touch()
+local res = {title = redis.call('HGET', R, 'title') or '', mods = mods(), rejoin = rejoin}
+if old and oldID ~= ARGV[4] then res.old = old end
+return cjson.encode(res)
+`)
+
+// ARGV: moderator pid, connection id, guest pid (empty = everyone waiting).
+var admitScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local ids = {ARGV[3]}
+if ARGV[3] == '' then ids = redis.call('HKEYS', L) end
+local out = {}
+for _, id in ipairs(ids) do
+  local g = redis.call('HGET', L, id)
+  if g then
+    out[#out+1] = {g = g, c = redis.call('HGET', LC, id) or ''}
+    redis.call('HDEL', L, id); redis.call('HDEL', LC, id)
+  end
+end
+if ARGV[3] ~= '' and #out == 0 then return fail('not_found', 'that guest is no longer waiting') end
+touch()
+return cjson.encode({admitted = out, mods = mods()})
+`)
+
+// ARGV: moderator pid, connection id, guest pid, may knock again at (ms).
+var denyScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local g = redis.call('HGET', L, ARGV[3])
+if not g then return fail('not_found', 'that guest is no longer waiting') end
+local c = redis.call('HGET', LC, ARGV[3]) or ''
+redis.call('HDEL', L, ARGV[3]); redis.call('HDEL', LC, ARGV[3])
+redis.call('ZADD', D, ARGV[4], ARGV[3])
+touch()
+return cjson.encode({guest = g, targetConn = c, mods = mods()})
+`)
+
+// ARGV: pid, connection id. Only the connection that holds the seat (or the
+// lobby place) leaves: a stale socket replaced by a reload changes nothing.
+var leaveScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'none'}) end
+local pid, cid = ARGV[1], ARGV[2]
+local res = {kind = 'none'}
+local _, id = connOf(C, pid)
+if id == cid then
+  redis.call('HDEL', C, pid); redis.call('HDEL', P, pid)
+  res.kind, res.seq, res.node = 'participant', bump(), redis.call('HGET', R, 'node') or ''
+  res.conns = conns('')
+  res.mods = mods()
+  -- An empty room is placed afresh by its next join (least-loaded node).
+  if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
+else
+  local _, lid = connOf(LC, pid)
+  if lid == cid then
+    redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid)
+    res.kind, res.mods = 'lobby', mods()
+  end
+end
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: moderator pid, connection id, target pid.
+var removeScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local t = ARGV[3]
+if t == me.id then return fail('bad_request', 'use leave to leave the meeting yourself') end
+local pj = redis.call('HGET', P, t)
+if not pj then return fail('not_found', 'that participant is not in the meeting') end
+local tp = cjson.decode(pj)
+if tp.role == 'host' then return fail('forbidden', 'the host cannot be removed') end
+if tp.role == 'cohost' and me.role ~= 'host' then return fail('forbidden', 'only the host may remove a co-host') end
+local c = redis.call('HGET', C, t) or ''
+redis.call('HDEL', P, t); redis.call('HDEL', C, t)
+redis.call('SADD', B, t)
+local res = {seq = bump(), node = redis.call('HGET', R, 'node') or '', targetConn = c, target = pj, conns = conns('')}
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised, name).
+var updateScript = script(`
+local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
+local patch = cjson.decode(ARGV[3])
+local changed = {}
+for _, k in ipairs({'micOn', 'camOn', 'screenOn', 'handRaised', 'name'}) do
+  local v = patch[k]
+  if v ~= nil and v ~= cjson.null and v ~= me[k] then me[k] = v; changed[#changed+1] = k end
+end
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', changed = changed}
+if #changed > 0 then
+  res.me = cjson.encode(me)
+  redis.call('HSET', P, me.id, res.me)
+  res.seq = bump()
+  res.conns = conns('')
+else
+  res.me = redis.call('HGET', P, me.id)
+end
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: moderator pid, connection id, target pid, state field (empty when the
+// source has none, e.g. screen_audio).
+var muteScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local pj = redis.call('HGET', P, ARGV[3])
+if not pj then return fail('not_found', 'that participant is not in the meeting') end
+local t = cjson.decode(pj)
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', targetConn = redis.call('HGET', C, ARGV[3]) or ''}
+local f = ARGV[4]
+if f ~= '' and t[f] then
+  t[f] = false
+  pj = cjson.encode(t)
+  redis.call('HSET', P, ARGV[3], pj)
+  res.seq = bump()
+  res.conns = conns('')
+end
+res.target = pj
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: moderator pid, connection id. Every microphone but the caller's.
+var muteAllScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local muted, kv = {}, redis.call('HGETALL', P)
+for i = 1, #kv, 2 do
+  local t = cjson.decode(kv[i+1])
+  if kv[i] ~= me.id and t.micOn then
+    t.micOn = false
+    local pj = cjson.encode(t)
+    redis.call('HSET', P, kv[i], pj)
+    muted[#muted+1] = {p = pj, c = redis.call('HGET', C, kv[i]) or '', seq = bump()}
+  end
+end
+touch()
+return cjson.encode({muted = muted, node = redis.call('HGET', R, 'node') or '', conns = conns('')})
+`)
+
+// ARGV: host pid, connection id, target pid, role (cohost|participant).
+var setRoleScript = script(`
+local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
+if me.role ~= 'host' then return fail('forbidden', 'only the host may change roles') end
+local pj = redis.call('HGET', P, ARGV[3])
+if not pj then return fail('not_found', 'that participant is not in the meeting') end
+local t = cjson.decode(pj)
+if t.role == 'host' then return fail('forbidden', 'the host keeps their role') end
+local res = {seq = 0}
+if t.role ~= ARGV[4] then
+  t.role = ARGV[4]
+  pj = cjson.encode(t)
+  redis.call('HSET', P, ARGV[3], pj)
+  redis.call('HSET', R, 'role:' .. ARGV[3], ARGV[4])
+  res.seq = bump()
+  res.conns = conns('')
+end
+res.target = pj
+res.targetConn = redis.call('HGET', C, ARGV[3]) or ''
+if ARGV[4] == 'cohost' then res.lobby = values(L) end
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: moderator pid, connection id, locked (1/0).
+var lockScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local res = {seq = 0, locked = ARGV[3] == '1'}
+if (redis.call('HGET', R, 'locked') == '1') ~= res.locked then
+  redis.call('HSET', R, 'locked', ARGV[3])
+  res.seq = bump()
+  res.conns = conns('')
+end
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: moderator pid, connection id. Everyone goes; the room stays, ended,
+// until its TTL so that late joins learn it is over.
+var endScript = script(`
+local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or ''}
+redis.call('HSET', R, 'ended', '1', 'node', '')
+redis.call('DEL', P, C, L, LC)
+res.seq = bump()
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: pid, connection id.
+var snapshotScript = script(`
+local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
+touch()
+return cjson.encode(room({}, isMod(me)))
+`)
+
+// rateScript is a token bucket per connection, in thousandths of a token so
+// that Redis stores integers. KEYS[1] rate key; ARGV now (ms), rate (per s),
+// burst. Answers {allowed (1/0), retry after (ms)}.
+var rateScript = redis.NewScript(`
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000
+local t = redis.call('HMGET', KEYS[1], 'm', 'ts')
+local m, ts = tonumber(t[1]) or burst, tonumber(t[2]) or now
+if now > ts then m = math.min(burst, m + (now - ts) * rate) end
+local ok, retry = 0, 0
+if m >= 1000 then m = m - 1000; ok = 1 else retry = math.ceil((1000 - m) / rate) end
+redis.call('HSET', KEYS[1], 'm', math.floor(m), 'ts', math.max(now, ts))
+redis.call('PEXPIRE', KEYS[1], 60000)
+return {ok, retry}
+`)

@@ -1,0 +1,415 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/veet-dev/veet/events"
+)
+
+const (
+	// RoomTTL: every key of a room expires this long after the last change or
+	// ping in it, so a meeting nobody joined (or everybody left) is forgotten.
+	RoomTTL = 24 * time.Hour
+	// DenyCooldown is how long a denied guest waits before knocking again.
+	DenyCooldown = 30 * time.Second
+)
+
+// Create records a new meeting hosted by host and returns its code. It draws
+// a fresh code until one is free.
+func (s *Store) Create(ctx context.Context, title string, host events.ParticipantID, region string) (events.RoomCode, error) {
+	for range 5 {
+		code := events.NewRoomCode()
+		_, err := s.run(ctx, createScript, code, title, string(host), time.Now().UnixMilli(), region)
+		if IsRefused(err, "exists") {
+			continue
+		}
+		return code, err
+	}
+	return "", fmt.Errorf("state: no free meeting code after 5 tries")
+}
+
+// Meeting is what a knocking guest may learn about a meeting.
+type Meeting struct {
+	Code   events.RoomCode
+	Title  string
+	Node   events.NodeID
+	Region string
+	Locked bool
+	Ended  bool
+	Host   events.ParticipantID
+}
+
+// Meeting returns a meeting's settings, or a not_found refusal.
+func (s *Store) Meeting(ctx context.Context, code events.RoomCode) (*Meeting, error) {
+	v, err := s.rdb.HMGet(ctx, roomKey(code), "title", "node", "region", "locked", "ended", "host").Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: room %s: %w", code, err)
+	}
+	if v[5] == nil {
+		return nil, &Refused{Err: events.Errorf(events.CodeNotFound, "no such meeting")}
+	}
+	str := func(i int) string { x, _ := v[i].(string); return x }
+	return &Meeting{Code: code, Title: str(0), Node: events.NodeID(str(1)), Region: str(2),
+		Locked: str(3) == "1", Ended: str(4) == "1", Host: events.ParticipantID(str(5))}, nil
+}
+
+// JoinInput is who joins, from where, as what.
+type JoinInput struct {
+	Code events.RoomCode
+	Conn events.ConnRef
+	// Participant is the person as they will appear; Role comes from their
+	// token and is overridden by a role the host gave them in this meeting.
+	Participant events.Participant
+	// Region places a room that has no live node yet.
+	Region string
+}
+
+// JoinResult is what a join changed.
+type JoinResult struct {
+	Me     events.Participant
+	Room   events.Room // lobby filled for hosts and co-hosts
+	Node   events.NodeID
+	Placed bool // the room was (re)placed on Node by this join
+	// Rejoin: the participant was already in (a reload); others get an
+	// update, not a second "joined".
+	Rejoin bool
+	// Replaced is the participant's previous connection, now superseded.
+	Replaced *events.ConnRef
+	Others   []Target // everyone else's connections
+	Mods     []events.ConnRef
+}
+
+// Join seats a participant holding a valid token and places the room on a
+// node if it has no live one: the room's node when it is alive, else the
+// least-loaded serving node of the region. Placement is a compare-and-set on
+// the room, so concurrent first joins agree on one node.
+func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
+	pj, _ := json.Marshal(in.Participant)
+	cj, _ := json.Marshal(in.Conn)
+	for range 5 {
+		cur, err := s.rdb.HGet(ctx, roomKey(in.Code), "node").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("state: room %s: %w", in.Code, err)
+		}
+		alive, err := s.nodeAlive(ctx, events.NodeID(cur))
+		if err != nil {
+			return nil, err
+		}
+		candidate := events.NodeID("")
+		if !alive {
+			if candidate, err = s.pickNode(ctx, in.Region); err != nil {
+				return nil, err
+			}
+		}
+		r, err := s.run(ctx, joinScript, in.Code, string(in.Participant.ID), cj, string(in.Conn.ConnectionID),
+			pj, cur, b2s(alive), string(candidate))
+		if IsRefused(err, "retry") {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.Placed {
+			s.chargeNode(ctx, in.Region, candidate)
+		}
+		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin,
+			Others: targets(r.Conns), Mods: refs(r.Mods)}
+		if out.Me, err = participant(r.Me); err != nil {
+			return nil, err
+		}
+		if out.Room, err = r.room(in.Code); err != nil {
+			return nil, err
+		}
+		if c, ok := connRef(r.Old); ok {
+			out.Replaced = &c
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("state: room %s: placement kept changing", in.Code)
+}
+
+// KnockResult is what a knock changed.
+type KnockResult struct {
+	Title    string
+	Mods     []events.ConnRef // every host and co-host connection
+	Replaced *events.ConnRef  // the guest's previous connection, when it knocked again
+	Again    bool             // the guest was already waiting
+}
+
+// Knock puts a guest in the lobby.
+func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef) (*KnockResult, error) {
+	gj, _ := json.Marshal(g)
+	cj, _ := json.Marshal(conn)
+	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	out := &KnockResult{Title: r.Title, Mods: refs(r.Mods), Again: r.Rejoin}
+	if c, ok := connRef(r.Old); ok {
+		out.Replaced = &c
+	}
+	return out, nil
+}
+
+// Admission is one guest let in.
+type Admission struct {
+	Guest events.Guest
+	Conn  events.ConnRef // empty ConnectionID when the guest's socket is unknown
+}
+
+// Admit takes guest (or, when guest is "", everyone waiting) out of the lobby,
+// exactly once: of two hosts admitting the same guest at once, one gets a
+// not_found refusal. mods are the moderators' connections, to clear the knock.
+func (s *Store) Admit(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID) (admitted []Admission, mods []events.ConnRef, err error) {
+	r, err := s.run(ctx, admitScript, code, string(by), string(conn), string(guestID))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range r.Admitted {
+		g, err := guest(a.G)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, _ := connRef(a.C)
+		admitted = append(admitted, Admission{Guest: g, Conn: c})
+	}
+	return admitted, refs(r.Mods), nil
+}
+
+// Deny turns a guest away for DenyCooldown.
+func (s *Store) Deny(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID) (Admission, []events.ConnRef, error) {
+	until := time.Now().Add(DenyCooldown).UnixMilli()
+	r, err := s.run(ctx, denyScript, code, string(by), string(conn), string(guestID), until)
+	if err != nil {
+		return Admission{}, nil, err
+	}
+	g, err := guest(r.Guest)
+	c, _ := connRef(r.TargetConn)
+	return Admission{Guest: g, Conn: c}, refs(r.Mods), err
+}
+
+// LeaveKind says what a leave took away.
+type LeaveKind string
+
+const (
+	LeftNothing LeaveKind = "none" // the connection held no seat (replaced, or already gone)
+	LeftSeat    LeaveKind = "participant"
+	LeftLobby   LeaveKind = "lobby"
+)
+
+// LeaveResult is what a leave changed.
+type LeaveResult struct {
+	Kind   LeaveKind
+	Seq    uint64
+	Node   events.NodeID
+	Others []Target
+	Mods   []events.ConnRef
+}
+
+// Leave frees the seat or lobby place that conn holds for pid. A connection
+// that no longer holds it (replaced by a reload) changes nothing.
+func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID) (*LeaveResult, error) {
+	r, err := s.run(ctx, leaveScript, code, string(pid), string(conn))
+	if err != nil {
+		return nil, err
+	}
+	return &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns), Mods: refs(r.Mods)}, nil
+}
+
+// Change is a presence change to broadcast.
+type Change struct {
+	Seq    uint64
+	Node   events.NodeID
+	Target events.Participant
+	// TargetConn is the target's connection (for Muted, Removed).
+	TargetConn events.ConnRef
+	Others     []Target // every participant connection (to broadcast to)
+}
+
+func (r *result) change() (*Change, error) {
+	c := &Change{Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	c.TargetConn, _ = connRef(r.TargetConn)
+	if r.Target != "" {
+		p, err := participant(r.Target)
+		if err != nil {
+			return nil, err
+		}
+		c.Target = p
+	}
+	return c, nil
+}
+
+// Remove takes a participant out and bans their id from the meeting.
+func (s *Store) Remove(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, target events.ParticipantID) (*Change, error) {
+	r, err := s.run(ctx, removeScript, code, string(by), string(conn), string(target))
+	if err != nil {
+		return nil, err
+	}
+	return r.change()
+}
+
+// Patch is a participant's change to their own state; nil is unchanged.
+type Patch struct {
+	MicOn      *bool   `json:"micOn,omitempty"`
+	CamOn      *bool   `json:"camOn,omitempty"`
+	ScreenOn   *bool   `json:"screenOn,omitempty"`
+	HandRaised *bool   `json:"handRaised,omitempty"`
+	Name       *string `json:"name,omitempty"`
+}
+
+// UpdateResult is an update's effect; Seq is 0 when nothing changed.
+type UpdateResult struct {
+	Change
+	Changed []string // the fields that changed: micOn, camOn, screenOn, handRaised, name
+}
+
+// Update changes the caller's own state.
+func (s *Store) Update(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID, p Patch) (*UpdateResult, error) {
+	pj, _ := json.Marshal(p)
+	r, err := s.run(ctx, updateScript, code, string(pid), string(conn), pj)
+	if err != nil {
+		return nil, err
+	}
+	r.Target = r.Me
+	c, err := r.change()
+	if err != nil {
+		return nil, err
+	}
+	return &UpdateResult{Change: *c, Changed: r.Changed}, nil
+}
+
+// stateField is the participant field a source turns on and off.
+func stateField(src events.Source) string {
+	switch src {
+	case events.SourceMicrophone:
+		return "micOn"
+	case events.SourceCamera:
+		return "camOn"
+	case events.SourceScreen:
+		return "screenOn"
+	}
+	return ""
+}
+
+// Mute turns a participant's source off. Seq is 0 when it already was.
+func (s *Store) Mute(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, target events.ParticipantID, src events.Source) (*Change, error) {
+	r, err := s.run(ctx, muteScript, code, string(by), string(conn), string(target), stateField(src))
+	if err != nil {
+		return nil, err
+	}
+	return r.change()
+}
+
+// MuteAllResult lists who was muted, each with their own seq.
+type MuteAllResult struct {
+	Muted  []Change
+	Node   events.NodeID
+	Others []Target
+}
+
+// MuteAll turns off every open microphone but the caller's.
+func (s *Store) MuteAll(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID) (*MuteAllResult, error) {
+	r, err := s.run(ctx, muteAllScript, code, string(by), string(conn))
+	if err != nil {
+		return nil, err
+	}
+	out := &MuteAllResult{Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	for _, m := range r.Muted {
+		p, err := participant(m.P)
+		if err != nil {
+			return nil, err
+		}
+		c, _ := connRef(m.C)
+		out.Muted = append(out.Muted, Change{Seq: m.Seq, Node: out.Node, Target: p, TargetConn: c})
+	}
+	return out, nil
+}
+
+// SetRole promotes a participant to co-host or demotes one (host only). Lobby
+// is the waiting list, for a newly promoted co-host.
+func (s *Store) SetRole(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, target events.ParticipantID, role events.Role) (*Change, []events.Guest, error) {
+	r, err := s.run(ctx, setRoleScript, code, string(by), string(conn), string(target), string(role))
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := r.change()
+	if err != nil {
+		return nil, nil, err
+	}
+	room, err := r.room(code)
+	return c, room.Lobby, err
+}
+
+// Lock locks or unlocks the lobby; Seq is 0 when nothing changed.
+func (s *Store) Lock(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, locked bool) (*Change, error) {
+	r, err := s.run(ctx, lockScript, code, string(by), string(conn), b2s(locked))
+	if err != nil {
+		return nil, err
+	}
+	return r.change()
+}
+
+// EndResult is everyone a meeting's end concerns.
+type EndResult struct {
+	Seq        uint64
+	Node       events.NodeID
+	Others     []Target         // every participant's connection, the caller's included
+	LobbyConns []events.ConnRef // waiting guests
+}
+
+// End ends the meeting for everyone; later joins are refused with ended.
+func (s *Store) End(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID) (*EndResult, error) {
+	r, err := s.run(ctx, endScript, code, string(by), string(conn))
+	if err != nil {
+		return nil, err
+	}
+	return &EndResult{Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns), LobbyConns: refs(r.LobbyConns)}, nil
+}
+
+// Snapshot returns the room as pid sees it (lobby for moderators).
+func (s *Store) Snapshot(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID) (events.Room, error) {
+	r, err := s.run(ctx, snapshotScript, code, string(pid), string(conn))
+	if err != nil {
+		return events.Room{}, err
+	}
+	return r.room(code)
+}
+
+// Participants returns every participant connection of a room (for the
+// sweeper's media_reconnect), and the room's node.
+func (s *Store) Participants(ctx context.Context, code events.RoomCode) ([]Target, error) {
+	m, err := s.rdb.HGetAll(ctx, connsKey(code)).Result()
+	if err != nil {
+		return nil, err
+	}
+	l := make(list[pc], 0, len(m))
+	for p, c := range m {
+		l = append(l, pc{P: p, C: c})
+	}
+	return targets(l), nil
+}
+
+func sortRoom(r *events.Room) {
+	sort.Slice(r.Participants, func(i, j int) bool {
+		a, b := r.Participants[i], r.Participants[j]
+		if a.JoinedAt != b.JoinedAt {
+			return a.JoinedAt < b.JoinedAt
+		}
+		return a.ID < b.ID
+	})
+	sort.Slice(r.Lobby, func(i, j int) bool { return r.Lobby[i].KnockedAt < r.Lobby[j].KnockedAt })
+}
+
+func b2s(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
