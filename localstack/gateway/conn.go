@@ -1,0 +1,409 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// writeTimeout bounds one write to a client; a client that does not read for
+// this long is treated as gone.
+const writeTimeout = 10 * time.Second
+
+// closeGrace is how long a server-initiated close waits for the client's
+// close frame before dropping the TCP connection.
+const closeGrace = 2 * time.Second
+
+type message struct {
+	opcode byte
+	data   []byte
+}
+
+// conn is one WebSocket connection.
+type conn struct {
+	g           *Gateway
+	id          string
+	nc          net.Conn
+	br          *bufio.Reader
+	connectedAt time.Time
+	domain      string
+	sourceIP    string
+	userAgent   string
+
+	lastActive atomic.Int64 // Unix ns of the last data message, either way
+	msgs       chan message
+
+	wmu sync.Mutex // one writer at a time
+
+	closeOnce   sync.Once
+	closing     chan struct{}
+	closeCode   int
+	closeReason string
+}
+
+// serveWebSocket checks the handshake, asks $connect, and only then
+// completes the upgrade, as API Gateway does.
+func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	key, err := handshakeKey(r)
+	if err != nil {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if g.isClosed() {
+		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	c := &conn{
+		g: g, id: newID(), connectedAt: time.Now(), domain: r.Host,
+		sourceIP: sourceIP(r), userAgent: r.UserAgent(),
+		msgs: make(chan message, g.opt.MessageQueue), closing: make(chan struct{}),
+	}
+	req := c.connectRequest(r)
+	resp, _, err := g.invoke("$connect", req)
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK // a $connect returning nothing accepts
+	}
+	if err != nil {
+		status = http.StatusInternalServerError
+		resp.Body = `{"message": "Internal server error"}`
+	}
+	if status < 200 || status > 299 {
+		g.log.Debug("connection refused by $connect", "connection", c.id, "status", status)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Amzn-RequestId", req.RequestContext.RequestID)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, resp.Body)
+		return
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		g.log.Error("hijack failed", "err", err)
+		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
+		return
+	}
+	c.nc, c.br = nc, brw.Reader
+	hdr := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
+	// $connect chooses the subprotocol (API Gateway passes this header of its
+	// response through); a browser that offered some fails without it.
+	if p := resp.Headers["Sec-WebSocket-Protocol"]; p != "" {
+		hdr += "Sec-WebSocket-Protocol: " + p + "\r\n"
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := io.WriteString(nc, hdr+"\r\n"); err != nil {
+		_ = nc.Close()
+		c.closeCode = CloseAbnormal
+		g.wg.Add(1)
+		go c.finish(nil)
+		return
+	}
+	g.wg.Add(1)
+	if !g.register(c) {
+		c.closeWith(CloseGoingAway, "Going away")
+	}
+	c.touch()
+	g.log.Debug("connected", "connection", c.id, "sourceIp", c.sourceIP)
+	workerDone := make(chan struct{})
+	go c.work(workerDone)
+	idle := time.AfterFunc(g.opt.IdleTimeout, c.checkIdle)
+	limit := time.AfterFunc(g.opt.MaxDuration, func() { c.closeWith(CloseGoingAway, "Going away") })
+	c.read()
+	idle.Stop()
+	limit.Stop()
+	c.finish(workerDone)
+}
+
+// finish runs once the socket is closed: no one can post to it any more,
+// the messages already read are handled, then $disconnect.
+func (c *conn) finish(workerDone chan struct{}) {
+	defer c.g.wg.Done()
+	c.g.unregister(c)
+	_ = c.nc.Close()
+	close(c.msgs)
+	if workerDone != nil {
+		<-workerDone
+	}
+	req := c.baseRequest("$disconnect", "DISCONNECT")
+	req.RequestContext.DisconnectStatusCode = int64(c.closeCode)
+	reason := c.closeReason
+	req.RequestContext.DisconnectReason = &reason
+	c.g.log.Debug("disconnected", "connection", c.id, "code", c.closeCode, "reason", reason)
+	_, _, _ = c.g.invoke("$disconnect", req)
+}
+
+// read is the connection's reader: frames in, whole messages out to the
+// worker, until the socket closes for any reason.
+func (c *conn) read() {
+	var (
+		buf       []byte
+		op        byte // opcode of the message being assembled; 0 = none
+		oversized string
+	)
+	for {
+		h, err := readHeader(c.br)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if h.opcode >= opClose {
+			p, err := readPayload(c.br, h, nil)
+			if err != nil {
+				c.readFailed(err)
+				return
+			}
+			if !c.control(h.opcode, p) {
+				return
+			}
+			continue
+		}
+		if (h.opcode == opContinuation) != (op != 0) {
+			c.closeWith(CloseProtocolError, "unexpected continuation or missing one")
+			c.drainAfterClose()
+			return
+		}
+		if op == 0 {
+			op, buf, oversized = h.opcode, buf[:0], ""
+		}
+		switch {
+		case oversized != "":
+			err = discard(c.br, h.length)
+		case h.length > uint64(c.g.opt.MaxFrame):
+			oversized = "frame_too_large"
+			err = discard(c.br, h.length)
+		case uint64(len(buf))+h.length > uint64(c.g.opt.MaxMessage):
+			oversized = "message_too_large"
+			buf = nil // give the memory back now
+			err = discard(c.br, h.length)
+		default:
+			buf, err = readPayload(c.br, h, buf)
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if !h.fin {
+			continue
+		}
+		c.touch()
+		msgOp := op
+		op = 0
+		if oversized != "" {
+			c.refuseOversized(oversized)
+			continue
+		}
+		if msgOp == opText && !utf8.Valid(buf) {
+			c.closeWith(CloseInvalidPayload, "text message is not UTF-8")
+			c.drainAfterClose()
+			return
+		}
+		if c.isClosing() {
+			c.drainAfterClose()
+			return
+		}
+		select {
+		case c.msgs <- message{opcode: msgOp, data: append([]byte(nil), buf...)}:
+		case <-c.closing:
+			c.drainAfterClose()
+			return
+		}
+	}
+}
+
+// control handles ping, pong and close; false means the connection is done.
+func (c *conn) control(op byte, p []byte) bool {
+	switch op {
+	case opPing:
+		_ = c.write(appendFrame(nil, true, opPong, p))
+	case opClose:
+		code, reason, err := parseClose(p)
+		if err != nil {
+			c.closeWith(CloseProtocolError, err.Error())
+			return false
+		}
+		// The client closed first: its code is what $disconnect reports,
+		// and the RFC asks us to echo it.
+		c.closeOnce.Do(func() {
+			c.closeCode, c.closeReason = code, reason
+			close(c.closing)
+			c.g.unregister(c)
+			_ = c.write(appendFrame(nil, true, opClose, closePayload(code, "")))
+		})
+		return false
+	}
+	return true
+}
+
+// readFailed ends the connection after a read error: a protocol error is
+// answered with 1002, anything else (EOF, reset, our own close deadline) is
+// an abnormal closure unless a close was already under way.
+func (c *conn) readFailed(err error) {
+	if errors.Is(err, errProtocol) {
+		c.closeWith(CloseProtocolError, err.Error())
+		return
+	}
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = CloseAbnormal, ""
+		close(c.closing)
+		c.g.unregister(c)
+	})
+}
+
+// drainAfterClose reads until the client's close frame or the grace period
+// ends, so the close handshake completes cleanly.
+func (c *conn) drainAfterClose() {
+	for {
+		h, err := readHeader(c.br)
+		if err != nil {
+			return
+		}
+		if h.opcode == opClose {
+			return
+		}
+		if discard(c.br, h.length) != nil {
+			return
+		}
+	}
+}
+
+// closeWith starts a server-side close: the close frame goes out, posts get
+// 410 from now on, and the reader stops after the client's answer or the
+// grace period. The first close wins; $disconnect reports its code.
+func (c *conn) closeWith(code int, reason string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
+		close(c.closing)
+		c.g.unregister(c)
+		_ = c.write(appendFrame(nil, true, opClose, closePayload(code, reason)))
+		_ = c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	})
+}
+
+func (c *conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// write sends whole frames; a failed or slow write drops the connection.
+func (c *conn) write(frames []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(frames)
+}
+
+func (c *conn) writeLocked(frames []byte) error {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.nc.Write(frames); err != nil {
+		_ = c.nc.Close()
+		return err
+	}
+	return nil
+}
+
+// send writes one data message, split into frames as API Gateway does.
+// Checked under the write lock, so no data frame follows our close frame.
+func (c *conn) send(data []byte) error {
+	frames := appendMessage(nil, opText, data, c.g.opt.MaxFrame)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.isClosing() {
+		return net.ErrClosed
+	}
+	c.touch()
+	return c.writeLocked(frames)
+}
+
+func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
+
+func (c *conn) lastActiveAt() time.Time { return time.Unix(0, c.lastActive.Load()) }
+
+// checkIdle closes a connection that moved no data message for IdleTimeout
+// (pings do not count, as on API Gateway), or re-arms itself.
+func (c *conn) checkIdle() {
+	if c.isClosing() {
+		return
+	}
+	idle := time.Since(c.lastActiveAt())
+	if idle >= c.g.opt.IdleTimeout {
+		c.closeWith(CloseGoingAway, "Going away")
+		return
+	}
+	time.AfterFunc(c.g.opt.IdleTimeout-idle, c.checkIdle)
+}
+
+// refuseOversized tells the client its message was dropped.
+func (c *conn) refuseOversized(code string) {
+	reqID := newID()
+	msg := fmt.Sprintf("message dropped: frames are limited to %d bytes and messages to %d bytes",
+		c.g.opt.MaxFrame, c.g.opt.MaxMessage)
+	c.g.log.Warn("oversized message dropped", "connection", c.id, "code", code, "requestId", reqID)
+	b, _ := json.Marshal(struct {
+		Type      string `json:"type"`
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"requestId"`
+	}{"error", code, msg, reqID})
+	_ = c.send(b)
+	if c.g.opt.CloseOnOversize {
+		c.closeWith(CloseMessageTooBig, "Message too big")
+	}
+}
+
+// work invokes the route of each message, one at a time, in order.
+func (c *conn) work(done chan struct{}) {
+	defer close(done)
+	for m := range c.msgs {
+		c.route(m)
+	}
+}
+
+func (c *conn) route(m message) {
+	routeKey := "$default"
+	req := c.baseRequest("", "MESSAGE")
+	req.RequestContext.MessageID = newID()
+	if m.opcode == opBinary {
+		req.Body = base64.StdEncoding.EncodeToString(m.data)
+		req.IsBase64Encoded = true
+	} else {
+		req.Body = string(m.data)
+		routeKey = c.selectRoute(m.data)
+	}
+	req.RequestContext.RouteKey = routeKey
+	_, found, err := c.g.invoke(routeKey, req)
+	switch {
+	case !found:
+		_ = c.send(gatewayError(c.id, req.RequestContext.RequestID, "forbidden", "Forbidden"))
+	case err != nil:
+		_ = c.send(gatewayError(c.id, req.RequestContext.RequestID, "internal", "Internal server error"))
+	}
+}
+
+// selectRoute evaluates $request.body.action: the route whose key equals the
+// action, else $default (also for non-JSON and reserved $ keys).
+func (c *conn) selectRoute(body []byte) string {
+	var probe struct {
+		Action any `json:"action"`
+	}
+	if json.Unmarshal(body, &probe) != nil {
+		return "$default"
+	}
+	a, ok := probe.Action.(string)
+	if !ok || a == "" || a[0] == '$' || c.g.opt.FunctionFor(a) == c.g.opt.FunctionFor("$default") {
+		return "$default"
+	}
+	return a
+}
