@@ -1,0 +1,200 @@
+// Package forward moves RTP from one published track to its subscribers.
+//
+// A Receiver reads one remote track (one read per packet into a buffer it
+// owns) and hands the parsed packet to each of its DownTracks, one per
+// subscriber. The DownTrack rewrites what must differ per subscriber (SSRC,
+// payload type, sequence numbers across gaps) into a header it owns and
+// writes header+payload straight to the subscriber's SRTP write stream, so
+// nothing is allocated per packet on this path.
+//
+// Simulcast fits here later without a rewrite: a Receiver would own one
+// reader per layer, and a DownTrack's Select(layer) would pick which layer's
+// packets it accepts; the sequence rewriting a DownTrack already does for
+// muting is what a layer switch needs too (plus a timestamp offset).
+package forward
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// KeyframeInterval bounds how often a Receiver asks its publisher for a
+// keyframe: subscribers' PLIs and FIRs within it are folded into one.
+const KeyframeInterval = 500 * time.Millisecond
+
+// Source reads a published track's packets; *webrtc.TrackRemote is one.
+type Source interface {
+	Read(b []byte) (int, interceptor.Attributes, error)
+}
+
+// Options describes a Receiver.
+type Options struct {
+	Kind  webrtc.RTPCodecType
+	Codec webrtc.RTPCodecCapability
+	// AudioLevelExt is the negotiated id of the ssrc-audio-level header
+	// extension on the publisher's connection, 0 when absent.
+	AudioLevelExt uint8
+	// Keyframe asks the publisher for a keyframe (sends a PLI); it is called
+	// at most once per KeyframeInterval.
+	Keyframe func()
+}
+
+// Receiver is one published track and the subscribers it feeds.
+type Receiver struct {
+	opts Options
+	src  Source
+
+	muted atomic.Bool
+	// downs is copied on write so the read loop takes no lock per packet.
+	downs  atomic.Pointer[[]*DownTrack]
+	downMu sync.Mutex
+
+	lastKeyframeReq atomic.Int64 // unix nanos
+
+	packets   atomic.Uint64
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64 // summed over subscribers
+	levelSum  atomic.Uint64 // loudness (127-level) summed since the last Level()
+	levelSeen atomic.Uint64
+}
+
+// NewReceiver returns a Receiver reading src; call Run to start it.
+func NewReceiver(src Source, opts Options) *Receiver {
+	r := &Receiver{opts: opts, src: src}
+	empty := []*DownTrack{}
+	r.downs.Store(&empty)
+	return r
+}
+
+// Kind is the track's media kind.
+func (r *Receiver) Kind() webrtc.RTPCodecType { return r.opts.Kind }
+
+// Codec is the publisher's codec.
+func (r *Receiver) Codec() webrtc.RTPCodecCapability { return r.opts.Codec }
+
+// Run forwards packets until the source ends; it returns nil on a normal
+// end of track.
+func (r *Receiver) Run() error {
+	var buf [1500]byte
+	var pkt rtp.Packet
+	for {
+		n, _, err := r.src.Read(buf[:])
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue // not RTP we can forward; the stream goes on
+		}
+		r.packets.Add(1)
+		r.bytesIn.Add(uint64(n))
+		if r.opts.AudioLevelExt != 0 {
+			if ext := pkt.Header.GetExtension(r.opts.AudioLevelExt); len(ext) > 0 {
+				r.levelSum.Add(uint64(127 - ext[0]&0x7f))
+				r.levelSeen.Add(1)
+			}
+		}
+		if r.muted.Load() {
+			continue
+		}
+		downs := *r.downs.Load()
+		sent := 0
+		for _, d := range downs {
+			if d.writeRTP(&pkt) {
+				sent++
+			}
+		}
+		if sent > 0 {
+			r.bytesOut.Add(uint64(n * sent))
+		}
+	}
+}
+
+// SetMuted stops or resumes forwarding to every subscriber at once. On
+// resume each DownTrack continues its sequence numbers without a gap and the
+// publisher is asked for a keyframe so video restarts cleanly.
+func (r *Receiver) SetMuted(m bool) {
+	if r.muted.Swap(m) == m || m {
+		return
+	}
+	for _, d := range *r.downs.Load() {
+		d.resync.Store(true)
+	}
+	r.RequestKeyframe()
+}
+
+// Muted reports whether forwarding is stopped.
+func (r *Receiver) Muted() bool { return r.muted.Load() }
+
+// RequestKeyframe asks the publisher for a keyframe unless one was asked for
+// within KeyframeInterval. Audio has no keyframes.
+func (r *Receiver) RequestKeyframe() {
+	if r.opts.Kind != webrtc.RTPCodecTypeVideo || r.opts.Keyframe == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := r.lastKeyframeReq.Load()
+	if now-last < int64(KeyframeInterval) || !r.lastKeyframeReq.CompareAndSwap(last, now) {
+		return
+	}
+	r.opts.Keyframe()
+}
+
+// AddDown starts feeding d.
+func (r *Receiver) AddDown(d *DownTrack) {
+	r.downMu.Lock()
+	defer r.downMu.Unlock()
+	old := *r.downs.Load()
+	next := make([]*DownTrack, 0, len(old)+1)
+	next = append(next, old...)
+	next = append(next, d)
+	r.downs.Store(&next)
+}
+
+// RemoveDown stops feeding d.
+func (r *Receiver) RemoveDown(d *DownTrack) {
+	r.downMu.Lock()
+	defer r.downMu.Unlock()
+	old := *r.downs.Load()
+	next := make([]*DownTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	r.downs.Store(&next)
+}
+
+// Subscribers is the number of DownTracks fed.
+func (r *Receiver) Subscribers() int { return len(*r.downs.Load()) }
+
+// Stats are a Receiver's counters since it started.
+type Stats struct {
+	Packets, BytesIn, BytesOut uint64
+}
+
+// Stats returns the counters.
+func (r *Receiver) Stats() Stats {
+	return Stats{Packets: r.packets.Load(), BytesIn: r.bytesIn.Load(), BytesOut: r.bytesOut.Load()}
+}
+
+// Level returns the mean loudness (0 silent … 127 loudest, i.e. 127 minus
+// the RFC 6464 level in -dBov) of the packets since the previous call, and
+// whether any packet carried a level.
+func (r *Receiver) Level() (loudness int, ok bool) {
+	n := r.levelSeen.Swap(0)
+	sum := r.levelSum.Swap(0)
+	if n == 0 {
+		return 0, false
+	}
+	return int(sum / n), true
+}

@@ -1,0 +1,308 @@
+package sfu
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/events/push"
+	"github.com/veet-dev/veet/sfu/forward"
+)
+
+const (
+	outQueue       = 64
+	gatherTimeout  = 3 * time.Second
+	pushTimeout    = 5 * time.Second
+	enqueueTimeout = 2 * time.Second
+)
+
+// down is one track forwarded to a participant.
+type down struct {
+	pub    *published
+	dt     *forward.DownTrack
+	sender *webrtc.RTPSender
+}
+
+// participant is one person's media on the node: the PeerConnection they
+// publish on and the one they receive everyone else on.
+type participant struct {
+	id   events.ParticipantID
+	room *room
+	log  *slog.Logger
+	sub  *webrtc.PeerConnection
+
+	// Guarded by room.mu.
+	conn     events.ConnRef
+	pub      *webrtc.PeerConnection
+	declared map[string]events.Source // browser track id → source, from publish offers
+	downs    map[trackKey]*down
+	pending  map[events.PeerTarget][]webrtc.ICECandidateInit
+
+	// negMu orders the subscribe connection's offer/answer steps.
+	negMu     sync.Mutex
+	offered   bool // an offer was ever sent
+	needOffer bool // tracks changed while an offer was out
+
+	negotiate chan struct{}
+	out       chan events.Event
+	done      chan struct{}
+	closeOnce sync.Once
+	drained   chan struct{} // closed when the sender goroutine exits
+}
+
+func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) (*participant, error) {
+	sub, err := r.node.media.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	p := &participant{
+		id: id, room: r, log: r.log.With("participant", id), sub: sub, conn: conn,
+		declared: map[string]events.Source{}, downs: map[trackKey]*down{},
+		pending:   map[events.PeerTarget][]webrtc.ICECandidateInit{},
+		negotiate: make(chan struct{}, 1), out: make(chan events.Event, outQueue),
+		done: make(chan struct{}), drained: make(chan struct{}),
+	}
+	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			p.log.Warn("subscribe connection failed")
+		}
+	})
+	go p.sendLoop()
+	go p.negotiateLoop()
+	return p, nil
+}
+
+// send queues an event for the participant's WebSocket, in order. A client
+// that cannot keep up for enqueueTimeout loses the event, loudly.
+func (p *participant) send(e events.Event) {
+	select {
+	case p.out <- e:
+		return
+	case <-p.done:
+		return
+	default:
+	}
+	t := time.NewTimer(enqueueTimeout)
+	defer t.Stop()
+	select {
+	case p.out <- e:
+	case <-p.done:
+	case <-t.C:
+		p.log.Warn("event dropped: push queue full", "type", e.EventType())
+	}
+}
+
+func (p *participant) sendLoop() {
+	defer close(p.drained)
+	for {
+		var e events.Event
+		select {
+		case e = <-p.out:
+		case <-p.done:
+			return
+		}
+		p.room.mu.Lock()
+		conn := p.conn
+		p.room.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
+		err := push.Send(ctx, p.room.node.cfg.Push, conn, e)
+		cancel()
+		switch {
+		case errors.Is(err, push.ErrGone):
+			p.log.Info("connection gone; closing media", "type", e.EventType())
+			go p.room.removeParticipant(p, "connection gone")
+			return
+		case err != nil:
+			p.log.Warn("push failed", "type", e.EventType(), "err", err)
+		}
+	}
+}
+
+// flush waits up to d for queued events to be pushed.
+func (p *participant) flush(ctx context.Context, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(p.out) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// renegotiate asks for a new subscribe offer; requests coalesce.
+func (p *participant) renegotiate() {
+	select {
+	case p.negotiate <- struct{}{}:
+	default:
+	}
+}
+
+func (p *participant) negotiateLoop() {
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.negotiate:
+			if err := p.offer(); err != nil {
+				p.log.Warn("subscribe offer failed", "err", err)
+			}
+		}
+	}
+}
+
+// offer brings the subscribe connection's senders in line with the room's
+// tracks and sends a SubscribeOffer when anything changed. With an offer
+// still unanswered it only notes that another is due.
+func (p *participant) offer() error {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.sub.SignalingState() != webrtc.SignalingStateStable {
+		p.needOffer = true
+		return nil
+	}
+	tracks, changed, err := p.syncDowns()
+	if err != nil {
+		return err
+	}
+	if !changed && !p.needOffer {
+		return nil
+	}
+	if len(tracks) == 0 && !p.offered {
+		return nil
+	}
+	p.needOffer = false
+	offer, err := p.sub.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(p.sub)
+	if err := p.sub.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	waitGathering(gathered)
+	p.offered = true
+	p.send(&events.SubscribeOffer{SDP: p.sub.LocalDescription().SDP, Tracks: tracks})
+	return nil
+}
+
+// syncDowns adds a sender for every track of the others the participant
+// does not get yet and removes those whose track ended. It returns what the
+// participant receives after the change.
+func (p *participant) syncDowns() ([]events.Track, bool, error) {
+	r := p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for k, d := range p.downs {
+		if r.tracks[k] != d.pub {
+			d.pub.recv.RemoveDown(d.dt)
+			if err := p.sub.RemoveTrack(d.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+				p.log.Warn("remove sender", "err", err)
+			}
+			delete(p.downs, k)
+			changed = true
+		}
+	}
+	for k, pub := range r.tracks {
+		if k.pid == p.id || p.downs[k] != nil {
+			continue
+		}
+		recv := pub.recv
+		dt := forward.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
+		sender, err := p.sub.AddTrack(dt)
+		if err != nil {
+			return nil, changed, err
+		}
+		recv.AddDown(dt)
+		p.downs[k] = &down{pub: pub, dt: dt, sender: sender}
+		go readSenderRTCP(sender, recv)
+		changed = true
+	}
+	tracks := make([]events.Track, 0, len(p.downs))
+	for _, d := range p.downs {
+		t := d.pub.info
+		t.Muted = r.muted[d.pub.key]
+		tracks = append(tracks, t)
+	}
+	sortTracks(tracks)
+	return tracks, changed, nil
+}
+
+// answer applies the participant's answer to the last subscribe offer.
+func (p *participant) answer(sdp string) error {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+		return events.Errorf(events.CodeBadRequest, "no subscribe offer is waiting for an answer")
+	}
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		return events.Errorf(events.CodeBadRequest, "subscribe answer: %v", err)
+	}
+	p.flushCandidates(events.TargetSubscribe, p.sub)
+	if p.needOffer {
+		p.renegotiate()
+	}
+	return nil
+}
+
+// flushCandidates adds candidates that arrived before the connection had
+// the remote description they belong to.
+func (p *participant) flushCandidates(target events.PeerTarget, pc *webrtc.PeerConnection) {
+	p.room.mu.Lock()
+	cands := p.pending[target]
+	delete(p.pending, target)
+	p.room.mu.Unlock()
+	for _, c := range cands {
+		if err := pc.AddICECandidate(c); err != nil {
+			p.log.Warn("queued candidate refused", "target", target, "err", err)
+		}
+	}
+}
+
+// close ends the participant's media; safe to call twice.
+func (p *participant) close() {
+	p.closeOnce.Do(func() {
+		close(p.done)
+		p.room.mu.Lock()
+		pub := p.pub
+		downs := p.downs
+		p.downs = map[trackKey]*down{}
+		p.room.mu.Unlock()
+		for _, d := range downs {
+			d.pub.recv.RemoveDown(d.dt)
+		}
+		// Closing waits for pion's goroutines; nobody needs to wait for it.
+		go func() {
+			if pub != nil {
+				_ = pub.Close()
+			}
+			_ = p.sub.Close()
+		}()
+	})
+}
+
+// readSenderRTCP reads a subscriber's RTCP for one track (which also drives
+// the NACK responder and sender reports) and passes keyframe requests on
+// to the publisher, throttled by the Receiver.
+func readSenderRTCP(s *webrtc.RTPSender, recv *forward.Receiver) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		if wantsKeyframe(pkts) {
+			recv.RequestKeyframe()
+		}
+	}
+}
+
+func waitGathering(done <-chan struct{}) {
+	t := time.NewTimer(gatherTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}

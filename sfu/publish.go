@@ -1,0 +1,131 @@
+package sfu
+
+import (
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/sfu/forward"
+)
+
+// publish applies a publish offer (the first, or a renegotiation that adds
+// or removes tracks) and returns the answer SDP.
+func (p *participant) publish(offerSDP string, tracks []events.TrackInfo) (string, error) {
+	r := p.room
+	r.mu.Lock()
+	for _, t := range tracks {
+		p.declared[t.TrackID] = t.Source
+	}
+	pc := p.pub
+	r.mu.Unlock()
+
+	fresh := pc == nil
+	if fresh {
+		var err error
+		pc, err = r.node.media.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return "", err
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { p.onTrack(pc, t, recv) })
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateFailed {
+				p.log.Warn("publish connection failed")
+			}
+		})
+	}
+	fail := func(err error) (string, error) {
+		if fresh {
+			_ = pc.Close()
+		}
+		return "", events.Errorf(events.CodeBadRequest, "publish offer: %v", err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		return fail(err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(err)
+	}
+	waitGathering(gathered)
+	if fresh {
+		r.mu.Lock()
+		closed := r.parts[p.id] != p
+		if !closed {
+			p.pub = pc
+		}
+		r.mu.Unlock()
+		if closed {
+			_ = pc.Close()
+			return "", events.Errorf(events.CodeNotJoined, "participant left")
+		}
+	}
+	p.flushCandidates(events.TargetPublish, pc)
+	return pc.LocalDescription().SDP, nil
+}
+
+// onTrack starts forwarding a track the participant began to publish.
+func (p *participant) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	r := p.room
+	r.mu.Lock()
+	source := p.declared[t.ID()]
+	if source == "" {
+		source = p.guessSource(t.Kind())
+		p.log.Warn("track not declared in publish offer; guessing its source", "track", t.ID(), "source", source)
+	}
+	r.mu.Unlock()
+
+	var levelExt uint8
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		if e.URI == sdp.AudioLevelURI {
+			levelExt = uint8(e.ID)
+		}
+	}
+	ssrc := uint32(t.SSRC())
+	fr := forward.NewReceiver(t, forward.Options{
+		Kind: t.Kind(), Codec: t.Codec().RTPCodecCapability, AudioLevelExt: levelExt,
+		Keyframe: func() {
+			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+		},
+	})
+	pub := &published{key: trackKey{p.id, source}, recv: fr, info: subscriberTrack(p.id, source, t.Kind())}
+	if r.participant(p.id) != p {
+		return
+	}
+	r.addTrack(pub)
+	go drainReceiverRTCP(recv)
+	go func() {
+		if err := fr.Run(); err != nil {
+			p.log.Warn("track read failed", "source", source, "err", err)
+		}
+		r.removeTrack(pub)
+	}()
+}
+
+// guessSource names an undeclared track: microphone and camera first, then
+// the screen share's. Call with room.mu.
+func (p *participant) guessSource(kind webrtc.RTPCodecType) events.Source {
+	first, second := events.SourceMicrophone, events.SourceScreenAudio
+	if kind == webrtc.RTPCodecTypeVideo {
+		first, second = events.SourceCamera, events.SourceScreen
+	}
+	if p.room.tracks[trackKey{p.id, first}] == nil {
+		return first
+	}
+	return second
+}
+
+// drainReceiverRTCP reads the publisher's RTCP (sender reports feed the
+// receiver-report interceptor's round-trip figures).
+func drainReceiverRTCP(r *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := r.Read(buf); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package sfu
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/sfu/forward"
+)
+
+// trackKey names a published track: whose, and what it carries. A
+// participant publishes at most one track per source.
+type trackKey struct {
+	pid    events.ParticipantID
+	source events.Source
+}
+
+// published is a track being forwarded in a room.
+type published struct {
+	key  trackKey
+	recv *forward.Receiver
+	info events.Track // as subscribers see it (ids, kind)
+}
+
+// room is one meeting's media on this node.
+type room struct {
+	code events.RoomCode
+	node *Node
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	parts  map[events.ParticipantID]*participant
+	tracks map[trackKey]*published
+	muted  map[trackKey]bool
+	closed bool
+
+	retiredBytes uint64 // forwarded by tracks that ended, for the load figure
+
+	speakers []events.ParticipantID // last announced
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// shutdown stops the room's background work.
+func (r *room) shutdown() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+func newRoom(n *Node, code events.RoomCode) *room {
+	r := &room{
+		code: code, node: n, log: n.log.With("room", code),
+		parts: map[events.ParticipantID]*participant{}, tracks: map[trackKey]*published{},
+		muted: map[trackKey]bool{}, stop: make(chan struct{}),
+	}
+	go r.speakerLoop()
+	return r
+}
+
+// room returns the room, creating it when create is set.
+func (n *Node) room(code events.RoomCode, create bool) *room {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.rooms[code]
+	if r == nil && create {
+		if n.draining {
+			// Placement should not send new rooms here; serve it anyway
+			// rather than fail a user, and say so.
+			n.log.Warn("new room while draining", "room", code)
+		}
+		r = newRoom(n, code)
+		n.rooms[code] = r
+	}
+	return r
+}
+
+// dropIfEmpty forgets the room once its last participant left.
+func (n *Node) dropIfEmpty(r *room) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r.mu.Lock()
+	empty := len(r.parts) == 0
+	if empty {
+		r.closed = true
+	}
+	r.mu.Unlock()
+	if empty && n.rooms[r.code] == r {
+		delete(n.rooms, r.code)
+		r.shutdown()
+	}
+}
+
+func (r *room) participant(id events.ParticipantID) *participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parts[id]
+}
+
+// counts returns participants, tracks and bytes forwarded so far.
+func (r *room) counts() (int, int, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out uint64
+	for _, t := range r.tracks {
+		out += t.recv.Stats().BytesOut
+	}
+	return len(r.parts), len(r.tracks), out + r.retiredBytes
+}
+
+// addTrack starts forwarding pub, replacing the participant's earlier track
+// of the same source.
+func (r *room) addTrack(pub *published) {
+	r.mu.Lock()
+	if r.muted[pub.key] {
+		pub.recv.SetMuted(true)
+	}
+	pub.info.Muted = r.muted[pub.key]
+	r.tracks[pub.key] = pub
+	r.mu.Unlock()
+	r.log.Info("track published", "participant", pub.key.pid, "source", pub.key.source,
+		"codec", pub.recv.Codec().MimeType)
+	r.tracksChanged()
+}
+
+// removeTrack stops forwarding pub (its publisher stopped it or left).
+func (r *room) removeTrack(pub *published) {
+	r.mu.Lock()
+	found := r.tracks[pub.key] == pub
+	if found {
+		delete(r.tracks, pub.key)
+		r.retiredBytes += pub.recv.Stats().BytesOut
+	}
+	r.mu.Unlock()
+	if found {
+		r.log.Info("track ended", "participant", pub.key.pid, "source", pub.key.source)
+		r.tracksChanged()
+	}
+}
+
+// setMuted starts or stops forwarding one source at once; a source that is
+// not published yet starts in that state.
+func (r *room) setMuted(key trackKey, muted bool) {
+	r.mu.Lock()
+	r.muted[key] = muted
+	pub := r.tracks[key]
+	if pub != nil {
+		pub.info.Muted = muted
+	}
+	r.mu.Unlock()
+	if pub != nil {
+		pub.recv.SetMuted(muted)
+		r.broadcastTracks()
+	}
+}
+
+// tracksChanged renegotiates every subscriber and tells everyone.
+func (r *room) tracksChanged() {
+	r.mu.Lock()
+	for _, p := range r.parts {
+		p.renegotiate()
+	}
+	r.mu.Unlock()
+	r.broadcastTracks()
+}
+
+// trackList is every forwarded track, in a stable order. Call with r.mu.
+func (r *room) trackList() []events.Track {
+	out := make([]events.Track, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		out = append(out, t.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TrackID < out[j].TrackID })
+	return out
+}
+
+// broadcastTracks sends the room's track list to everyone.
+func (r *room) broadcastTracks() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.trackList()
+	for _, p := range r.parts {
+		p.send(&events.Tracks{Tracks: list})
+	}
+}
+
+// broadcast sends everyone their own copy of an event (pushing marks it).
+func (r *room) broadcast(make func() events.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.parts {
+		p.send(make())
+	}
+}
+
+// removeParticipant closes a participant's media and stops forwarding
+// their tracks; the others are renegotiated without them.
+func (r *room) removeParticipant(p *participant, reason string) {
+	r.mu.Lock()
+	if r.parts[p.id] != p {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.parts, p.id)
+	changed := false
+	for k, t := range r.tracks {
+		if k.pid == p.id {
+			delete(r.tracks, k)
+			r.retiredBytes += t.recv.Stats().BytesOut
+			changed = true
+		}
+	}
+	r.mu.Unlock()
+	p.close()
+	r.log.Info("participant left", "participant", p.id, "reason", reason)
+	if changed {
+		r.tracksChanged()
+	}
+	r.node.dropIfEmpty(r)
+}
+
+// close ends everyone's media in the room.
+func (r *room) close(ctx context.Context, reason string) {
+	r.mu.Lock()
+	parts := make([]*participant, 0, len(r.parts))
+	for _, p := range r.parts {
+		parts = append(parts, p)
+	}
+	r.mu.Unlock()
+	for _, p := range parts {
+		if reason != "" {
+			p.send(&events.MediaReconnect{Reason: reason})
+			p.flush(ctx, time.Second)
+		}
+		r.removeParticipant(p, "room closed")
+	}
+	r.node.mu.Lock()
+	if r.node.rooms[r.code] == r {
+		delete(r.node.rooms, r.code)
+	}
+	r.node.mu.Unlock()
+	r.shutdown()
+}
