@@ -24,7 +24,8 @@ const sources: Source[] = ["microphone", "camera", "screen"];
 export class MediaSession extends Emitter<MediaEvents> {
   publishPC: RTCPeerConnection | null = null;
   subscribePC: RTCPeerConnection | null = null;
-  // Remote tracks by the receiver track's id (= the SFU's trackId).
+  // Remote tracks by the receiver track's id (= the SFU's trackId) and by
+  // "streamId/kind", so a track is found by either of the ids the SFU names.
   readonly remote = new Map<string, MediaStreamTrack>();
   private senders = new Map<Source, RTCRtpSender>();
   private pendingRemote: Record<PeerTarget, ICECandidate[]> = { publish: [], subscribe: [] };
@@ -91,6 +92,11 @@ export class MediaSession extends Emitter<MediaEvents> {
       this.addSender(source, track);
       await this.negotiatePublish();
     }
+  }
+
+  // remoteFor finds the received track the SFU describes.
+  remoteFor(t: Track): MediaStreamTrack | undefined {
+    return this.remote.get(t.trackId) ?? this.remote.get(`${t.streamId}/${t.kind}`);
   }
 
   close(): void {
@@ -167,6 +173,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       pc.onicecandidate = (e) => this.sendCandidate("subscribe", e.candidate);
       pc.ontrack = (e) => {
         this.remote.set(e.track.id, e.track);
+        for (const st of e.streams) this.remote.set(`${st.id}/${e.track.kind}`, e.track);
         this.emit("remoteTrack", { trackId: e.track.id, track: e.track });
       };
     }

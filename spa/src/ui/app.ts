@@ -1,0 +1,114 @@
+import type { RuntimeConfig } from "../client/config";
+import type { TokenStore } from "../client/tokens";
+import { isMeetingCode } from "../client/codes";
+import { MeetingClient, Phase } from "../client/meeting";
+import { clear } from "./dom";
+import { homePage } from "./pages/home";
+import { prejoinPage } from "./pages/prejoin";
+import type { Preview } from "./preview";
+import { lobbyPage } from "./pages/lobby";
+import { meetingPage } from "./pages/meeting";
+import { endPage, invalidCodePage } from "./pages/end";
+
+// What tests reach through window.__veet.
+declare global {
+  interface Window {
+    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[] };
+  }
+}
+
+type Cleanup = () => void;
+
+// App is the router and the owner of the one MeetingClient a tab has. Pages
+// are functions that fill the root and return their cleanup.
+export class App {
+  private cleanup: Cleanup | null = null;
+  client: MeetingClient | null = null;
+  preview: Preview | null = null;
+
+  constructor(
+    private readonly root: HTMLElement,
+    readonly config: RuntimeConfig,
+    readonly tokens: TokenStore,
+  ) {
+    window.__veet = {
+      client: null,
+      pcs: () => [this.client?.media?.publishPC, this.client?.media?.subscribePC].filter((p): p is RTCPeerConnection => !!p),
+    };
+  }
+
+  start(): void {
+    window.addEventListener("popstate", () => this.route());
+    this.route();
+  }
+
+  navigate(path: string): void {
+    if (location.pathname !== path) history.pushState(null, "", path);
+    this.route();
+  }
+
+  private route(): void {
+    const path = decodeURIComponent(location.pathname).replace(/^\/+|\/+$/g, "");
+    if (this.client && this.client.code !== path) this.dropClient();
+    if (path === "") return this.show(homePage(this));
+    if (!isMeetingCode(path)) return this.show(invalidCodePage(this, path));
+    if (this.client) return this.onPhase(this.client.phase);
+    this.show(prejoinPage(this, path));
+  }
+
+  show(page: { el: HTMLElement; cleanup?: Cleanup }): void {
+    this.cleanup?.();
+    clear(this.root);
+    this.root.append(page.el);
+    this.cleanup = page.cleanup ?? null;
+    page.el.querySelector<HTMLElement>("[autofocus]")?.focus();
+  }
+
+  // joinMeeting hands the preview's tracks to a MeetingClient and follows its
+  // phases from then on.
+  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview): Promise<void> {
+    this.preview = preview;
+    const client = new MeetingClient({
+      wsUrl: this.config.wsUrl,
+      code,
+      tokens: this.tokens,
+      getCamera: () => preview.getCamera(),
+    });
+    this.client = client;
+    window.__veet!.client = client;
+    client.on("phase", (p) => this.client === client && this.onPhase(p));
+    await client.join({ name, micOn, camOn, tracks: preview.tracks });
+  }
+
+  private onPhase(p: Phase): void {
+    const client = this.client!;
+    switch (p.kind) {
+      case "idle":
+      case "connecting":
+        return;
+      case "lobby":
+        return this.show(lobbyPage(this, client, this.preview!));
+      case "joined":
+        if (this.root.querySelector(".meeting")) return;
+        return this.show(meetingPage(this, client, this.preview!));
+      default:
+        this.preview?.stop();
+        return this.show(endPage(this, client.code, p));
+    }
+  }
+
+  // rejoin starts over at the pre-join page of the same meeting.
+  rejoin(code: string): void {
+    this.dropClient();
+    this.show(prejoinPage(this, code));
+  }
+
+  private dropClient(): void {
+    const c = this.client;
+    this.client = null;
+    if (window.__veet) window.__veet.client = null;
+    if (c && (c.phase.kind === "joined" || c.phase.kind === "lobby")) void c.leave();
+    this.preview?.stop();
+    this.preview = null;
+  }
+}

@@ -1,0 +1,54 @@
+import type { Participant } from "../../client/protocol";
+import { colorFor, h, initials } from "../dom";
+import { icon } from "../icons";
+
+// Tile is one person (or one screen share) on the stage. It is kept across
+// renders and updated in place, so its <video> keeps playing.
+export class Tile {
+  readonly el: HTMLElement;
+  private video: HTMLVideoElement;
+  private avatar: HTMLElement;
+  private name: HTMLElement;
+  private mutedBadge: HTMLElement;
+  private hand: HTMLElement;
+  private track: MediaStreamTrack | null = null;
+
+  constructor(readonly key: string, self: boolean) {
+    this.video = h("video.tile-video", { autoplay: true, playsInline: true, muted: true });
+    if (self) this.video.classList.add("mirror");
+    this.avatar = h("div.avatar");
+    this.name = h("span.tile-name");
+    this.mutedBadge = h("span.tile-badge.muted-badge", { title: "Microphone off", "aria-label": "Microphone off", role: "img" }, icon("micOff"));
+    this.hand = h("span.tile-badge.hand-badge", { title: "Hand raised", "aria-label": "Hand raised", role: "img" }, icon("hand"));
+    this.el = h("div.tile", { "data-key": key, role: "listitem" }, this.avatar, this.video, h("div.tile-badges", {}, this.hand, this.mutedBadge), this.name);
+  }
+
+  update(p: Participant, opts: { label: string; video: MediaStreamTrack | null; speaking: boolean; screen?: boolean }) {
+    const showVideo = !!opts.video && (opts.screen || p.camOn);
+    this.setTrack(showVideo ? opts.video : null);
+    this.el.dataset.participant = p.id;
+    this.el.dataset.video = String(showVideo);
+    this.el.classList.toggle("speaking", opts.speaking && p.micOn);
+    this.el.classList.toggle("screen", !!opts.screen);
+    this.video.hidden = !showVideo;
+    this.avatar.hidden = showVideo;
+    this.avatar.textContent = initials(p.name);
+    this.avatar.style.background = colorFor(p.id);
+    this.name.textContent = opts.label;
+    this.el.setAttribute("aria-label", `${opts.label}${p.micOn || opts.screen ? "" : ", microphone off"}${showVideo ? "" : ", camera off"}`);
+    this.mutedBadge.hidden = p.micOn || !!opts.screen;
+    this.hand.hidden = !p.handRaised || !!opts.screen;
+  }
+
+  private setTrack(t: MediaStreamTrack | null) {
+    if (this.track === t) return;
+    this.track = t;
+    this.video.srcObject = t ? new MediaStream([t]) : null;
+    if (t) this.video.play().catch(() => {});
+  }
+
+  size(w: number, hgt: number) {
+    this.el.style.width = `${w}px`;
+    this.el.style.height = `${hgt}px`;
+  }
+}

@@ -1,0 +1,121 @@
+import type { App } from "../app";
+import { clear, colorFor, h, initials } from "../dom";
+import { icon } from "../icons";
+import { Preview } from "../preview";
+import { toggleButton } from "../meeting/controls";
+
+const NAME_KEY = "veet:name";
+
+export function prejoinPage(app: App, code: string) {
+  const preview = new Preview();
+  let micOn = true;
+  let camOn = true;
+  let gone = false;
+  const hasToken = !!app.tokens.get(code);
+
+  const video = h("video.preview-video", { autoplay: true, playsInline: true, muted: true, "aria-label": "Your camera preview" });
+  video.srcObject = preview.stream;
+  const avatar = h("div.preview-off", { hidden: true }, "Camera is off");
+  const status = h("p.form-error", { role: "alert" });
+
+  const micBtn = toggleButton("mic", "micOff", "microphone", () => {
+    micOn = !micOn;
+    if (preview.tracks.microphone) preview.tracks.microphone.enabled = micOn;
+    if (micOn && !preview.tracks.microphone) void preview.open(true, false).then(refresh);
+    refresh();
+  });
+  const camBtn = toggleButton("cam", "camOff", "camera", async () => {
+    camOn = !camOn;
+    if (!camOn) preview.closeCam();
+    else await preview.openCam().catch((e: Error) => (status.textContent = `Can't use your camera (${e.name}).`));
+    refresh();
+  });
+
+  const micSelect = h("select.device-select", { "aria-label": "Microphone" });
+  const camSelect = h("select.device-select", { "aria-label": "Camera" });
+  micSelect.addEventListener("change", () => void preview.openMic(micSelect.value).then(() => {
+    if (preview.tracks.microphone) preview.tracks.microphone.enabled = micOn;
+  }));
+  camSelect.addEventListener("change", () => {
+    if (camOn) void preview.openCam(camSelect.value).then(refresh);
+    else preview.camDeviceId = camSelect.value;
+  });
+
+  const nameInput = h("input.name-input", {
+    type: "text",
+    placeholder: "Your name",
+    "aria-label": "Your name",
+    maxlength: 64,
+    value: localStorage.getItem(NAME_KEY) ?? "",
+    autofocus: true,
+  });
+  const joinBtn = h("button.primary-btn.join-btn", { type: "submit" }, hasToken ? "Join now" : "Ask to join");
+  const form = h("form.prejoin-form", {
+    onsubmit: async (e: Event) => {
+      e.preventDefault();
+      const name = nameInput.value.trim();
+      if (!name) {
+        status.textContent = "Enter your name to join.";
+        nameInput.focus();
+        return;
+      }
+      localStorage.setItem(NAME_KEY, name);
+      joinBtn.disabled = true;
+      joinBtn.textContent = hasToken ? "Joining…" : "Asking…";
+      gone = true;
+      await app.joinMeeting(code, name, micOn, camOn, preview);
+    },
+  }, nameInput, joinBtn);
+
+  function refresh() {
+    micBtn.set(micOn);
+    camBtn.set(camOn);
+    const showVideo = camOn && !!preview.tracks.camera;
+    video.hidden = !showVideo;
+    avatar.hidden = showVideo;
+    avatar.style.setProperty("--avatar", colorFor(nameInput.value || "you"));
+    clear(avatar);
+    avatar.append(h("span.avatar.big", {}, initials(nameInput.value || "You")), h("span", {}, camOn ? "Starting camera…" : "Camera is off"));
+    if (preview.error) status.textContent = preview.error;
+  }
+  nameInput.addEventListener("input", refresh);
+
+  async function fillDevices() {
+    const { mics, cams } = await preview.devices();
+    const fill = (sel: HTMLSelectElement, list: MediaDeviceInfo[], current: string, kind: string) => {
+      clear(sel);
+      list.forEach((d, i) => sel.append(h("option", { value: d.deviceId }, d.label || `${kind} ${i + 1}`)));
+      if (current) sel.value = current;
+      sel.disabled = list.length === 0;
+    };
+    fill(micSelect, mics, preview.micDeviceId, "Microphone");
+    fill(camSelect, cams, preview.camDeviceId, "Camera");
+  }
+
+  void preview.open(true, true).then(() => {
+    if (gone) return;
+    if (!preview.tracks.camera) camOn = false;
+    if (!preview.tracks.microphone) micOn = false;
+    refresh();
+    return fillDevices();
+  });
+  refresh();
+
+  const el = h("main.page.prejoin", {},
+    h("header.topbar", {}, h("a.logo", { href: "/", onclick: (e: Event) => { e.preventDefault(); app.navigate("/"); } }, h("span.logo-mark", { "aria-hidden": "true" }), "veet")),
+    h("div.prejoin-body", {},
+      h("section.preview", {},
+        h("div.preview-frame", {}, video, avatar, h("div.preview-controls", {}, micBtn.el, camBtn.el)),
+        h("div.devices", {}, h("label", {}, icon("mic"), micSelect), h("label", {}, icon("cam"), camSelect)),
+      ),
+      h("section.ready", {},
+        h("h1", {}, "Ready to join?"),
+        h("p.muted.code-line", {}, code),
+        form,
+        status,
+        !hasToken ? h("p.hint", {}, "A host will let you in.") : null,
+      ),
+    ),
+  );
+  return { el, cleanup: () => { if (!gone) preview.stop(); } };
+}
