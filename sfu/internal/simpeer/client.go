@@ -1,0 +1,297 @@
+package simpeer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/events"
+)
+
+// SendFunc delivers a command to the node (bus.Send bound to the node id).
+type SendFunc func(ctx context.Context, cmd events.Command) error
+
+// NewAPI returns a pion API for clients that gathers loopback candidates only.
+func NewAPI() (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// Client is one simulated participant.
+type Client struct {
+	ID   events.ParticipantID
+	Room events.RoomCode
+	Conn events.ConnRef
+
+	api  *webrtc.API
+	send SendFunc
+	sub  *webrtc.PeerConnection
+
+	mu       sync.Mutex
+	pub      *webrtc.PeerConnection
+	outs     []*Out
+	recv     map[string]*In // by track id
+	errs     []events.ErrorEvent
+	tracks   []events.Track // last Tracks event
+	offers   []events.SubscribeOffer
+	speakers [][]events.ParticipantID
+	answered chan string // publish answers
+	reqSeq   int
+	JoinedAt time.Time
+}
+
+// New returns a client of room; it joins with Join.
+func New(api *webrtc.API, room events.RoomCode, send SendFunc) (*Client, error) {
+	id := events.NewParticipantID()
+	c := &Client{
+		ID: id, Room: room, api: api, send: send,
+		Conn:     events.ConnRef{ConnectionID: events.ConnectionID("c-" + string(id)), Endpoint: "http://pusher.test"},
+		recv:     map[string]*In{},
+		answered: make(chan string, 4),
+	}
+	sub, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	c.sub = sub
+	sub.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		in := newIn(t)
+		c.mu.Lock()
+		c.recv[t.ID()] = in
+		c.mu.Unlock()
+		go in.run()
+	})
+	return c, nil
+}
+
+// Close closes both connections.
+func (c *Client) Close() {
+	c.mu.Lock()
+	pub, outs := c.pub, c.outs
+	c.mu.Unlock()
+	for _, o := range outs {
+		o.stop()
+	}
+	if pub != nil {
+		_ = pub.Close()
+	}
+	_ = c.sub.Close()
+}
+
+func (c *Client) nextReq() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reqSeq++
+	return fmt.Sprintf("r%d", c.reqSeq)
+}
+
+// Command sends a command of this participant with its room and connection
+// filled in.
+func (c *Client) Command(ctx context.Context, cmd events.Command) error {
+	cmd.Room, cmd.Participant, cmd.Conn = c.Room, c.ID, c.Conn
+	if cmd.RequestID == "" {
+		cmd.RequestID = c.nextReq()
+	}
+	cmd.GatewayRequestID = "gw-" + cmd.RequestID
+	return c.send(ctx, cmd)
+}
+
+// Join asks the node to set the participant up.
+func (c *Client) Join(ctx context.Context, muted ...events.Source) error {
+	c.JoinedAt = time.Now()
+	return c.Command(ctx, events.Command{Type: events.CmdJoin, MutedSources: muted})
+}
+
+// Leave asks the node to close the participant's media.
+func (c *Client) Leave(ctx context.Context) error {
+	return c.Command(ctx, events.Command{Type: events.CmdLeave})
+}
+
+// Deliver handles one event pushed by the node.
+func (c *Client) Deliver(data []byte) {
+	var head events.Meta
+	_ = json.Unmarshal(data, &head)
+	switch head.Type {
+	case events.TypeSubscribeOffer:
+		var e events.SubscribeOffer
+		_ = json.Unmarshal(data, &e)
+		c.mu.Lock()
+		c.offers = append(c.offers, e)
+		c.mu.Unlock()
+		c.answerOffer(e.SDP)
+	case events.TypePublishAnswer:
+		var e events.PublishAnswer
+		_ = json.Unmarshal(data, &e)
+		c.answered <- e.SDP
+	case events.TypeError:
+		var e events.ErrorEvent
+		_ = json.Unmarshal(data, &e)
+		c.mu.Lock()
+		c.errs = append(c.errs, e)
+		c.mu.Unlock()
+	case events.TypeTracks:
+		var e events.Tracks
+		_ = json.Unmarshal(data, &e)
+		c.mu.Lock()
+		c.tracks = e.Tracks
+		c.mu.Unlock()
+	case events.TypeActiveSpeakers:
+		var e events.ActiveSpeakers
+		_ = json.Unmarshal(data, &e)
+		c.mu.Lock()
+		c.speakers = append(c.speakers, e.ParticipantIDs)
+		c.mu.Unlock()
+	}
+}
+
+func (c *Client) answerOffer(sdp string) {
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		c.recordLocal("set subscribe offer: " + err.Error())
+		return
+	}
+	answer, err := c.sub.CreateAnswer(nil)
+	if err != nil {
+		c.recordLocal("create subscribe answer: " + err.Error())
+		return
+	}
+	gathered := webrtc.GatheringCompletePromise(c.sub)
+	if err := c.sub.SetLocalDescription(answer); err != nil {
+		c.recordLocal("set subscribe answer: " + err.Error())
+		return
+	}
+	<-gathered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Command(ctx, events.Command{Type: events.CmdSubscribeAnswer, SDP: c.sub.LocalDescription().SDP}); err != nil {
+		c.recordLocal("send subscribe answer: " + err.Error())
+	}
+}
+
+// recordLocal notes a client-side failure as an error the test will see.
+func (c *Client) recordLocal(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errs = append(c.errs, events.ErrorEvent{Code: "client", Message: msg})
+}
+
+// Publish adds tracks of the given sources (one audio source of Opus, any
+// other VP8 at videoBps) and negotiates them with the node.
+func (c *Client) Publish(ctx context.Context, videoBps int, sources ...events.Source) ([]*Out, error) {
+	c.mu.Lock()
+	pc := c.pub
+	c.mu.Unlock()
+	if pc == nil {
+		var err error
+		if pc, err = c.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.pub = pc
+		c.mu.Unlock()
+	}
+	var outs []*Out
+	var infos []events.TrackInfo
+	for _, s := range sources {
+		o, err := newOut(pc, s, videoBps)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+		infos = append(infos, events.TrackInfo{TrackID: o.track.ID(), Source: s})
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	<-gathered
+	if err := c.Command(ctx, events.Command{Type: events.CmdPublishOffer, SDP: pc.LocalDescription().SDP, Tracks: infos}); err != nil {
+		return nil, err
+	}
+	select {
+	case sdp := <-c.answered:
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no publish answer: %w (errors: %v)", ctx.Err(), c.Errors())
+	}
+	c.mu.Lock()
+	c.outs = append(c.outs, outs...)
+	c.mu.Unlock()
+	for _, o := range outs {
+		o.start()
+	}
+	return outs, nil
+}
+
+// Errors returns the error events received so far.
+func (c *Client) Errors() []events.ErrorEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]events.ErrorEvent(nil), c.errs...)
+}
+
+// Tracks returns the last Tracks event's list.
+func (c *Client) Tracks() []events.Track {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]events.Track(nil), c.tracks...)
+}
+
+// Offers returns every SubscribeOffer received.
+func (c *Client) Offers() []events.SubscribeOffer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]events.SubscribeOffer(nil), c.offers...)
+}
+
+// Speakers returns every ActiveSpeakers list received.
+func (c *Client) Speakers() [][]events.ParticipantID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]events.ParticipantID(nil), c.speakers...)
+}
+
+// In returns the incoming track with the given id, or nil.
+func (c *Client) In(trackID string) *In {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recv[trackID]
+}
+
+// Ins returns every incoming track so far.
+func (c *Client) Ins() []*In {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*In, 0, len(c.recv))
+	for _, in := range c.recv {
+		out = append(out, in)
+	}
+	return out
+}
+
+// SubscribeState is the subscribe connection's state.
+func (c *Client) SubscribeState() webrtc.PeerConnectionState { return c.sub.ConnectionState() }

@@ -1,0 +1,247 @@
+package simpeer
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/events"
+)
+
+const (
+	fps          = 30
+	maxPayload   = 1100
+	audioPayload = 80 // ≈32 kbit/s of Opus at 50 packets/s
+	stampAt      = 4  // send time (Unix ns) sits at payload[4:12]
+)
+
+// Out is a synthetic published track: VP8-shaped video frames (a keyframe
+// first and whenever the node asks with a PLI or FIR) or Opus-sized audio
+// packets, each stamped with its send time.
+type Out struct {
+	Source events.Source
+	track  *webrtc.TrackLocalStaticRTP
+	sender *webrtc.RTPSender
+	video  bool
+	bps    int
+
+	Sent        atomic.Uint64
+	KeyRequests atomic.Uint64
+	forceKey    atomic.Bool
+	quit        chan struct{}
+	once        sync.Once
+}
+
+func newOut(pc *webrtc.PeerConnection, s events.Source, bps int) (*Out, error) {
+	video := s == events.SourceCamera || s == events.SourceScreen
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	if video {
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	// Like a browser's MediaStreamTrack.id: opaque, and not the source name.
+	track, err := webrtc.NewTrackLocalStaticRTP(codec, "t"+hex.EncodeToString(b[:]), "local")
+	if err != nil {
+		return nil, err
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return nil, err
+	}
+	o := &Out{Source: s, track: track, sender: sender, video: video, bps: bps, quit: make(chan struct{})}
+	go o.readRTCP()
+	return o, nil
+}
+
+// TrackID is the browser-side track id declared in the publish offer.
+func (o *Out) TrackID() string { return o.track.ID() }
+
+func (o *Out) readRTCP() {
+	for {
+		pkts, _, err := o.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				o.KeyRequests.Add(1)
+				o.forceKey.Store(true)
+			}
+		}
+	}
+}
+
+func (o *Out) stop() { o.once.Do(func() { close(o.quit) }) }
+
+func (o *Out) start() {
+	if o.video {
+		go o.runVideo()
+	} else {
+		go o.runAudio()
+	}
+}
+
+func (o *Out) runVideo() {
+	var buf [maxPayload]byte
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
+	var seq uint16
+	var ts uint32
+	frameBytes := o.bps / 8 / fps
+	t := time.NewTicker(time.Second / fps)
+	defer t.Stop()
+	key := true
+	for {
+		select {
+		case <-o.quit:
+			return
+		case <-t.C:
+		}
+		if o.forceKey.Swap(false) {
+			key = true
+		}
+		size := frameBytes
+		if key {
+			size *= 3 // keyframes are bigger, like real ones
+		}
+		for left := size; left > 0; {
+			n := min(left, maxPayload)
+			n = max(n, 16)
+			first := left == size
+			left -= n
+			buf[0] = 0 // VP8 payload descriptor: S=0
+			buf[1] = 1 // VP8 header: P=1 (interframe)
+			if first {
+				buf[0] = 0x10
+				if key {
+					buf[1] = 0
+				}
+			}
+			binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
+			pkt.SequenceNumber = seq
+			pkt.Timestamp = ts
+			pkt.Marker = left <= 0
+			pkt.Payload = buf[:n]
+			seq++
+			if o.track.WriteRTP(&pkt) == nil {
+				o.Sent.Add(1)
+			}
+		}
+		key = false
+		ts += 90000 / fps
+	}
+}
+
+func (o *Out) runAudio() {
+	var buf [audioPayload]byte
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111}}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.quit:
+			return
+		case <-t.C:
+		}
+		binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
+		pkt.Payload = buf[:]
+		if o.track.WriteRTP(&pkt) == nil {
+			o.Sent.Add(1)
+		}
+		pkt.SequenceNumber++
+		pkt.Timestamp += 960
+	}
+}
+
+// In is an incoming track on the subscribe connection and what arrived.
+type In struct {
+	ID, StreamID string
+	Kind         webrtc.RTPCodecType
+	track        *webrtc.TrackRemote
+
+	Packets   atomic.Uint64 // including duplicates
+	Unique    atomic.Uint64
+	Keyframes atomic.Uint64
+	firstAt   atomic.Int64 // Unix ns
+	lastAt    atomic.Int64
+
+	mu   sync.Mutex
+	lat  []int32 // forwarding latency samples, µs
+	seen [1024]uint64
+}
+
+// maxSamples bounds the latency samples kept per track.
+const maxSamples = 50_000
+
+func newIn(t *webrtc.TrackRemote) *In {
+	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), track: t, lat: make([]int32, 0, 1024)}
+}
+
+func (in *In) run() {
+	var buf [1500]byte
+	var pkt rtp.Packet
+	for {
+		n, _, err := in.track.Read(buf[:])
+		if err != nil {
+			return
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		now := time.Now().UnixNano()
+		in.firstAt.CompareAndSwap(0, now)
+		in.lastAt.Store(now)
+		in.Packets.Add(1)
+		p := pkt.Payload
+		if in.Kind == webrtc.RTPCodecTypeVideo && len(p) > 1 && p[0]&0x10 != 0 && p[0]&0x80 == 0 && p[1]&1 == 0 {
+			in.Keyframes.Add(1)
+		}
+		in.mu.Lock()
+		s := pkt.SequenceNumber
+		w, bit := s/64, uint64(1)<<(s%64)
+		if in.seen[w]&bit == 0 {
+			in.seen[w] |= bit
+			in.Unique.Add(1)
+		}
+		far := s + 32768 // forget the far half so a wrap counts again
+		in.seen[far/64] &^= uint64(1) << (far % 64)
+		if len(p) >= stampAt+8 && len(in.lat) < maxSamples {
+			sent := int64(binary.BigEndian.Uint64(p[stampAt:]))
+			in.lat = append(in.lat, int32((now-sent)/1000))
+		}
+		in.mu.Unlock()
+	}
+}
+
+// FirstAt is when the first packet arrived (zero if none did).
+func (in *In) FirstAt() time.Time {
+	if ns := in.firstAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// LastAt is when the latest packet arrived.
+func (in *In) LastAt() time.Time { return time.Unix(0, in.lastAt.Load()) }
+
+// Latencies returns a copy of the latency samples (µs).
+func (in *In) Latencies() []int32 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]int32(nil), in.lat...)
+}
+
+// ResetLatencies forgets the samples so far (e.g. the warm-up's).
+func (in *In) ResetLatencies() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.lat = in.lat[:0]
+}

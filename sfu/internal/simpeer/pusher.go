@@ -1,0 +1,60 @@
+// Package simpeer is a simulated meeting participant for the SFU's tests and
+// load generator: a real pion client with a publish and a subscribe
+// PeerConnection that talks to a node through its command channel and gets
+// the node's events through a Pusher, the way a browser would through the
+// gateway.
+package simpeer
+
+import (
+	"context"
+	"sync"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/events/push"
+)
+
+// Pusher is an in-memory push.Pusher: events for a connection go to the
+// client registered for it; a connection nobody holds is gone (410).
+type Pusher struct {
+	mu      sync.Mutex
+	clients map[events.ConnectionID]*Client
+	deleted []events.ConnectionID
+}
+
+// NewPusher returns an empty Pusher.
+func NewPusher() *Pusher { return &Pusher{clients: map[events.ConnectionID]*Client{}} }
+
+// Attach routes pushes for c's connection to c.
+func (p *Pusher) Attach(c *Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clients[c.Conn.ConnectionID] = c
+}
+
+// Detach makes c's connection gone.
+func (p *Pusher) Detach(c *Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.clients, c.Conn.ConnectionID)
+}
+
+// Post implements push.Pusher.
+func (p *Pusher) Post(ctx context.Context, to events.ConnRef, data []byte) error {
+	p.mu.Lock()
+	c := p.clients[to.ConnectionID]
+	p.mu.Unlock()
+	if c == nil {
+		return push.ErrGone
+	}
+	c.Deliver(data)
+	return nil
+}
+
+// Delete implements push.Pusher.
+func (p *Pusher) Delete(ctx context.Context, to events.ConnRef) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.clients, to.ConnectionID)
+	p.deleted = append(p.deleted, to.ConnectionID)
+	return nil
+}

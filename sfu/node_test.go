@@ -1,0 +1,373 @@
+package sfu_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/events/bus"
+	"github.com/veet-dev/veet/internal/state"
+	"github.com/veet-dev/veet/internal/testenv"
+	"github.com/veet-dev/veet/sfu"
+	"github.com/veet-dev/veet/sfu/internal/simpeer"
+)
+
+const videoBps = 300_000
+
+// harness is one node on a real redis-server, driven through its real
+// command channel, with pushes captured by an in-memory Pusher.
+type harness struct {
+	t      *testing.T
+	node   *sfu.Node
+	store  *state.Store
+	pusher *simpeer.Pusher
+	send   simpeer.SendFunc
+	api    *webrtc.API
+	room   events.RoomCode
+	stop   func()
+}
+
+func testLog() *slog.Logger {
+	if os.Getenv("SFU_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	rdb := testenv.StartRedis(t).Client(t)
+	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode()}
+	node, err := sfu.New(sfu.Config{
+		NodeID: events.NodeID("node-" + strings.ToLower(t.Name())), Region: "test", Redis: rdb, Push: h.pusher,
+		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.node = node
+	b := bus.New(rdb, testLog())
+	h.send = func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) }
+	if h.api, err = simpeer.NewAPI(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	h.stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("node did not stop")
+		}
+	}
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (h *harness) client() *simpeer.Client {
+	h.t.Helper()
+	c, err := simpeer.New(h.api, h.room, h.send)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.pusher.Attach(c)
+	h.t.Cleanup(c.Close)
+	return c
+}
+
+// joinAndPublish joins c and publishes microphone and camera.
+func (h *harness) joinAndPublish(c *simpeer.Client) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Join(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, videoBps, events.SourceMicrophone, events.SourceCamera); err != nil {
+		h.t.Fatalf("publish: %v", err)
+	}
+}
+
+// eventually polls cond until it holds or 10 s passed.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func trackID(c *simpeer.Client, s events.Source) string { return string(c.ID) + "-" + string(s) }
+
+// receivesFrom checks that sub gets both of pub's tracks, with RTP flowing
+// and, for video, a keyframe.
+func receivesFrom(sub, pub *simpeer.Client) error {
+	for _, s := range []events.Source{events.SourceMicrophone, events.SourceCamera} {
+		in := sub.In(trackID(pub, s))
+		if in == nil {
+			return fmt.Errorf("%s has no %s track of %s (has %d tracks, errors %v)", sub.ID, s, pub.ID, len(sub.Ins()), sub.Errors())
+		}
+		if in.StreamID != string(pub.ID) {
+			return fmt.Errorf("stream id %q, want %q", in.StreamID, pub.ID)
+		}
+		if in.Unique.Load() < 10 {
+			return fmt.Errorf("%s got %d packets of %s's %s", sub.ID, in.Unique.Load(), pub.ID, s)
+		}
+		if s == events.SourceCamera && in.Keyframes.Load() == 0 {
+			return fmt.Errorf("%s got no keyframe of %s's camera", sub.ID, pub.ID)
+		}
+	}
+	return nil
+}
+
+// flowing reports whether packets of in arrive now.
+func flowing(in *simpeer.In) bool {
+	before := in.Packets.Load()
+	time.Sleep(300 * time.Millisecond)
+	return in.Packets.Load() > before
+}
+
+func TestRedisRoomForwardsEveryoneToEveryone(t *testing.T) {
+	h := start(t)
+	cs := []*simpeer.Client{h.client(), h.client(), h.client()}
+	for _, c := range cs {
+		h.joinAndPublish(c)
+	}
+	for _, sub := range cs {
+		for _, pub := range cs {
+			if sub != pub {
+				eventually(t, "three publishers", func() error { return receivesFrom(sub, pub) })
+			}
+		}
+	}
+	// Nobody receives their own tracks back.
+	for _, c := range cs {
+		if in := c.In(trackID(c, events.SourceCamera)); in != nil {
+			t.Errorf("%s receives its own camera", c.ID)
+		}
+	}
+
+	// The node reports its load in the registry.
+	eventually(t, "heartbeat load", func() error {
+		n, err := h.store.Node(context.Background(), h.node.ID())
+		if err != nil || n == nil {
+			return fmt.Errorf("registry entry: %v %v", n, err)
+		}
+		if n.Load.Participants != 3 || n.Load.Tracks != 6 || n.Load.Rooms != 1 || n.State != events.NodeServing {
+			return fmt.Errorf("registry says %+v", n)
+		}
+		return nil
+	})
+
+	// A late joiner gets every track, each video with a fresh keyframe the
+	// node asked the publishers for.
+	late := h.client()
+	h.joinAndPublish(late)
+	for _, pub := range cs {
+		eventually(t, "late joiner", func() error { return receivesFrom(late, pub) })
+	}
+	for _, sub := range cs {
+		eventually(t, "late joiner's tracks", func() error { return receivesFrom(sub, late) })
+	}
+
+	// The room-wide Tracks event lists all eight tracks with the id convention.
+	eventually(t, "tracks event", func() error {
+		tr := cs[0].Tracks()
+		if len(tr) != 8 {
+			return fmt.Errorf("tracks event has %d tracks", len(tr))
+		}
+		for _, x := range tr {
+			if x.StreamID != string(x.ParticipantID) || x.TrackID != string(x.ParticipantID)+"-"+string(x.Source) {
+				return fmt.Errorf("track %+v breaks the id convention", x)
+			}
+		}
+		return nil
+	})
+
+	// One leaves: the others are renegotiated without its tracks, and its
+	// media stops.
+	gone := cs[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := gone.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []*simpeer.Client{cs[1], cs[2], late} {
+		eventually(t, "renegotiation after leave", func() error {
+			offers := sub.Offers()
+			last := offers[len(offers)-1]
+			if len(last.Tracks) != 4 {
+				return fmt.Errorf("%s's last offer has %d tracks", sub.ID, len(last.Tracks))
+			}
+			for _, x := range last.Tracks {
+				if x.ParticipantID == gone.ID {
+					return fmt.Errorf("%s's last offer still has %s", sub.ID, x.TrackID)
+				}
+			}
+			if strings.Contains(last.SDP, string(gone.ID)) {
+				return fmt.Errorf("%s's last offer SDP still names %s", sub.ID, gone.ID)
+			}
+			if sub.SubscribeState() != webrtc.PeerConnectionStateConnected {
+				return fmt.Errorf("subscribe connection is %s", sub.SubscribeState())
+			}
+			return nil
+		})
+		if in := sub.In(trackID(gone, events.SourceCamera)); in != nil && flowing(in) {
+			t.Errorf("%s still gets the camera of %s who left", sub.ID, gone.ID)
+		}
+		if err := receivesFrom(sub, cs[1+(slices.Index(cs[1:], sub)+1)%2]); sub != late && err != nil {
+			t.Errorf("after a leave: %v", err)
+		}
+	}
+}
+
+func TestRedisMutedSourceStopsAndResumes(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	cam := sub.In(trackID(pub, events.SourceCamera))
+	mic := sub.In(trackID(pub, events.SourceMicrophone))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "camera stops", func() error {
+		if flowing(cam) {
+			return fmt.Errorf("camera packets still arrive")
+		}
+		return nil
+	})
+	if !flowing(mic) {
+		t.Errorf("muting the camera stopped the microphone")
+	}
+	eventually(t, "tracks event says muted", func() error {
+		for _, x := range sub.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceCamera) && x.Muted {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks: %+v", sub.Tracks())
+	})
+
+	keys := cam.Keyframes.Load()
+	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: false}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "camera resumes with a keyframe", func() error {
+		if !flowing(cam) {
+			return fmt.Errorf("camera packets do not arrive")
+		}
+		if cam.Keyframes.Load() == keys {
+			return fmt.Errorf("no keyframe after unmute")
+		}
+		return nil
+	})
+	// Sequence numbers stay contiguous across the mute: nothing to NACK.
+	if lost := int64(cam.Packets.Load()) - int64(cam.Unique.Load()); lost > 20 {
+		t.Errorf("%d duplicate packets around the mute", lost)
+	}
+}
+
+func TestRedisBadCommandsGetErrorsAndNodeKeepsServing(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stranger := h.client() // never joined
+	other, err := simpeer.New(h.api, events.NewRoomCode(), h.send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pusher.Attach(other)
+	t.Cleanup(other.Close)
+	mid := "0"
+	cand := &events.ICECandidate{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", SDPMid: &mid}
+	cases := []struct {
+		name string
+		c    *simpeer.Client
+		cmd  events.Command
+		code events.Code
+	}{
+		{"malformed publish SDP", sub, events.Command{Type: events.CmdPublishOffer, RequestID: "bad-sdp", SDP: "v=0\r\nthis is not sdp\r\n"}, events.CodeBadRequest},
+		{"subscribe answer with nothing offered", stranger, events.Command{Type: events.CmdSubscribeAnswer, RequestID: "no-offer", SDP: "v=0\r\n"}, events.CodeNotJoined},
+		{"candidate for an unknown participant", stranger, events.Command{Type: events.CmdCandidate, RequestID: "who", Target: events.TargetPublish, Candidate: cand}, events.CodeNotJoined},
+		{"command for an unknown room", other, events.Command{Type: events.CmdSetMuted, RequestID: "where", Source: events.SourceCamera, Muted: true}, events.CodeNotJoined},
+		{"invalid command", sub, events.Command{Type: events.CmdSetMuted, RequestID: "what", Source: "feet"}, events.CodeBadRequest},
+		{"garbage candidate", sub, events.Command{Type: events.CmdCandidate, RequestID: "garbage", Target: events.TargetSubscribe, Candidate: &events.ICECandidate{Candidate: "candidate:nonsense"}}, events.CodeBadRequest},
+	}
+	for _, tc := range cases {
+		if err := tc.c.Command(ctx, tc.cmd); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, tc.name, func() error {
+			for _, e := range tc.c.Errors() {
+				if e.ID == tc.cmd.RequestID {
+					if e.Code != tc.code || e.RequestID != "gw-"+tc.cmd.RequestID || e.Message == "" {
+						return fmt.Errorf("error event %+v, want code %s", e, tc.code)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("no error event for %s; got %+v", tc.cmd.RequestID, tc.c.Errors())
+		})
+	}
+	// The node still forwards, and still takes new participants.
+	for _, in := range sub.Ins() {
+		if !flowing(in) {
+			t.Errorf("track %s stopped after bad commands", in.ID)
+		}
+	}
+	late := h.client()
+	h.joinAndPublish(late)
+	eventually(t, "join after bad commands", func() error { return receivesFrom(late, pub) })
+}
+
+func TestRedisGoneConnectionIsCleanedUp(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	// sub's socket vanishes (410 on push); the next event to it (the
+	// renegotiation for a new publisher) finds that out.
+	h.pusher.Detach(sub)
+	third := h.client()
+	h.joinAndPublish(third)
+	eventually(t, "gone participant removed", func() error {
+		for _, x := range pub.Tracks() {
+			if x.ParticipantID == sub.ID {
+				return fmt.Errorf("%s's tracks are still listed", sub.ID)
+			}
+		}
+		return nil
+	})
+}
