@@ -113,3 +113,33 @@ func (s *Store) Allow(ctx context.Context, id events.ConnectionID) (bool, time.D
 	}
 	return v[0] == 1, time.Duration(v[1]) * time.Millisecond, nil
 }
+
+// Seat checks that conn holds pid's seat in room and returns the room's node
+// (media signaling goes there). Two reads of one slot, no script: a seat lost
+// a moment later only means the node gets a message for a participant it
+// already dropped, which it refuses.
+func (s *Store) Seat(ctx context.Context, room events.RoomCode, pid events.ParticipantID, conn events.ConnectionID) (events.NodeID, error) {
+	var held *redis.StringCmd
+	var r *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		held = p.HGet(ctx, connsKey(room), string(pid))
+		r = p.HMGet(ctx, roomKey(room), "node", "ended")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("state: seat %s: %w", room, err)
+	}
+	v := r.Val()
+	if len(v) == 2 && v[1] == "1" {
+		return "", &Refused{Err: events.Errorf(events.CodeEnded, "the meeting is over")}
+	}
+	ref, ok := connRef(held.Val())
+	if !ok || ref.ConnectionID != conn {
+		return "", &Refused{Err: events.Errorf(events.CodeNotJoined, "join the meeting first")}
+	}
+	node, _ := v[0].(string)
+	if node == "" {
+		return "", &Refused{Err: events.Errorf(events.CodeUnavailable, "the meeting has no media server now; join again")}
+	}
+	return events.NodeID(node), nil
+}

@@ -77,6 +77,8 @@ type JoinResult struct {
 	Room   events.Room // lobby filled for hosts and co-hosts
 	Node   events.NodeID
 	Placed bool // the room was (re)placed on Node by this join
+	// PrevNode is the node the room had before ("" for a first placement).
+	PrevNode events.NodeID
 	// Rejoin: the participant was already in (a reload); others get an
 	// update, not a second "joined".
 	Rejoin bool
@@ -119,7 +121,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 		if r.Placed {
 			s.chargeNode(ctx, in.Region, candidate)
 		}
-		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin,
+		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin, PrevNode: events.NodeID(r.PrevNode),
 			Others: targets(r.Conns), Mods: refs(r.Mods)}
 		if out.Me, err = participant(r.Me); err != nil {
 			return nil, err
@@ -413,3 +415,7 @@ func b2s(b bool) string {
 	}
 	return "0"
 }
+
+// PrevNodeDead reports whether the join moved the room off a node that had
+// it (that node's heartbeat expired).
+func (r *JoinResult) PrevNodeDead() bool { return r.Placed && r.PrevNode != "" }

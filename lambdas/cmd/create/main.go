@@ -1,0 +1,6 @@
+// Command create is the "create" Lambda function of the signaling plane.
+package main
+
+import "github.com/veet-dev/veet/lambdas"
+
+func main() { lambdas.Main("create") }

@@ -1,0 +1,6 @@
+// Command presence is the "presence" Lambda function of the signaling plane.
+package main
+
+import "github.com/veet-dev/veet/lambdas"
+
+func main() { lambdas.Main("presence") }

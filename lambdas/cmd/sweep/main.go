@@ -1,0 +1,6 @@
+// Command sweep is the "sweep" Lambda function of the signaling plane.
+package main
+
+import "github.com/veet-dev/veet/lambdas"
+
+func main() { lambdas.Main("sweep") }

@@ -1,0 +1,225 @@
+// Package lambdas is the signaling plane: one handler per API Gateway
+// WebSocket function (see lambdas/routes). Every handler reads and changes
+// the room state in Redis (internal/state), sends commands to the room's SFU
+// node (events/bus) and pushes replies, errors and broadcasts through
+// `@connections` (events/push) — replies are pushed, not returned, so the
+// same code works with and without API Gateway route responses.
+package lambdas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	awsevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/events/bus"
+	"github.com/veet-dev/veet/events/push"
+	"github.com/veet-dev/veet/internal/state"
+	"github.com/veet-dev/veet/internal/token"
+	"github.com/veet-dev/veet/lambdas/routes"
+)
+
+// Handler is one Lambda function's entry point.
+type Handler func(context.Context, awsevents.APIGatewayWebsocketProxyRequest) (awsevents.APIGatewayProxyResponse, error)
+
+// Deps is what the handlers need; DepsFromEnv builds it for a deployed Lambda.
+type Deps struct {
+	State  *state.Store
+	Bus    *bus.Bus
+	Push   push.Pusher
+	Tokens *token.Signer
+	Region string
+	// CallbackURL is the `@connections` endpoint; "" = https://{domainName}/{stage}
+	// from the request.
+	CallbackURL string
+	Log         *slog.Logger
+}
+
+// Handlers serves every function of the route table.
+type Handlers struct {
+	d   Deps
+	log *slog.Logger
+	// actions maps each client action to its handler.
+	actions map[events.Action]action
+}
+
+// call is one client message being handled.
+type call struct {
+	req  *awsevents.APIGatewayWebsocketProxyRequest
+	msg  events.ClientMessage
+	conn *state.Conn
+}
+
+func (c *call) id() string                        { return c.msg.Head().ID }
+func (c *call) gatewayID() string                 { return c.req.RequestContext.RequestID }
+func (c *call) ref() events.ConnRef               { return c.conn.Ref() }
+func (c *call) joined() bool                      { return c.conn.Room != "" && c.conn.Participant != "" }
+func (c *call) connID() events.ConnectionID       { return c.conn.ID }
+func (c *call) room() events.RoomCode             { return c.conn.Room }
+func (c *call) participant() events.ParticipantID { return c.conn.Participant }
+
+type action func(context.Context, *call) error
+
+const (
+	// MaxMessage is API Gateway's WebSocket message limit.
+	MaxMessage = 128 * 1024
+	// TokenTTL is how long a meeting token lets its holder (re)join.
+	TokenTTL = 24 * time.Hour
+	// pushTimeout bounds one post to a connection.
+	pushTimeout = 5 * time.Second
+)
+
+// New returns the handlers over d.
+func New(d Deps) *Handlers {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	h := &Handlers{d: d, log: d.Log}
+	h.actions = map[events.Action]action{
+		events.ActionCreate:          h.create,
+		events.ActionJoin:            h.join,
+		events.ActionResync:          h.resync,
+		events.ActionLeave:           h.leave,
+		events.ActionPing:            h.ping,
+		events.ActionUpdate:          h.update,
+		events.ActionPublishOffer:    h.signal,
+		events.ActionSubscribeAnswer: h.signal,
+		events.ActionCandidate:       h.signal,
+		events.ActionAdmit:           h.admit,
+		events.ActionAdmitAll:        h.admit,
+		events.ActionDeny:            h.deny,
+		events.ActionMute:            h.mute,
+		events.ActionMuteAll:         h.muteAll,
+		events.ActionRemove:          h.remove,
+		events.ActionLock:            h.lock,
+		events.ActionEnd:             h.end,
+		events.ActionSetRole:         h.setRole,
+	}
+	return h
+}
+
+// Function returns the handler of one function of routes.Functions; it
+// dispatches on the request's route key. An unknown name gets a handler that
+// answers 404, so a deployment mistake is loud.
+func (h *Handlers) Function(name string) Handler {
+	var keys []string
+	for _, f := range routes.Functions {
+		if f.Name == name {
+			keys = f.RouteKeys
+		}
+	}
+	if name == "sweep" {
+		return h.sweepHandler
+	}
+	if keys == nil {
+		return func(context.Context, awsevents.APIGatewayWebsocketProxyRequest) (awsevents.APIGatewayProxyResponse, error) {
+			return awsevents.APIGatewayProxyResponse{StatusCode: 404}, fmt.Errorf("lambdas: no function %q", name)
+		}
+	}
+	return func(ctx context.Context, req awsevents.APIGatewayWebsocketProxyRequest) (awsevents.APIGatewayProxyResponse, error) {
+		switch rk := req.RequestContext.RouteKey; {
+		case rk == "$connect" && slices.Contains(keys, rk):
+			return h.connect(ctx, &req), nil
+		case rk == "$disconnect" && slices.Contains(keys, rk):
+			return h.disconnect(ctx, &req), nil
+		case rk == "$connect" || rk == "$disconnect":
+			return awsevents.APIGatewayProxyResponse{StatusCode: 404}, nil
+		default:
+			return h.message(ctx, &req, keys), nil
+		}
+	}
+}
+
+var ok = awsevents.APIGatewayProxyResponse{StatusCode: 200}
+
+// message runs the middleware every client message goes through: size,
+// rate limit, parse, route check, connection lookup; then the action. Any
+// refusal is pushed to the caller as an error event naming the request.
+func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsocketProxyRequest, keys []string) awsevents.APIGatewayProxyResponse {
+	rc := req.RequestContext
+	connID := events.ConnectionID(rc.ConnectionID)
+	ref := events.ConnRef{ConnectionID: connID, Endpoint: h.endpoint(req)}
+	head := events.PeekRequest([]byte(req.Body))
+	refuse := func(e *events.Error, retry time.Duration) awsevents.APIGatewayProxyResponse {
+		ev := events.ErrorFor(head.ID, rc.RequestID, e)
+		ev.RetryAfterMS = retry.Milliseconds()
+		h.reply(ctx, ref, ev)
+		return ok
+	}
+	if len(req.Body) > MaxMessage {
+		return refuse(events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage), 0)
+	}
+	// The limit comes before parsing: garbage counts too.
+	allowed, retry, err := h.d.State.Allow(ctx, connID)
+	if err != nil {
+		h.log.Error("rate limit check failed", "conn", connID, "err", err)
+		return refuse(events.AsError(err), 0)
+	}
+	if !allowed {
+		return refuse(events.Errorf(events.CodeRateLimited, "too many messages; slow down"), retry)
+	}
+	msg, perr := events.ParseClient([]byte(req.Body))
+	if perr != nil {
+		return refuse(perr, 0)
+	}
+	act := msg.Head().Action
+	if !slices.Contains(keys, string(act)) {
+		return refuse(events.Errorf(events.CodeUnknownAction, "no route for action %q", act), 0)
+	}
+	conn, err := h.d.State.GetConn(ctx, connID)
+	if err != nil {
+		h.log.Error("connection lookup failed", "conn", connID, "err", err)
+		return refuse(events.AsError(err), 0)
+	}
+	if conn == nil {
+		// $connect's record expired or was never written (a connection older
+		// than the TTL): a connection API Gateway still routes is real.
+		conn = &state.Conn{ID: connID, Endpoint: ref.Endpoint}
+		if err := h.d.State.PutConn(ctx, *conn); err != nil {
+			return refuse(events.AsError(err), 0)
+		}
+	}
+	c := &call{req: req, msg: msg, conn: conn}
+	if err := h.actions[act](ctx, c); err != nil {
+		e := events.AsError(err)
+		ev := events.ErrorFor(c.id(), rc.RequestID, e)
+		var r *state.Refused
+		if errors.As(err, &r) {
+			ev.RetryAfterMS = r.RetryAfterMS
+		}
+		if e.Code == events.CodeInternal {
+			h.log.Error("action failed", "action", act, "conn", connID, "room", conn.Room, "request", rc.RequestID, "err", err)
+		} else {
+			h.log.Debug("action refused", "action", act, "conn", connID, "room", conn.Room, "code", e.Code, "msg", e.Message)
+		}
+		h.reply(ctx, ref, ev)
+	}
+	return ok
+}
+
+// endpoint is where to push to the request's connection.
+func (h *Handlers) endpoint(req *awsevents.APIGatewayWebsocketProxyRequest) string {
+	if h.d.CallbackURL != "" {
+		return h.d.CallbackURL
+	}
+	rc := req.RequestContext
+	return "https://" + rc.DomainName + "/" + rc.Stage
+}
+
+// refuse is the error an action returns for a client-facing refusal.
+func refuse(code events.Code, format string, args ...any) error {
+	return events.Errorf(code, format, args...)
+}
+
+// needJoined refuses a call whose connection holds no seat.
+func needJoined(c *call) error {
+	if !c.joined() {
+		return refuse(events.CodeNotJoined, "join a meeting first")
+	}
+	return nil
+}

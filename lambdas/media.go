@@ -1,0 +1,91 @@
+package lambdas
+
+import (
+	"context"
+
+	"github.com/pion/sdp/v3"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/state"
+)
+
+// signal relays the client's media signaling to the room's node as an opaque
+// payload; the node answers the client directly. SDP is parsed here so a
+// broken one is refused with the request's id instead of dying in the node.
+func (h *Handlers) signal(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	cmd := events.Command{Room: c.room(), Participant: c.participant(), Conn: c.ref(),
+		RequestID: c.id(), GatewayRequestID: c.gatewayID()}
+	switch m := c.msg.(type) {
+	case *events.PublishOfferRequest:
+		cmd.Type, cmd.SDP, cmd.Tracks, cmd.Target = events.CmdPublishOffer, m.SDP, m.Tracks, events.TargetPublish
+	case *events.SubscribeAnswerRequest:
+		cmd.Type, cmd.SDP, cmd.Target = events.CmdSubscribeAnswer, m.SDP, events.TargetSubscribe
+	case *events.CandidateRequest:
+		cand := m.Candidate
+		cmd.Type, cmd.Target, cmd.Candidate = events.CmdCandidate, m.Target, &cand
+	}
+	if cmd.SDP != "" {
+		var sd sdp.SessionDescription
+		if err := sd.UnmarshalString(cmd.SDP); err != nil {
+			return refuse(events.CodeBadRequest, "sdp does not parse: %s", clip(err.Error(), 100))
+		}
+		if len(sd.MediaDescriptions) == 0 {
+			return refuse(events.CodeBadRequest, "sdp has no media sections")
+		}
+	}
+	node, err := h.d.State.Seat(ctx, c.room(), c.participant(), c.connID())
+	if err != nil {
+		return err
+	}
+	if err := h.command(ctx, node, cmd); err != nil {
+		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
+	}
+	return nil
+}
+
+// update changes the caller's own state; turning a source back on after a
+// host muted it is allowed (hosts silence, never open, a microphone).
+func (h *Handlers) update(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	m := c.msg.(*events.UpdateRequest)
+	res, err := h.d.State.Update(ctx, c.room(), c.participant(), c.connID(),
+		state.Patch{MicOn: m.MicOn, CamOn: m.CamOn, ScreenOn: m.ScreenOn, HandRaised: m.HandRaised, Name: m.Name})
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Changed {
+		var src events.Source
+		var on bool
+		switch f {
+		case "micOn":
+			src, on = events.SourceMicrophone, res.Target.MicOn
+		case "camOn":
+			src, on = events.SourceCamera, res.Target.CamOn
+		case "screenOn":
+			src, on = events.SourceScreen, res.Target.ScreenOn
+		default:
+			continue
+		}
+		if res.Node != "" {
+			h.command(ctx, res.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(),
+				Participant: c.participant(), Conn: c.ref(), Source: src, Muted: !on})
+		}
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	if res.Seq != 0 {
+		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantUpdated{Participant: res.Target}))
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

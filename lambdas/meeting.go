@@ -1,0 +1,219 @@
+package lambdas
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"time"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/state"
+	"github.com/veet-dev/veet/internal/token"
+)
+
+func (h *Handlers) create(ctx context.Context, c *call) error {
+	m := c.msg.(*events.CreateRequest)
+	host := events.NewParticipantID()
+	code, err := h.d.State.Create(ctx, m.Title, host, h.d.Region)
+	if err != nil {
+		return err
+	}
+	tok, err := h.d.Tokens.Sign(token.Claims{Room: code, Participant: host, Role: events.RoleHost}, TokenTTL)
+	if err != nil {
+		return err
+	}
+	h.log.Info("meeting created", "room", code, "host", host, "conn", c.connID())
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Created{Code: code, HostToken: tok,
+		ExpiresAt: time.Now().Add(state.RoomTTL).UnixMilli()}))
+	return nil
+}
+
+// join seats the holder of a token of this meeting, or puts a caller without
+// one in the lobby.
+func (h *Handlers) join(ctx context.Context, c *call) error {
+	m := c.msg.(*events.JoinRequest)
+	tok := m.Token
+	if tok == "" {
+		tok = c.conn.Token
+	}
+	if tok == "" {
+		return h.knock(ctx, c, m)
+	}
+	claims, err := h.d.Tokens.Verify(tok)
+	if err != nil {
+		if errors.Is(err, token.ErrExpired) {
+			return refuse(events.CodeUnauthorized, "the token has expired; join again from the lobby")
+		}
+		return refuse(events.CodeUnauthorized, "the token is not valid")
+	}
+	if claims.Room != m.Code {
+		return refuse(events.CodeUnauthorized, "the token is for another meeting")
+	}
+	if claims.Role == events.RoleGuest {
+		return refuse(events.CodeUnauthorized, "a guest token cannot join")
+	}
+	// A connection speaks for one person in one meeting at a time.
+	if c.conn.Room != "" && (c.conn.Room != m.Code || c.conn.Participant != claims.Participant) {
+		if err := h.vacate(ctx, c.conn, events.ReasonLeft, ""); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UnixMilli()
+	res, err := h.d.State.Join(ctx, state.JoinInput{Code: m.Code, Conn: c.ref(), Region: h.d.Region,
+		Participant: events.Participant{ID: claims.Participant, Name: m.Name, Role: claims.Role,
+			MicOn: m.MicOn, CamOn: m.CamOn, JoinedAt: now}})
+	if err != nil {
+		return err
+	}
+	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, claims.Participant); err != nil {
+		return err
+	}
+	c.conn.Room, c.conn.Participant = m.Code, claims.Participant
+
+	// Media first: without the node's join the participant would sit in a
+	// room they cannot hear. If the command cannot be queued, undo the seat.
+	if res.Replaced != nil {
+		h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: m.Code, Participant: claims.Participant, Conn: *res.Replaced})
+	}
+	if err := h.command(ctx, res.Node, joinCommand(m.Code, res.Me, c.ref(), c.id(), c.gatewayID())); err != nil {
+		if _, lerr := h.d.State.Leave(ctx, m.Code, claims.Participant, c.connID()); lerr != nil {
+			h.log.Error("join: undo after command failure", "room", m.Code, "err", lerr)
+		}
+		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
+	}
+
+	fresh, err := h.d.Tokens.Sign(token.Claims{Room: m.Code, Participant: claims.Participant, Role: baseRole(claims.Role), Name: m.Name}, TokenTTL)
+	if err != nil {
+		return err
+	}
+	h.log.Info("participant joined", "room", m.Code, "participant", claims.Participant, "role", res.Me.Role,
+		"node", res.Node, "placed", res.Placed, "rejoin", res.Rejoin, "seq", res.Room.Seq)
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh, Room: res.Room}))
+	if res.Rejoin {
+		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantUpdated{Participant: res.Me}))
+	} else {
+		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantJoined{Participant: res.Me}))
+	}
+	if res.Replaced != nil {
+		// The old tab learns why it lost the meeting, then its socket closes;
+		// its $disconnect finds no seat to free.
+		h.post(ctx, *res.Replaced, &events.Left{})
+		if err := h.d.Push.Delete(ctx, *res.Replaced); err != nil {
+			h.log.Warn("close replaced connection", "conn", res.Replaced.ConnectionID, "err", err)
+		}
+	}
+	if res.Placed && res.PrevNodeDead() {
+		h.replace(ctx, m.Code, res)
+	}
+	return nil
+}
+
+// baseRole is the role a token carries: co-host is a room setting, kept in
+// the state, so a demotion takes effect whatever token the person holds.
+func baseRole(r events.Role) events.Role {
+	if r == events.RoleHost {
+		return r
+	}
+	return events.RoleParticipant
+}
+
+func joinCommand(code events.RoomCode, p events.Participant, ref events.ConnRef, id, gwID string) events.Command {
+	return events.Command{Type: events.CmdJoin, Room: code, Participant: p.ID, Conn: ref,
+		RequestID: id, GatewayRequestID: gwID, MutedSources: mutedSources(p)}
+}
+
+func mutedSources(p events.Participant) []events.Source {
+	var out []events.Source
+	if !p.MicOn {
+		out = append(out, events.SourceMicrophone)
+	}
+	if !p.CamOn {
+		out = append(out, events.SourceCamera)
+	}
+	if !p.ScreenOn {
+		out = append(out, events.SourceScreen, events.SourceScreenAudio)
+	}
+	return out
+}
+
+// replace moves everyone already in a room whose node died onto the room's
+// new node: the node gets their joins, they get media_reconnect.
+func (h *Handlers) replace(ctx context.Context, code events.RoomCode, res *state.JoinResult) {
+	byID := map[events.ParticipantID]events.Participant{}
+	for _, p := range res.Room.Participants {
+		byID[p.ID] = p
+	}
+	h.log.Warn("room re-placed after its node died", "room", code, "node", res.Node, "participants", len(res.Others))
+	for _, t := range res.Others {
+		if err := h.command(ctx, res.Node, joinCommand(code, byID[t.Participant], t.Conn, "", "")); err == nil {
+			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
+		}
+	}
+}
+
+// knock puts a caller without a token in the lobby. A guest's id derives
+// from the connection, so knocking again after a deny on the same socket
+// meets the cool-down (a reload is a new guest: hosts still decide).
+func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
+	g := events.Guest{ID: guestID(c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
+	if c.conn.Room != "" && (c.conn.Room != m.Code || c.conn.Participant != g.ID) {
+		if err := h.vacate(ctx, c.conn, events.ReasonLeft, ""); err != nil {
+			return err
+		}
+	}
+	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref())
+	if err != nil {
+		return err
+	}
+	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, g.ID); err != nil {
+		return err
+	}
+	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", len(res.Mods))
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title}))
+	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	return nil
+}
+
+func guestID(conn events.ConnectionID) events.ParticipantID {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	sum := sha256.Sum256([]byte("guest:" + conn))
+	out := []byte("p_")
+	for _, v := range sum[:12] {
+		out = append(out, alnum[int(v)%len(alnum)])
+	}
+	return events.ParticipantID(out)
+}
+
+func (h *Handlers) resync(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	room, err := h.d.State.Snapshot(ctx, c.room(), c.participant(), c.connID())
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), events.WithSeq(room.Seq, &events.Snapshot{Room: room})))
+	return nil
+}
+
+func (h *Handlers) leave(ctx context.Context, c *call) error {
+	if c.conn.Room == "" {
+		return refuse(events.CodeNotJoined, "not in a meeting")
+	}
+	if err := h.vacate(ctx, c.conn, events.ReasonLeft, c.id()); err != nil {
+		return err
+	}
+	if err := h.d.State.BindConn(ctx, c.connID(), "", ""); err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Left{}))
+	return nil
+}
+
+func (h *Handlers) ping(ctx context.Context, c *call) error {
+	if err := h.d.State.Touch(ctx, c.connID(), c.room()); err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Pong{ServerTime: time.Now().UnixMilli()}))
+	return nil
+}

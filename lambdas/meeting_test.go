@@ -1,0 +1,126 @@
+package lambdas
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/veet-dev/veet/events"
+)
+
+func TestRedisHandlersCreateJoinLeave(t *testing.T) {
+	e := newEnv(t)
+	code, host, _ := e.meeting("c-host")
+	if !code.Valid() {
+		t.Fatalf("code %q", code)
+	}
+	cmds := e.commands("n1")
+	if len(cmds) != 1 || cmds[0].Type != events.CmdJoin || cmds[0].Participant != host || cmds[0].Conn.Endpoint != "http://gw" {
+		t.Fatalf("node commands %+v", cmds)
+	}
+
+	// A participant with a token joins straight in; the host sees it.
+	_, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	joined := e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j2", "code": code, "name": "Bob", "token": tok, "micOn": false, "camOn": true}), "joined")
+	room := joined["room"].(map[string]any)
+	if len(room["participants"].([]any)) != 2 || joined["id"] != "j2" || room["seq"].(float64) != 2 {
+		t.Fatalf("joined %v", joined)
+	}
+	if room["lobby"] != nil && len(room["lobby"].([]any)) != 0 {
+		t.Fatalf("participant sees the lobby: %v", room["lobby"])
+	}
+	pj := e.one(e.push.take("c-host"), "participant_joined")
+	if pj["seq"].(float64) != 2 || pj["participant"].(map[string]any)["name"] != "Bob" {
+		t.Fatalf("participant_joined %v", pj)
+	}
+	if cmds := e.commands("n1"); cmds[1].Type != events.CmdJoin || len(cmds[1].MutedSources) == 0 || cmds[1].MutedSources[0] != events.SourceMicrophone {
+		t.Fatalf("bob's join command %+v", cmds[1])
+	}
+
+	// Ping answers pong.
+	if p := e.one(e.send("c-bob", map[string]any{"action": "ping", "id": "p1"}), "pong"); p["serverTime"].(float64) == 0 {
+		t.Fatalf("pong %v", p)
+	}
+
+	// Bob leaves: reply left, host sees participant_left, node told.
+	e.one(e.send("c-bob", map[string]any{"action": "leave", "id": "l1"}), "left")
+	pl := e.one(e.push.take("c-host"), "participant_left")
+	if pl["reason"] != "left" || pl["seq"].(float64) != 3 {
+		t.Fatalf("participant_left %v", pl)
+	}
+	cmds = e.commands("n1")
+	if last := cmds[len(cmds)-1]; last.Type != events.CmdLeave {
+		t.Fatalf("last command %+v", last)
+	}
+
+	// The host disconnects: the room is empty.
+	e.invoke("$disconnect", "c-host", "", nil)
+	snap, err := e.st.Meeting(t.Context(), code)
+	if err != nil || snap.Node != "" {
+		t.Fatalf("after everyone left: %+v %v", snap, err)
+	}
+}
+
+func TestRedisHandlersConnectToken(t *testing.T) {
+	e := newEnv(t)
+	if got := e.connect("c1", "garbage.token"); got != 401 {
+		t.Fatalf("bad token connect: %d", got)
+	}
+	code, _, _ := e.meeting("c-host")
+	pid, tok := e.participantToken(code)
+	if got := e.connect("c2", tok); got != 200 {
+		t.Fatalf("good token connect: %d", got)
+	}
+	// join without a token uses the one from $connect.
+	j := e.one(e.send("c2", map[string]any{"action": "join", "id": "j", "code": code, "name": "Q"}), "joined")
+	if j["you"].(map[string]any)["id"] != string(pid) {
+		t.Fatalf("joined as %v", j["you"])
+	}
+}
+
+func TestRedisHandlersBadInput(t *testing.T) {
+	e := newEnv(t)
+	code, _, hostTok := e.meeting("c-host")
+	e.push.take("c-host")
+	e.connect("c-x", "")
+	other, _, _ := e.meeting("c-other")
+	otherPid, otherTok := e.participantToken(other)
+	_ = otherPid
+
+	cases := []struct {
+		name, route, body, code string
+	}{
+		{"malformed json", "$default", `{"action":`, "bad_request"},
+		{"not an object", "$default", `[1,2]`, "bad_request"},
+		{"unknown action", "$default", `{"action":"dance","id":"1"}`, "unknown_action"},
+		{"unknown field", "join", `{"action":"join","id":"1","code":"` + string(code) + `","name":"a","color":"red"}`, "bad_request"},
+		{"missing id", "ping", `{"action":"ping"}`, "bad_request"},
+		{"bad code", "join", `{"action":"join","id":"1","code":"nope","name":"a"}`, "bad_request"},
+		{"unknown room", "join", `{"action":"join","id":"1","code":"zzz-zzzz-zzz","name":"a"}`, "not_found"},
+		{"token of another meeting", "join", `{"action":"join","id":"1","code":"` + string(code) + `","name":"a","token":"` + otherTok + `"}`, "unauthorized"},
+		{"forged token", "join", `{"action":"join","id":"1","code":"` + string(code) + `","name":"a","token":"` + hostTok[:len(hostTok)-3] + `AAA"}`, "unauthorized"},
+		{"not joined mute", "mute", `{"action":"mute","id":"1","participantId":"p_000000000000","source":"microphone"}`, "not_joined"},
+		{"not joined offer", "publish_offer", `{"action":"publish_offer","id":"1","sdp":"v=0\r\n","tracks":[]}`, "not_joined"},
+		{"bad sdp prefix", "publish_offer", `{"action":"publish_offer","id":"1","sdp":"hello","tracks":[]}`, "bad_request"},
+		{"oversized", "ping", `{"action":"ping","id":"1","pad":"` + strings.Repeat("x", MaxMessage) + `"}`, "message_too_large"},
+		{"action on the wrong route", "ping", `{"action":"leave","id":"1"}`, "unknown_action"},
+	}
+	before := e.commands("n1")
+	for _, c := range cases {
+		e.invoke(c.route, "c-x", c.body, nil)
+		if got := e.errorCode(e.push.take("c-x")); got != c.code {
+			t.Errorf("%s: code %s, want %s", c.name, got, c.code)
+		}
+	}
+	if after := e.commands("n1"); len(after) != len(before) {
+		t.Fatalf("bad input queued %d commands", len(after)-len(before))
+	}
+	if got := e.push.take("c-host"); len(got) != 0 {
+		t.Fatalf("bad input reached the host: %v", got)
+	}
+	// The request id names the request in errors.
+	ev := e.one(e.send("c-x", map[string]any{"action": "join", "id": "abc", "code": "zzz-zzzz-zzz", "name": "a"}), "error")
+	if ev["id"] != "abc" || !strings.HasPrefix(ev["requestId"].(string), "gw-") {
+		t.Fatalf("error event %v", ev)
+	}
+}

@@ -1,0 +1,182 @@
+package lambdas
+
+import (
+	"context"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/state"
+	"github.com/veet-dev/veet/internal/token"
+)
+
+// Every moderation check (is the caller a host or co-host, does the target
+// exist) happens inside the state's script, from Redis, in the same atomic
+// step as the change.
+
+func (h *Handlers) admit(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	var guest events.ParticipantID
+	if m, ok := c.msg.(*events.AdmitRequest); ok {
+		guest = m.ParticipantID
+	}
+	admitted, mods, err := h.d.State.Admit(ctx, c.room(), c.participant(), c.connID(), guest)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	for _, a := range admitted {
+		tok, err := h.d.Tokens.Sign(token.Claims{Room: c.room(), Participant: a.Guest.ID, Role: events.RoleParticipant, Name: a.Guest.Name}, TokenTTL)
+		if err != nil {
+			return err
+		}
+		h.log.Info("guest admitted", "room", c.room(), "guest", a.Guest.ID, "by", c.participant())
+		h.reply(ctx, a.Conn, &events.Admitted{Token: tok})
+		h.broadcastRefs(ctx, mods, &events.LobbyLeft{ParticipantID: a.Guest.ID, Reason: events.ReasonAdmitted})
+	}
+	return nil
+}
+
+func (h *Handlers) deny(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	m := c.msg.(*events.DenyRequest)
+	a, mods, err := h.d.State.Deny(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID)
+	if err != nil {
+		return err
+	}
+	h.log.Info("guest denied", "room", c.room(), "guest", m.ParticipantID, "by", c.participant())
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	h.reply(ctx, a.Conn, &events.Denied{RetryAfterMS: state.DenyCooldown.Milliseconds()})
+	h.broadcastRefs(ctx, mods, &events.LobbyLeft{ParticipantID: m.ParticipantID, Reason: events.ReasonDenied})
+	return nil
+}
+
+func (h *Handlers) mute(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	m := c.msg.(*events.MuteRequest)
+	ch, err := h.d.State.Mute(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID, m.Source)
+	if err != nil {
+		return err
+	}
+	h.muted(ctx, c, ch, m.Source)
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	if ch.Seq != 0 {
+		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	}
+	return nil
+}
+
+// muted stops forwarding the source at the node and tells its owner.
+func (h *Handlers) muted(ctx context.Context, c *call, ch *state.Change, src events.Source) {
+	if ch.Node != "" {
+		h.command(ctx, ch.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(), Participant: ch.Target.ID,
+			Conn: ch.TargetConn, Source: src, Muted: true})
+	}
+	h.reply(ctx, ch.TargetConn, &events.Muted{Source: src, By: c.participant()})
+}
+
+func (h *Handlers) muteAll(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	res, err := h.d.State.MuteAll(ctx, c.room(), c.participant(), c.connID())
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	for i := range res.Muted {
+		ch := &res.Muted[i]
+		h.muted(ctx, c, ch, events.SourceMicrophone)
+		h.broadcast(ctx, res.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	}
+	return nil
+}
+
+// remove: the target is told, its socket closed, its media dropped, its id
+// banned from the meeting; everyone else sees it leave.
+func (h *Handlers) remove(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	m := c.msg.(*events.RemoveRequest)
+	ch, err := h.d.State.Remove(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID)
+	if err != nil {
+		return err
+	}
+	h.log.Info("participant removed", "room", c.room(), "participant", m.ParticipantID, "by", c.participant(), "seq", ch.Seq)
+	if ch.Node != "" {
+		h.command(ctx, ch.Node, events.Command{Type: events.CmdLeave, Room: c.room(), Participant: m.ParticipantID, Conn: ch.TargetConn})
+	}
+	if ch.TargetConn.ConnectionID != "" {
+		h.post(ctx, ch.TargetConn, &events.Removed{By: c.participant()})
+		if err := h.d.Push.Delete(ctx, ch.TargetConn); err != nil {
+			h.log.Warn("close removed connection", "conn", ch.TargetConn.ConnectionID, "err", err)
+		}
+		_ = h.d.State.DeleteConn(ctx, ch.TargetConn.ConnectionID)
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantLeft{ParticipantID: m.ParticipantID, Reason: events.ReasonRemoved}))
+	return nil
+}
+
+func (h *Handlers) lock(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	m := c.msg.(*events.LockRequest)
+	ch, err := h.d.State.Lock(ctx, c.room(), c.participant(), c.connID(), m.Locked)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	if ch.Seq != 0 {
+		h.log.Info("meeting lock changed", "room", c.room(), "locked", m.Locked, "by", c.participant())
+		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.RoomUpdated{Locked: m.Locked}))
+	}
+	return nil
+}
+
+func (h *Handlers) end(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	res, err := h.d.State.End(ctx, c.room(), c.participant(), c.connID())
+	if err != nil {
+		return err
+	}
+	h.log.Info("meeting ended", "room", c.room(), "by", c.participant(), "participants", len(res.Others))
+	if res.Node != "" {
+		h.command(ctx, res.Node, events.Command{Type: events.CmdCloseRoom, Room: c.room()})
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	ended := events.WithSeq(res.Seq, &events.Ended{By: c.participant()})
+	h.broadcast(ctx, res.Others, ended)
+	h.broadcastRefs(ctx, res.LobbyConns, &events.Ended{By: c.participant()})
+	return nil
+}
+
+func (h *Handlers) setRole(ctx context.Context, c *call) error {
+	if err := needJoined(c); err != nil {
+		return err
+	}
+	m := c.msg.(*events.SetRoleRequest)
+	ch, lobby, err := h.d.State.SetRole(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID, m.Role)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	if ch.Seq == 0 {
+		return nil
+	}
+	h.log.Info("role changed", "room", c.room(), "participant", m.ParticipantID, "role", m.Role, "by", c.participant())
+	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	// A new co-host sees who is already waiting.
+	for _, g := range lobby {
+		h.reply(ctx, ch.TargetConn, &events.Knock{Guest: g})
+	}
+	return nil
+}
