@@ -120,7 +120,7 @@ describe("Signaling connection", () => {
     const { sig, sockets, last } = setup();
     const c = sig.connect();
     last().drop();
-    await expect(c).rejects.toThrow(/cannot reach/);
+    await expect(c).rejects.toThrow(/reach the meeting service/);
     vi.advanceTimersByTime(60_000);
     expect(sockets).toHaveLength(1);
   });

@@ -24,8 +24,8 @@ const sources: Source[] = ["microphone", "camera", "screen"];
 export class MediaSession extends Emitter<MediaEvents> {
   publishPC: RTCPeerConnection | null = null;
   subscribePC: RTCPeerConnection | null = null;
-  // Remote tracks by the receiver track's id (= the SFU's trackId) and by
-  // "streamId/kind", so a track is found by either of the ids the SFU names.
+  // Remote tracks by the receiver track's id, which the SFU sets (through the
+  // SDP's msid) to the trackId it lists in subscribe_offer/tracks events.
   readonly remote = new Map<string, MediaStreamTrack>();
   private senders = new Map<Source, RTCRtpSender>();
   private pendingRemote: Record<PeerTarget, ICECandidate[]> = { publish: [], subscribe: [] };
@@ -96,7 +96,7 @@ export class MediaSession extends Emitter<MediaEvents> {
 
   // remoteFor finds the received track the SFU describes.
   remoteFor(t: Track): MediaStreamTrack | undefined {
-    return this.remote.get(t.trackId) ?? this.remote.get(`${t.streamId}/${t.kind}`);
+    return this.remote.get(t.trackId);
   }
 
   close(): void {
@@ -173,7 +173,6 @@ export class MediaSession extends Emitter<MediaEvents> {
       pc.onicecandidate = (e) => this.sendCandidate("subscribe", e.candidate);
       pc.ontrack = (e) => {
         this.remote.set(e.track.id, e.track);
-        for (const st of e.streams) this.remote.set(`${st.id}/${e.track.kind}`, e.track);
         this.emit("remoteTrack", { trackId: e.track.id, track: e.track });
       };
     }

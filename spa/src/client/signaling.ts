@@ -168,7 +168,7 @@ export class Signaling extends Emitter<SignalingEvents> {
     this.failPending(new RequestError("offline", `connection lost: ${why}`));
     if (this.stopped) return;
     if (!this.everOpened && this.firstOpen) {
-      this.firstOpen.reject(new Error(`cannot reach the meeting service: ${why}`));
+      this.firstOpen.reject(new Error(`Can't reach the meeting service (connection ${why}). Check your connection and try again.`));
       this.firstOpen = null;
       this.setState("closed");
       return;

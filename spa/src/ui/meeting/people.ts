@@ -11,6 +11,8 @@ const roleLabel: Record<string, string> = { host: "Meeting host", cohost: "Co-ho
 export class PeoplePanel {
   readonly el = h("aside.side-panel.people-panel", { "aria-label": "People", hidden: true });
   private body = h("div.panel-body");
+  // The participant whose "more actions" menu is open, kept across re-renders.
+  private menuFor: string | null = null;
 
   constructor(private readonly client: MeetingClient, onClose: () => void) {
     this.el.append(
@@ -80,17 +82,26 @@ export class PeoplePanel {
     const c = this.client;
     const self = p.id === c.you?.id;
     const actions: HTMLElement[] = [];
+    let menu: HTMLElement | null = null;
     if (mod && !self && p.role !== "host") {
       const n = p.name;
       actions.push(
         h("button.icon-btn", { type: "button", "aria-label": `Mute ${n}'s microphone`, title: "Mute microphone", disabled: !p.micOn, "data-focus-key": `mute-${p.id}`, onclick: () => void c.mute(p.id, "microphone") }, icon(p.micOn ? "mic" : "micOff")),
         h("button.icon-btn", { type: "button", "aria-label": `Stop ${n}'s camera`, title: "Stop camera", disabled: !p.camOn, "data-focus-key": `cam-${p.id}`, onclick: () => void c.mute(p.id, "camera") }, icon(p.camOn ? "cam" : "camOff")),
       );
-      if (c.isHost) {
+      const menuOpen = this.menuFor === p.id;
+      actions.push(h("button.icon-btn", {
+        type: "button", "aria-label": `More actions for ${n}`, title: "More actions", "aria-expanded": String(menuOpen),
+        "data-focus-key": `more-${p.id}`,
+        onclick: () => { this.menuFor = menuOpen ? null : p.id; this.render(); },
+      }, icon("more")));
+      if (menuOpen) {
         const promote = p.role !== "cohost";
-        actions.push(h("button.text-btn.small", { type: "button", "aria-label": promote ? `Make ${n} a co-host` : `Remove ${n} as co-host`, "data-focus-key": `role-${p.id}`, onclick: () => void c.setRole(p.id, promote ? "cohost" : "participant") }, promote ? "Make co-host" : "Remove co-host"));
+        menu = h("div.person-menu", { role: "group", "aria-label": `Actions for ${n}` },
+          c.isHost ? h("button.menu-item", { type: "button", "data-focus-key": `role-${p.id}`, onclick: () => { this.menuFor = null; void c.setRole(p.id, promote ? "cohost" : "participant"); } }, promote ? `Make ${n} a co-host` : `Remove ${n} as co-host`) : null,
+          h("button.menu-item.danger", { type: "button", "data-focus-key": `remove-${p.id}`, onclick: () => { this.menuFor = null; if (confirm(`Remove ${n} from the meeting?`)) void c.remove(p.id); this.render(); } }, `Remove ${n} from the meeting`),
+        );
       }
-      actions.push(h("button.text-btn.small.danger", { type: "button", "aria-label": `Remove ${n} from the meeting`, "data-focus-key": `remove-${p.id}`, onclick: () => confirm(`Remove ${n} from the meeting?`) && void c.remove(p.id) }, "Remove"));
     } else {
       actions.push(h("span.state-icon", { "aria-label": p.micOn ? "Microphone on" : "Microphone off", role: "img" }, icon(p.micOn ? "mic" : "micOff")));
     }
@@ -102,6 +113,7 @@ export class PeoplePanel {
       ),
       p.handRaised ? h("span.state-icon.hand", { "aria-label": "Hand raised", role: "img" }, icon("hand")) : null,
       h("span.person-actions", {}, ...actions),
+      menu,
     );
   }
 }

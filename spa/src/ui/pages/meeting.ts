@@ -18,8 +18,7 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
     panel.el.hidden = !open;
     peopleBtn.setAttribute("aria-pressed", String(open));
     root.classList.toggle("panel-open", open);
-    panel.render();
-    grid.layout();
+    render();
   };
   panel = new PeoplePanel(client, () => togglePanel(false));
   const knocks = new KnockPopup(client, () => togglePanel(true));

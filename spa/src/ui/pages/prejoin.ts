@@ -62,6 +62,7 @@ export function prejoinPage(app: App, code: string) {
       localStorage.setItem(NAME_KEY, name);
       joinBtn.disabled = true;
       joinBtn.textContent = hasToken ? "Joining…" : "Asking…";
+      await opening;
       gone = true;
       await app.joinMeeting(code, name, micOn, camOn, preview);
     },
@@ -92,7 +93,8 @@ export function prejoinPage(app: App, code: string) {
     fill(camSelect, cams, preview.camDeviceId, "Camera");
   }
 
-  void preview.open(true, true).then(() => {
+  // Joining waits for the devices, or a quick click would join camera-less.
+  const opening = preview.open(true, true).then(() => {
     if (gone) return;
     if (!preview.tracks.camera) camOn = false;
     if (!preview.tracks.microphone) micOn = false;

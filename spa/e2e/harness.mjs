@@ -1,0 +1,184 @@
+// Shared by the browser tests: the local stack, one Chromium, and helpers
+// that wait for what a user would see (every wait is bounded).
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const spaDir = resolve(here, "..");
+export const docsDir = resolve(spaDir, "../docs");
+
+// startStack runs build/veet-local (built by `make local`) on a free port and
+// resolves with its URL once it prints "veet is running: open URL".
+export function startStack({ timeoutMs = 30_000 } = {}) {
+  const bin = process.env.VEET_LOCAL ?? resolve(spaDir, "../build/veet-local");
+  const proc = spawn(bin, ["-addr", "127.0.0.1:0", "-nodes", "1", "-spa", "dist"], {
+    cwd: spaDir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = [];
+  const keep = (line) => {
+    log.push(line);
+    if (log.length > 400) log.shift();
+  };
+  createInterface({ input: proc.stderr }).on("line", keep);
+  const stop = () =>
+    new Promise((res) => {
+      if (proc.exitCode !== null) return res();
+      proc.once("exit", res);
+      proc.kill("SIGTERM");
+      setTimeout(() => proc.kill("SIGKILL"), 5000).unref();
+    });
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => {
+      void stop();
+      rej(new Error(`veet-local did not print its URL within ${timeoutMs} ms:\n${log.join("\n")}`));
+    }, timeoutMs);
+    proc.once("error", (err) => {
+      clearTimeout(timer);
+      rej(new Error(`cannot start ${bin} (run \`make local\` first): ${err.message}`));
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      rej(new Error(`veet-local exited with ${code}:\n${log.join("\n")}`));
+    });
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      keep(line);
+      const m = /veet is running: open (http:\/\/\S+?)\/?$/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        res({ url: m[1], stop, log });
+      }
+    });
+  });
+}
+
+export async function launchBrowser() {
+  // playwright-core creates a fresh temporary profile for each launch.
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--allow-loopback-in-peer-connection",
+      "--autoplay-policy=no-user-gesture-required",
+    ],
+    timeout: 30_000,
+  });
+}
+
+// newPerson opens a page in its own context (its own sessionStorage, so its
+// own token), with camera and microphone allowed.
+export async function newPerson(browser, baseUrl, viewport = { width: 1280, height: 720 }) {
+  const context = await browser.newContext({ viewport });
+  await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin: baseUrl });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  // The UI confirms removals and ending with confirm(); a user says yes.
+  page.on("dialog", (d) => void d.accept());
+  return { context, page, errors };
+}
+
+// waitFor polls fn until it returns a truthy value or the time is up; the
+// failure names what was awaited and the last value seen.
+export async function waitFor(what, fn, { timeoutMs = 15_000, everyMs = 250 } = {}) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${fmt(last)})`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const fmt = (v) => (v instanceof Error ? v.message : JSON.stringify(v));
+
+// --- flows -------------------------------------------------------------
+
+export async function createAndJoin(page, baseUrl, name) {
+  await page.goto(baseUrl + "/");
+  await page.getByRole("button", { name: "New meeting" }).click();
+  await page.waitForURL(/\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/);
+  const code = new URL(page.url()).pathname.slice(1);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Join now" }).click();
+  await page.locator("main.meeting").waitFor();
+  return code;
+}
+
+export async function knock(page, baseUrl, code, name) {
+  await page.goto(`${baseUrl}/${code}`);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Ask to join" }).click();
+  await page.getByText("Asking to be let in").waitFor();
+}
+
+export const myId = (page) => page.evaluate(() => window.__veet?.client?.you?.id ?? null);
+
+// inbound returns, per remote trackIdentifier (the SFU's "<participant>-<source>"),
+// what the subscribe PeerConnection has received so far.
+export function inbound(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    for (const pc of window.__veet.pcs()) {
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type !== "inbound-rtp" || !s.trackIdentifier) return;
+        out[s.trackIdentifier] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0 };
+      });
+    }
+    return out;
+  });
+}
+
+// growing resolves when every listed counter of `page` rose between two
+// samples taken `gapMs` apart.
+export async function waitGrowing(page, ids, field, what, timeoutMs = 20_000) {
+  let prev = await inbound(page);
+  return waitFor(what, async () => {
+    await new Promise((r) => setTimeout(r, 700));
+    const cur = await inbound(page);
+    const ok = ids.every((id) => cur[id] && prev[id] && cur[id][field] > prev[id][field]);
+    const seen = Object.fromEntries(ids.map((id) => [id, [prev[id]?.[field], cur[id]?.[field]]]));
+    prev = cur;
+    return ok ? cur : (() => { throw new Error(JSON.stringify(seen)); })();
+  }, { timeoutMs, everyMs: 0 });
+}
+
+// videoPlaying: the tile of participant pid on this page shows a decoded video.
+export function tileVideoWidth(page, pid) {
+  return page.evaluate((id) => {
+    const tile = document.querySelector(`.tile[data-participant="${id}"]:not(.screen)`);
+    const v = tile?.querySelector("video");
+    return tile?.dataset.video === "true" && v ? v.videoWidth : 0;
+  }, pid);
+}
+
+export function tileIds(page) {
+  return page.evaluate(() => [...document.querySelectorAll(".tile[data-participant]")].map((t) => t.dataset.participant));
+}
+
+export function shotPath(name) {
+  mkdirSync(docsDir, { recursive: true });
+  return resolve(docsDir, name);
+}

@@ -1,0 +1,66 @@
+// Scenario (a): a host and two guests meet, see and hear each other; a
+// camera turned off shows the avatar; leaving removes the tile everywhere.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  createAndJoin, knock, launchBrowser, myId, newPerson, startStack, tileIds, tileVideoWidth, waitFor, waitGrowing,
+} from "./harness.mjs";
+
+let stack, browser;
+before(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+test("a host and two guests see and hear each other", { timeout: 150_000 }, async () => {
+  const host = await newPerson(browser, stack.url);
+  const code = await createAndJoin(host.page, stack.url, "Hana Host");
+
+  const guests = [await newPerson(browser, stack.url), await newPerson(browser, stack.url)];
+  const names = ["Gil Guest", "Greta Guest"];
+  for (let i = 0; i < guests.length; i++) {
+    await knock(guests[i].page, stack.url, code, names[i]);
+    await host.page.getByRole("button", { name: `Admit ${names[i]}` }).first().click();
+    await guests[i].page.locator("main.meeting").waitFor();
+  }
+  const people = [host, ...guests];
+  const ids = await Promise.all(people.map((p) => myId(p.page)));
+  assert.ok(ids.every(Boolean), `every page knows who it is: ${ids}`);
+
+  for (const [i, p] of people.entries()) {
+    const others = ids.filter((_, j) => j !== i);
+    await waitFor(`3 tiles on page ${i}`, async () => (await tileIds(p.page)).length === 3);
+    for (const o of others) {
+      await waitFor(`page ${i} plays ${o}'s video`, async () => (await tileVideoWidth(p.page, o)) > 0, { timeoutMs: 25_000 });
+    }
+    await waitGrowing(p.page, others.map((o) => `${o}-camera`), "frames", `page ${i}: frames decoded growing`);
+    await waitGrowing(p.page, others.map((o) => `${o}-microphone`), "packets", `page ${i}: audio packets growing`);
+  }
+
+  // The first guest turns the camera off: the others see the avatar.
+  await guests[0].page.getByRole("button", { name: "Turn off camera" }).click();
+  for (const p of [host, guests[1]]) {
+    await waitFor("guest's tile shows the avatar", () =>
+      p.page.evaluate((id) => {
+        const t = document.querySelector(`.tile[data-participant="${id}"]`);
+        const av = t?.querySelector(".avatar");
+        return t?.dataset.video === "false" && av && getComputedStyle(av).display !== "none" && av.textContent === "GG";
+      }, ids[1]),
+    );
+  }
+
+  // The second guest leaves: the tile goes everywhere.
+  await guests[1].page.getByRole("button", { name: "Leave call" }).click();
+  await guests[1].page.getByText("You left the meeting").waitFor();
+  for (const p of [host, guests[0]]) {
+    await waitFor("the leaver's tile is gone", async () => {
+      const t = await tileIds(p.page);
+      return t.length === 2 && !t.includes(ids[2]);
+    });
+  }
+  for (const [i, p] of people.entries()) assert.deepEqual(p.errors.filter((e) => !/favicon/.test(e)), [], `page ${i} errors`);
+});
