@@ -89,4 +89,3 @@ func apiError(w http.ResponseWriter, status int, errType, message string) {
 		Message *string `json:"message"`
 	}{msg})
 }
-
