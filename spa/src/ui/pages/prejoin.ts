@@ -62,7 +62,7 @@ export function prejoinPage(app: App, code: string) {
       localStorage.setItem(NAME_KEY, name);
       joinBtn.disabled = true;
       joinBtn.textContent = hasToken ? "Joining…" : "Asking…";
-      await opening;
+      await opening.catch(() => {});
       gone = true;
       await app.joinMeeting(code, name, micOn, camOn, preview);
     },
