@@ -15,7 +15,7 @@ import (
 
 // startStack runs a stack on a real redis-server (or the embedded one when
 // opt.EmbeddedRedis), stopped at cleanup.
-func startStack(t *testing.T, opt localstack.Options) *localstack.Stack {
+func startStack(t testing.TB, opt localstack.Options) *localstack.Stack {
 	t.Helper()
 	if opt.RedisURL == "" && !opt.EmbeddedRedis {
 		opt.RedisURL = testenv.StartRedis(t).URL
