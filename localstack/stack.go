@@ -58,6 +58,9 @@ type Options struct {
 	// Gateway overrides the gateway's limits and timeouts (tests shorten
 	// the idle timeout); Functions and Log are set by Start.
 	Gateway gateway.Options
+	// SweepEvery is how often the "sweep" function runs (an EventBridge
+	// schedule on AWS); default 1 minute, negative = never.
+	SweepEvery time.Duration
 	// DrainTimeout bounds an SFU node's drain at Close; default 5s.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
@@ -73,6 +76,7 @@ type Stack struct {
 	gw     *gateway.Gateway
 	srv    *http.Server
 	nodes  *nodeSet
+	sweep  *sweeper
 
 	closeOnce sync.Once
 	closeErr  error
@@ -87,6 +91,9 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
+	}
+	if opt.SweepEvery == 0 {
+		opt.SweepEvery = time.Minute
 	}
 	if opt.DrainTimeout <= 0 {
 		opt.DrainTimeout = 5 * time.Second
@@ -154,6 +161,7 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.Log); err != nil {
 		return s, err
 	}
+	s.sweep = startSweeper(functions("sweep"), opt.SweepEvery, opt.Log)
 	opt.Log.Info("local stack started", "url", s.url, "redis", s.redis.describe(), "nodes", opt.Nodes)
 	return s, nil
 }
@@ -182,6 +190,9 @@ func (s *Stack) Gateway() *gateway.Gateway { return s.gw }
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.sweep != nil {
+			s.sweep.stop()
+		}
 		if s.gw != nil {
 			errs = append(errs, s.gw.Close(10*time.Second))
 		}
