@@ -1,0 +1,310 @@
+package lambdas
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/veet-dev/veet/events"
+)
+
+const offerSDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n"
+
+func TestRedisHandlersLobby(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	e.push.take("c-host")
+
+	// A guest knocks: waits, and the host is told at once.
+	e.connect("c-guest", "")
+	w := e.one(e.send("c-guest", map[string]any{"action": "join", "id": "k1", "code": code, "name": "Guest"}), "lobby_waiting")
+	gid := w["you"].(map[string]any)["id"].(string)
+	if w["title"] != "Standup" || w["id"] != "k1" {
+		t.Fatalf("lobby_waiting %v", w)
+	}
+	if k := e.one(e.push.take("c-host"), "knock"); k["guest"].(map[string]any)["id"] != gid {
+		t.Fatalf("knock %v", k)
+	}
+	// A participant may not admit.
+	_, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	e.push.take("c-host")
+	if got := e.errorCode(e.send("c-bob", map[string]any{"action": "admit", "id": "a0", "participantId": gid})); got != "forbidden" {
+		t.Fatalf("participant admit: %s", got)
+	}
+	// The host admits: the guest gets a token, joins with it.
+	e.one(e.send("c-host", map[string]any{"action": "admit", "id": "a1", "participantId": gid}), "ack")
+	adm := e.one(e.push.take("c-guest"), "admitted")
+	if got := e.errorCode(e.send("c-host", map[string]any{"action": "admit", "id": "a2", "participantId": gid})); got != "not_found" {
+		t.Fatalf("second admit: %s", got)
+	}
+	j := e.one(e.send("c-guest", map[string]any{"action": "join", "id": "j2", "code": code, "name": "Guest", "token": adm["token"]}), "joined")
+	if j["you"].(map[string]any)["id"] != gid || j["you"].(map[string]any)["role"] != "participant" {
+		t.Fatalf("guest joined as %v", j["you"])
+	}
+
+	// Another guest is denied, then refused as too soon on the same socket.
+	e.connect("c-g2", "")
+	g2 := e.one(e.send("c-g2", map[string]any{"action": "join", "id": "k", "code": code, "name": "G2"}), "lobby_waiting")["you"].(map[string]any)["id"]
+	e.push.take("c-host")
+	e.one(e.send("c-host", map[string]any{"action": "deny", "id": "d", "participantId": g2}), "ack")
+	if d := e.one(e.push.take("c-g2"), "denied"); d["retryAfterMs"].(float64) != 30000 {
+		t.Fatalf("denied %v", d)
+	}
+	ev := e.one(e.send("c-g2", map[string]any{"action": "join", "id": "k2", "code": code, "name": "G2"}), "error")
+	if ev["code"] != "too_soon" || ev["retryAfterMs"].(float64) <= 0 {
+		t.Fatalf("knock after deny %v", ev)
+	}
+
+	// A third guest disconnects while waiting: hosts see lobby_left.
+	e.connect("c-g3", "")
+	g3 := e.one(e.send("c-g3", map[string]any{"action": "join", "id": "k", "code": code, "name": "G3"}), "lobby_waiting")["you"].(map[string]any)["id"]
+	e.push.take("c-host")
+	e.invoke("$disconnect", "c-g3", "", nil)
+	if ll := e.one(e.push.take("c-host"), "lobby_left"); ll["participantId"] != g3 || ll["reason"] != "disconnected" {
+		t.Fatalf("lobby_left %v", ll)
+	}
+
+	// Locked: knocks are refused.
+	e.one(e.send("c-host", map[string]any{"action": "lock", "id": "l", "locked": true}), "ack")
+	if ru := e.one(e.push.take("c-bob"), "room_updated"); ru["locked"] != true || ru["seq"] == nil {
+		t.Fatalf("room_updated %v", ru)
+	}
+	e.connect("c-g4", "")
+	if got := e.errorCode(e.send("c-g4", map[string]any{"action": "join", "id": "k", "code": code, "name": "G4"})); got != "locked" {
+		t.Fatalf("knock when locked: %s", got)
+	}
+}
+
+func TestRedisHandlersModeration(t *testing.T) {
+	e := newEnv(t)
+	code, host, _ := e.meeting("c-host")
+	bob, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok, "micOn": true, "camOn": true})
+	e.push.take("c-host")
+
+	// Bob cannot moderate.
+	for _, m := range []map[string]any{
+		{"action": "mute", "id": "x", "participantId": host, "source": "microphone"},
+		{"action": "mute_all", "id": "x"},
+		{"action": "remove", "id": "x", "participantId": host},
+		{"action": "lock", "id": "x", "locked": true},
+		{"action": "end", "id": "x"},
+		{"action": "set_role", "id": "x", "participantId": bob, "role": "cohost"},
+	} {
+		if got := e.errorCode(e.send("c-bob", m)); got != "forbidden" {
+			t.Fatalf("%s by participant: %s", m["action"], got)
+		}
+	}
+	if got := e.push.take("c-host"); len(got) != 0 {
+		t.Fatalf("refused moderation reached the host: %v", got)
+	}
+
+	// Mute: bob told, everyone sees it, node stops forwarding.
+	e.one(e.send("c-host", map[string]any{"action": "mute", "id": "m", "participantId": bob, "source": "microphone"}), "ack")
+	got := e.push.take("c-bob")
+	if m := e.one(got, "muted"); m["by"] != string(host) || m["source"] != "microphone" {
+		t.Fatalf("muted %v", m)
+	}
+	if pu := e.one(got, "participant_updated"); pu["participant"].(map[string]any)["micOn"] != false {
+		t.Fatalf("participant_updated %v", pu)
+	}
+	cmds := e.commands("n1")
+	if c := cmds[len(cmds)-1]; c.Type != events.CmdSetMuted || c.Participant != bob || !c.Muted || c.Source != events.SourceMicrophone {
+		t.Fatalf("command %+v", c)
+	}
+	// Bob unmutes himself; the node resumes.
+	e.one(e.send("c-bob", map[string]any{"action": "update", "id": "u", "micOn": true}), "ack")
+	cmds = e.commands("n1")
+	if c := cmds[len(cmds)-1]; c.Type != events.CmdSetMuted || c.Muted {
+		t.Fatalf("unmute command %+v", c)
+	}
+	e.push.take("c-host")
+
+	// Promote bob to co-host; the host sees the update.
+	e.one(e.send("c-host", map[string]any{"action": "set_role", "id": "r", "participantId": bob, "role": "cohost"}), "ack")
+	if pu := e.one(e.push.take("c-bob"), "participant_updated"); pu["participant"].(map[string]any)["role"] != "cohost" {
+		t.Fatalf("role update %v", pu)
+	}
+	// Demote, then remove bob: told, closed, banned, node told, host sees it.
+	e.send("c-host", map[string]any{"action": "set_role", "id": "r2", "participantId": bob, "role": "participant"})
+	e.push.take("c-bob")
+	got = e.send("c-host", map[string]any{"action": "remove", "id": "rm", "participantId": bob})
+	e.one(got, "ack")
+	if r := e.one(e.push.take("c-bob"), "removed"); r["by"] != string(host) {
+		t.Fatalf("removed %v", r)
+	}
+	if !e.push.deleted["c-bob"] {
+		t.Fatal("removed participant's socket not closed")
+	}
+	if pl := e.one(got, "participant_left"); pl["reason"] != "removed" {
+		t.Fatalf("participant_left %v", pl)
+	}
+	e.connect("c-bob2", "")
+	if got := e.errorCode(e.send("c-bob2", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})); got != "banned" {
+		t.Fatalf("rejoin after remove: %s", got)
+	}
+
+	// End: everyone told, node closes the room, later joins refused.
+	_, tok3 := e.participantToken(code)
+	e.connect("c-cy", "")
+	e.send("c-cy", map[string]any{"action": "join", "id": "j", "code": code, "name": "Cy", "token": tok3})
+	e.one(e.send("c-host", map[string]any{"action": "end", "id": "end"}), "ack")
+	if en := e.one(e.push.take("c-cy"), "ended"); en["by"] != string(host) {
+		t.Fatalf("ended %v", en)
+	}
+	cmds = e.commands("n1")
+	if c := cmds[len(cmds)-1]; c.Type != events.CmdCloseRoom {
+		t.Fatalf("last command %+v", c)
+	}
+	_, tok4 := e.participantToken(code)
+	e.connect("c-late", "")
+	if got := e.errorCode(e.send("c-late", map[string]any{"action": "join", "id": "j", "code": code, "name": "Late", "token": tok4})); got != "ended" {
+		t.Fatalf("join after end: %s", got)
+	}
+}
+
+func TestRedisHandlersMuteAll(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	for i := range 3 {
+		_, tok := e.participantToken(code)
+		c := events.ConnectionID(fmt.Sprint("c-p", i))
+		e.connect(c, "")
+		e.send(c, map[string]any{"action": "join", "id": "j", "code": code, "name": "P", "token": tok, "micOn": true})
+	}
+	for i := range 3 {
+		e.push.take(events.ConnectionID(fmt.Sprint("c-p", i)))
+	}
+	e.push.take("c-host")
+	e.one(e.send("c-host", map[string]any{"action": "mute_all", "id": "ma"}), "ack")
+	for i := range 3 {
+		if got := e.push.take(events.ConnectionID(fmt.Sprint("c-p", i))); len(got) != 4 { // own muted + 3 updates
+			t.Fatalf("p%d got %v", i, got)
+		}
+	}
+	room, _ := e.st.Snapshot(context.Background(), code, e.hostOf(code), "c-host")
+	for _, p := range room.Participants {
+		if p.MicOn != (p.Role == events.RoleHost) {
+			t.Fatalf("%s micOn=%v", p.Name, p.MicOn)
+		}
+	}
+}
+
+func (e *env) hostOf(code events.RoomCode) events.ParticipantID {
+	m, err := e.st.Meeting(context.Background(), code)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m.Host
+}
+
+func TestRedisHandlersFloodIsRateLimited(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	e.push.take("c-host")
+	limited, acked := 0, 0
+	for i := range 1000 {
+		for _, ev := range e.send("c-host", map[string]any{"action": "update", "id": fmt.Sprint(i), "name": fmt.Sprint("n", i)}) {
+			switch {
+			case ev["type"] == "error" && ev["code"] == "rate_limited":
+				limited++
+				if ev["retryAfterMs"].(float64) <= 0 {
+					t.Fatalf("rate_limited without retryAfterMs: %v", ev)
+				}
+			case ev["type"] == "ack":
+				acked++
+			}
+		}
+	}
+	if acked > 100 || limited < 900 || acked+limited != 1000 {
+		t.Fatalf("%d acked, %d limited of 1000", acked, limited)
+	}
+	// Only the accepted updates moved the room's seq (join = 1).
+	room, _ := e.st.Snapshot(context.Background(), code, e.hostOf(code), "c-host")
+	if room.Seq != uint64(1+acked) {
+		t.Fatalf("seq %d after %d accepted updates", room.Seq, acked)
+	}
+	t.Logf("flood of 1000: %d accepted, %d rate_limited", acked, limited)
+}
+
+func TestRedisHandlersReloadReplacesConnection(t *testing.T) {
+	e := newEnv(t)
+	code, host, hostTok := e.meeting("c-host")
+	_, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	e.push.take("c-host")
+	_ = host
+
+	// The host reloads: new socket, same token.
+	e.connect("c-host2", "")
+	j := e.one(e.send("c-host2", map[string]any{"action": "join", "id": "j", "code": code, "name": "Host", "token": hostTok}), "joined")
+	if j["you"].(map[string]any)["role"] != "host" || len(j["room"].(map[string]any)["participants"].([]any)) != 2 {
+		t.Fatalf("rejoined %v", j)
+	}
+	e.one(e.push.take("c-host"), "left")
+	if !e.push.deleted["c-host"] {
+		t.Fatal("old connection not closed")
+	}
+	if pu := e.one(e.push.take("c-bob"), "participant_updated"); pu["participant"].(map[string]any)["role"] != "host" {
+		t.Fatalf("bob saw %v", pu)
+	}
+	// The old socket's late $disconnect does not take the host out.
+	e.invoke("$disconnect", "c-host", "", nil)
+	if got := e.push.take("c-bob"); len(got) != 0 {
+		t.Fatalf("stale disconnect broadcast %v", got)
+	}
+	// The host still moderates from the new socket.
+	e.one(e.send("c-host2", map[string]any{"action": "lock", "id": "l", "locked": true}), "ack")
+}
+
+func TestRedisHandlersGoneConnectionIsCleanedUp(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	bob, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	e.push.take("c-host")
+	// Bob's socket died without a $disconnect; the next broadcast finds 410.
+	e.push.mu.Lock()
+	e.push.gone["c-bob"] = true
+	e.push.mu.Unlock()
+	got := e.send("c-host", map[string]any{"action": "update", "id": "u", "handRaised": true})
+	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["reason"] != "disconnected" {
+		t.Fatalf("participant_left %v", pl)
+	}
+	if c, _ := e.st.GetConn(context.Background(), "c-bob"); c != nil {
+		t.Fatalf("gone connection kept: %+v", c)
+	}
+}
+
+func TestRedisHandlersSignalRelay(t *testing.T) {
+	e := newEnv(t)
+	code, host, _ := e.meeting("c-host")
+	_ = code
+	before := len(e.commands("n1"))
+	if got := e.send("c-host", map[string]any{"action": "publish_offer", "id": "o1", "sdp": offerSDP,
+		"tracks": []map[string]any{{"trackId": "t1", "source": "microphone"}}}); len(got) != 0 {
+		t.Fatalf("publish_offer answered by the lambda: %v", got)
+	}
+	e.send("c-host", map[string]any{"action": "candidate", "id": "c1", "target": "publish",
+		"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}})
+	cmds := e.commands("n1")[before:]
+	if len(cmds) != 2 || cmds[0].Type != events.CmdPublishOffer || cmds[0].RequestID != "o1" || cmds[0].Participant != host ||
+		cmds[0].SDP != offerSDP || len(cmds[0].Tracks) != 1 || cmds[0].GatewayRequestID == "" {
+		t.Fatalf("commands %+v", cmds)
+	}
+	if cmds[1].Type != events.CmdCandidate || cmds[1].Candidate == nil || *cmds[1].Candidate.SDPMid != "0" {
+		t.Fatalf("candidate command %+v", cmds[1])
+	}
+	// Broken SDP that starts right is still refused, and not relayed.
+	if got := e.errorCode(e.send("c-host", map[string]any{"action": "subscribe_answer", "id": "a", "sdp": "v=0\r\nthis is not sdp"})); got != "bad_request" {
+		t.Fatalf("bad sdp: %s", got)
+	}
+	if n := len(e.commands("n1")); n != before+2 {
+		t.Fatalf("bad sdp relayed")
+	}
+}
