@@ -16,9 +16,11 @@ import (
 // TCP listener (ICE-TCP) shared by every PeerConnection, so a node needs two
 // open ports whatever its number of participants.
 type media struct {
-	api *webrtc.API
-	udp net.PacketConn
-	tcp net.Listener
+	api    *webrtc.API
+	udp    net.PacketConn
+	tcp    net.Listener
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
 }
 
 // Codecs the node forwards. No RTX: browsers then retransmit on the original
@@ -117,8 +119,10 @@ func newMedia(cfg Config) (*media, error) {
 	}
 
 	se := webrtc.SettingEngine{}
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
-	se.SetICETCPMux(webrtc.NewICETCPMux(nil, tcp, 64))
+	udpMux := webrtc.NewICEUDPMux(nil, udp)
+	tcpMux := webrtc.NewICETCPMux(nil, tcp, 64)
+	se.SetICEUDPMux(udpMux)
+	se.SetICETCPMux(tcpMux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
@@ -146,12 +150,14 @@ func newMedia(cfg Config) (*media, error) {
 		return nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return &media{api: api, udp: udp, tcp: tcp}, nil
+	return &media{api: api, udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux}, nil
 }
 
+// close stops the muxes (which close their sockets) so their read loops
+// end quietly.
 func (m *media) close() {
-	m.udp.Close()
-	m.tcp.Close()
+	_ = m.udpMux.Close()
+	_ = m.tcpMux.Close()
 }
 
 func allLoopback(ips []string) bool {

@@ -57,6 +57,8 @@ type Client struct {
 	answered chan string // publish answers
 	reqSeq   int
 	JoinedAt time.Time
+	// PublishedAt is when the last Publish got its answer.
+	PublishedAt time.Time
 }
 
 // New returns a client of room; it joins with Join.
@@ -240,11 +242,26 @@ func (c *Client) Publish(ctx context.Context, videoBps int, sources ...events.So
 	}
 	c.mu.Lock()
 	c.outs = append(c.outs, outs...)
+	c.PublishedAt = time.Now()
 	c.mu.Unlock()
 	for _, o := range outs {
 		o.start()
 	}
 	return outs, nil
+}
+
+// Outs returns every published track.
+func (c *Client) Outs() []*Out {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Out(nil), c.outs...)
+}
+
+// StopPublishing stops every synthetic source (the tracks stay negotiated).
+func (c *Client) StopPublishing() {
+	for _, o := range c.Outs() {
+		o.stop()
+	}
 }
 
 // Errors returns the error events received so far.

@@ -169,6 +169,7 @@ type In struct {
 
 	Packets   atomic.Uint64 // including duplicates
 	Unique    atomic.Uint64
+	Bytes     atomic.Uint64
 	Keyframes atomic.Uint64
 	firstAt   atomic.Int64 // Unix ns
 	lastAt    atomic.Int64
@@ -200,6 +201,7 @@ func (in *In) run() {
 		in.firstAt.CompareAndSwap(0, now)
 		in.lastAt.Store(now)
 		in.Packets.Add(1)
+		in.Bytes.Add(uint64(n))
 		p := pkt.Payload
 		if in.Kind == webrtc.RTPCodecTypeVideo && len(p) > 1 && p[0]&0x10 != 0 && p[0]&0x80 == 0 && p[1]&1 == 0 {
 			in.Keyframes.Add(1)
