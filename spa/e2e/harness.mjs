@@ -2,7 +2,7 @@
 // that wait for what a user would see (every wait is bounded).
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -14,6 +14,9 @@ export const docsDir = resolve(spaDir, "../docs");
 // startStack runs build/veet-local (built by `make local`) on a free port and
 // resolves with its URL once it prints "veet is running: open URL".
 export function startStack({ timeoutMs = 30_000 } = {}) {
+  if (!existsSync(resolve(spaDir, "dist/index.html"))) {
+    return Promise.reject(new Error("spa/dist is missing: run `npm run build` (make test-spa does) first"));
+  }
   const bin = process.env.VEET_LOCAL ?? resolve(spaDir, "../build/veet-local");
   const proc = spawn(bin, ["-addr", "127.0.0.1:0", "-nodes", "1", "-spa", "dist"], {
     cwd: spaDir,

@@ -1,0 +1,85 @@
+// Bad input and the connection's life: codes that are not codes, meetings
+// that do not exist, a reload that rejoins without knocking, a dropped
+// WebSocket that reconnects.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  createAndJoin, knock, launchBrowser, myId, newPerson, startStack, tileIds, tileVideoWidth, waitFor, waitGrowing,
+} from "./harness.mjs";
+
+let stack, browser;
+before(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+test("bad codes get a clear message", { timeout: 60_000 }, async () => {
+  const { page } = await newPerson(browser, stack.url);
+  await page.goto(stack.url + "/");
+  await page.getByLabel("Meeting code or link").fill("not a code");
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await page.getByText("That isn't a meeting code").waitFor();
+
+  // A pasted link works.
+  await page.getByLabel("Meeting code or link").fill(`${stack.url}/ABC-DEFG-HIJ`);
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await page.waitForURL(/\/abc-defg-hij$/);
+
+  await page.goto(stack.url + "/nope");
+  await page.getByText("Check your meeting code").waitFor();
+
+  // Well-formed but unknown: the server says not_found, the page says so.
+  await page.goto(stack.url + "/zzz-zzzz-zzz");
+  await page.getByLabel("Your name").fill("Nobody");
+  await page.getByRole("button", { name: "Ask to join" }).click();
+  await page.getByText("This meeting doesn't exist").waitFor();
+  await page.context().close();
+});
+
+test("a reload rejoins without knocking; a dropped socket reconnects", { timeout: 120_000 }, async () => {
+  const host = await newPerson(browser, stack.url);
+  const code = await createAndJoin(host.page, stack.url, "Hana Host");
+  const guest = await newPerson(browser, stack.url);
+  await knock(guest.page, stack.url, code, "Gil Guest");
+  await host.page.getByRole("button", { name: "Admit Gil Guest" }).first().click();
+  await guest.page.locator("main.meeting").waitFor();
+  const gid = await myId(guest.page);
+
+  // Reload: the stored token joins at once, as the same participant.
+  await guest.page.reload();
+  await guest.page.getByLabel("Your name").fill("Gil Guest");
+  await guest.page.getByRole("button", { name: "Join now" }).click();
+  await guest.page.locator("main.meeting").waitFor();
+  assert.equal(await myId(guest.page), gid, "same participant after reload");
+  await waitFor("host sees one guest tile with video again", async () => {
+    const ids = await tileIds(host.page);
+    return ids.length === 2 && ids.filter((i) => i === gid).length === 1 && (await tileVideoWidth(host.page, gid)) > 0;
+  }, { timeoutMs: 25_000 });
+
+  // Drop the guest's WebSocket: the banner shows, the client rejoins with
+  // its token and rebuilds media; the host keeps receiving the guest.
+  await guest.page.evaluate(() => {
+    const c = window.__veet.client;
+    c.sig.socket.__old = true;
+    c.media.publishPC.__old = true;
+    c.sig.socket.close();
+  });
+  await guest.page.getByText("Reconnecting…").waitFor({ timeout: 5000 }).catch(() => {
+    /* the reconnect can beat the first poll; what matters is the outcome */
+  });
+  await waitFor("a new socket and a new publish PeerConnection", () =>
+    guest.page.evaluate(() => {
+      const c = window.__veet.client;
+      return c.sig.state === "open" && !c.sig.socket.__old && c.media?.publishPC && !c.media.publishPC.__old;
+    }),
+  );
+  await waitFor("banner gone", async () => !(await guest.page.getByText("Reconnecting…").isVisible()));
+  await waitFor("host still has the guest", async () => (await tileIds(host.page)).includes(gid), { timeoutMs: 20_000 });
+  const hid = await myId(host.page);
+  await waitGrowing(host.page, [`${gid}-camera`], "frames", "guest video flows to the host after the reconnect", 30_000);
+  await waitGrowing(guest.page, [`${hid}-camera`], "frames", "host video flows to the guest after the reconnect", 30_000);
+});

@@ -1,0 +1,145 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { MeetingClient } from "../src/client/meeting";
+import { memoryTokens } from "../src/client/tokens";
+import type { SocketLike } from "../src/client/signaling";
+import type { Participant } from "../src/client/protocol";
+
+// Just enough of RTCPeerConnection for the publish side to make an offer.
+class FakePC {
+  static made: FakePC[] = [];
+  signalingState = "stable";
+  remoteDescription: unknown = null;
+  transceivers: { mid: string; sender: object }[] = [];
+  onicecandidate: unknown = null;
+  constructor() { FakePC.made.push(this); }
+  addTransceiver() { const t = { mid: String(this.transceivers.length), sender: { replaceTrack: async () => {} } }; this.transceivers.push(t); return t; }
+  getTransceivers() { return this.transceivers; }
+  async createOffer() { return { type: "offer", sdp: "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\na=msid:s mic-track\r\n" }; }
+  async setLocalDescription() { this.signalingState = "have-local-offer"; }
+  async setRemoteDescription(d: unknown) { this.remoteDescription = d; this.signalingState = "stable"; }
+  close() {}
+}
+
+class FakeSocket implements SocketLike {
+  readyState = 0;
+  sent: Record<string, any>[] = [];
+  onopen: SocketLike["onopen"] = null;
+  onclose: SocketLike["onclose"] = null;
+  onmessage: SocketLike["onmessage"] = null;
+  onerror: SocketLike["onerror"] = null;
+  send(d: string) { this.sent.push(JSON.parse(d)); }
+  close() { this.readyState = 3; }
+  receive(ev: object) { this.onmessage?.({ data: JSON.stringify(ev) }); }
+}
+
+const me: Participant = { id: "p_me", name: "Me", role: "participant", micOn: true, camOn: false, screenOn: false, handRaised: false, joinedAt: 2 };
+const host: Participant = { ...me, id: "p_host", name: "Hana", role: "host", joinedAt: 1 };
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+let sock: FakeSocket;
+function client(tokens = memoryTokens()) {
+  const c = new MeetingClient({
+    wsUrl: "ws://x/ws",
+    code: "abc-defg-hij",
+    tokens,
+    socketFactory: () => {
+      sock = new FakeSocket();
+      setTimeout(() => { sock.readyState = 1; sock.onopen?.({}); }, 0);
+      return sock;
+    },
+  });
+  return { c, tokens };
+}
+const lastSent = (action: string) => [...sock.sent].reverse().find((m) => m.action === action)!;
+const mic = () => ({ id: "mic", enabled: true, stop: vi.fn() }) as unknown as MediaStreamTrack;
+
+beforeEach(() => {
+  FakePC.made = [];
+  vi.stubGlobal("RTCPeerConnection", FakePC);
+  vi.stubGlobal("MediaStream", class { constructor(public tracks: unknown[]) {} });
+});
+afterEach(() => vi.unstubAllGlobals());
+
+describe("MeetingClient", () => {
+  it("knocks, waits, joins with the admitted token, then publishes", async () => {
+    const { c, tokens } = client();
+    const phases: string[] = [];
+    c.on("phase", (p) => phases.push(p.kind));
+    const joining = c.join({ name: "Me", micOn: true, camOn: false, tracks: { microphone: mic() } });
+    await tick(); await tick();
+    const knock = lastSent("join");
+    expect(knock).toMatchObject({ code: "abc-defg-hij", name: "Me", micOn: true, camOn: false });
+    expect(knock.token).toBeUndefined();
+    sock.receive({ type: "lobby_waiting", id: knock.id, you: { id: "g", name: "Me", knockedAt: 1 }, code: "abc-defg-hij", title: "" });
+    await joining;
+    expect(phases).toEqual(["connecting", "lobby"]);
+
+    sock.receive({ type: "admitted", token: "tok-1" });
+    await tick();
+    const join = lastSent("join");
+    expect(join.token).toBe("tok-1");
+    sock.receive({ type: "joined", id: join.id, you: me, token: "tok-2", room: { code: "abc-defg-hij", title: "", locked: false, seq: 4, participants: [host, me], lobby: [] } });
+    await tick(); await tick();
+    expect(phases.at(-1)).toBe("joined");
+    expect(tokens.get("abc-defg-hij")).toBe("tok-2");
+    expect(c.room.sortedParticipants().map((p) => p.id)).toEqual(["p_host", "p_me"]);
+    expect(FakePC.made).toHaveLength(1);
+    expect(lastSent("publish_offer")).toMatchObject({ tracks: [{ trackId: "mic-track", source: "microphone" }] });
+  });
+
+  async function joined() {
+    const tokens = memoryTokens();
+    tokens.set("abc-defg-hij", "tok");
+    const r = client(tokens);
+    const p = r.c.join({ name: "Me", micOn: true, camOn: false, tracks: { microphone: mic() } });
+    await tick(); await tick();
+    const join = lastSent("join");
+    expect(join.token).toBe("tok");
+    sock.receive({ type: "joined", id: join.id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    await p;
+    await tick(); await tick();
+    return r;
+  }
+
+  it("asks for a snapshot on a sequence gap", async () => {
+    await joined();
+    sock.receive({ type: "participant_joined", seq: 3, participant: { ...me, id: "p_x" } });
+    expect(lastSent("resync")).toBeDefined();
+  });
+
+  it("a host's mute turns the mic off and says who did it", async () => {
+    const { c } = await joined();
+    const notices: string[] = [];
+    c.on("mutedByHost", (m) => notices.push(`${m.byName}:${m.source}`));
+    sock.receive({ type: "muted", source: "microphone", by: "p_host" });
+    await tick(); await tick();
+    expect(c.micOn).toBe(false);
+    expect(notices).toEqual(["Hana:microphone"]);
+  });
+
+  it("removal ends the session without reconnecting and keeps the barred token", async () => {
+    const { c, tokens } = await joined();
+    sock.receive({ type: "removed", by: "p_host" });
+    expect(c.phase.kind).toBe("removed");
+    expect(c.sig.state).toBe("closed");
+    expect(tokens.get("abc-defg-hij")).toBe("tok");
+  });
+
+  it("a refused join becomes a page with a human message", async () => {
+    const { c } = client();
+    const p = c.join({ name: "Me", micOn: false, camOn: false, tracks: {} });
+    await tick(); await tick();
+    sock.receive({ type: "error", id: lastSent("join").id, code: "not_found", message: "no such room", requestId: "g" });
+    await p;
+    expect(c.phase).toMatchObject({ kind: "failed", message: expect.stringContaining("doesn't exist") });
+  });
+
+  it("a banned token shows as banned", async () => {
+    const { c } = client();
+    const p = c.join({ name: "Me", micOn: false, camOn: false, tracks: {} });
+    await tick(); await tick();
+    sock.receive({ type: "error", id: lastSent("join").id, code: "banned", message: "removed", requestId: "g" });
+    await p;
+    expect(c.phase.kind).toBe("banned");
+  });
+});
