@@ -4,9 +4,40 @@ import (
 	"context"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/veet-dev/veet/events"
 )
+
+// Sweep moves the rooms of SFU nodes that stopped heartbeating onto live
+// nodes of this region: each participant is joined on the new node and told
+// media_reconnect (their signaling stays up; they publish again). Run it on
+// a schedule (the "sweep" function; the local stack calls it on a ticker).
+func (h *Handlers) Sweep(ctx context.Context) error {
+	moved, err := h.d.State.Sweep(ctx, h.d.Region)
+	if err != nil {
+		h.log.Error("sweep failed", "region", h.d.Region, "err", err)
+		return err
+	}
+	for _, m := range moved {
+		h.log.Warn("room moved off a dead node", "room", m.Room, "from", m.From, "to", m.To, "participants", len(m.Conns))
+		byID := map[events.ParticipantID]events.Participant{}
+		for _, p := range m.Participants {
+			byID[p.ID] = p
+		}
+		for _, t := range m.Conns {
+			if err := h.command(ctx, m.To, joinCommand(m.Room, byID[t.Participant], t.Conn, "", "")); err != nil {
+				continue
+			}
+			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
+		}
+	}
+	return nil
+}
 
 // sweepHandler is the "sweep" function (a scheduled invocation, no route).
 func (h *Handlers) sweepHandler(ctx context.Context, _ awsevents.APIGatewayWebsocketProxyRequest) (awsevents.APIGatewayProxyResponse, error) {
+	if err := h.Sweep(ctx); err != nil {
+		return awsevents.APIGatewayProxyResponse{StatusCode: 500}, err
+	}
 	return ok, nil
 }

@@ -34,6 +34,7 @@ func (s *Store) Heartbeat(ctx context.Context, n events.NodeInfo, ttl time.Durat
 	// written first, so an index member never points at nothing for long.
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, nodeKey(n.ID), data, ttl)
+		p.SAdd(ctx, knownKey(n.Region), string(n.ID))
 		if n.State == events.NodeServing {
 			p.ZAdd(ctx, nodesKey(n.Region), redis.Z{Score: n.Load.Score(), Member: string(n.ID)})
 		} else {

@@ -120,6 +120,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 		}
 		if r.Placed {
 			s.chargeNode(ctx, in.Region, candidate)
+			s.notePlacement(ctx, candidate, in.Code)
 		}
 		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin, PrevNode: events.NodeID(r.PrevNode),
 			Others: targets(r.Conns), Mods: refs(r.Mods)}

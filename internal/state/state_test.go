@@ -338,7 +338,10 @@ func TestRedisStateRemoveDuringJoin(t *testing.T) {
 		var wg sync.WaitGroup
 		var joinErr, removeErr error
 		wg.Add(2)
-		go func() { defer wg.Done(); _, joinErr = f.join(code, p, events.RoleParticipant, fmt.Sprint("c-q", round)) }()
+		go func() {
+			defer wg.Done()
+			_, joinErr = f.join(code, p, events.RoleParticipant, fmt.Sprint("c-q", round))
+		}()
 		go func() { defer wg.Done(); _, removeErr = f.s.Remove(f.cx, code, host, "c-host", p) }()
 		wg.Wait()
 		if removeErr != nil {

@@ -24,6 +24,10 @@ var Functions = []Function{
 	{Name: "signal", RouteKeys: []string{"publish_offer", "subscribe_answer", "candidate"}},
 	{Name: "lobby", RouteKeys: []string{"admit", "admit_all", "deny"}},
 	{Name: "moderate", RouteKeys: []string{"mute", "mute_all", "remove", "lock", "end", "set_role"}},
+	// sweep has no route: it runs on a schedule (EventBridge, every minute;
+	// the local stack on a ticker) and moves rooms off SFU nodes that stopped
+	// heartbeating.
+	{Name: "sweep"},
 }
 
 // SelectionExpression is the API's route selection expression.
