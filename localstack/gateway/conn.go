@@ -331,8 +331,10 @@ func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
 
 func (c *conn) lastActiveAt() time.Time { return time.Unix(0, c.lastActive.Load()) }
 
-// checkIdle closes a connection that moved no data message for IdleTimeout
-// (pings do not count, as on API Gateway), or re-arms itself.
+// checkIdle closes a connection that moved no data message, either way, for
+// IdleTimeout, or re-arms itself. WebSocket ping frames do not count: API
+// Gateway's quota speaks of messages, and clients that want to stay connected
+// send the protocol's ping action, which also refreshes Redis TTLs.
 func (c *conn) checkIdle() {
 	if c.isClosing() {
 		return

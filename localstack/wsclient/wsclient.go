@@ -51,6 +51,8 @@ type Options struct {
 	// goes out in several frames. Default 64 KiB, so that a message up to that
 	// size is one frame, as browsers send it.
 	WriteBufferSize int
+	// OnPong is called with each pong's payload (from the reader goroutine).
+	OnPong func(payload string)
 }
 
 // Client is one test WebSocket.
@@ -103,6 +105,9 @@ func DialErr(url string, opt Options) (*Client, *http.Response, error) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
 		return nil
 	})
+	if opt.OnPong != nil {
+		ws.SetPongHandler(func(p string) error { opt.OnPong(p); return nil })
+	}
 	go c.read()
 	return c, resp, nil
 }
