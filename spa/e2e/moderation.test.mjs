@@ -37,9 +37,18 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   const hid = await myId(host.page);
   await waitFor("host video at the guest", async () => (await tileVideoWidth(guest.page, hid)) > 0, { timeoutMs: 25_000 });
   await guest.page.screenshot({ path: shotPath("meeting-2.png") });
+  await host.page.getByRole("button", { name: /^Show everyone/ }).click();
+
+  // Co-host: the guest gets the host controls, and loses them again.
+  await host.page.getByRole("button", { name: "More actions for Gil Guest" }).click();
+  await host.page.getByRole("button", { name: "Make Gil Guest a co-host" }).click();
+  await guest.page.getByRole("button", { name: /^Show everyone/ }).click();
+  await guest.page.getByRole("switch", { name: "Lock meeting" }).waitFor();
+  await host.page.getByRole("button", { name: "More actions for Gil Guest" }).click();
+  await host.page.getByRole("button", { name: "Remove Gil Guest as co-host" }).click();
+  await guest.page.getByRole("switch", { name: "Lock meeting" }).waitFor({ state: "detached" });
 
   // Mute: the host's inbound audio from the guest stops, the guest is told.
-  await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   await host.page.getByRole("button", { name: "Mute Gil Guest's microphone" }).click();
   await guest.page.getByText("Hana Host muted you").waitFor();
   await waitFor("guest's audio stops at the host", async () => {
@@ -71,6 +80,21 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
 test("six people: the grid picture", { timeout: 180_000 }, async () => {
   const host = await newPerson(browser, stack.url);
   const code = await createAndJoin(host.page, stack.url, "Hana Host");
+
+  // A locked meeting turns knocks away with a clear message.
+  await host.page.getByRole("button", { name: /^Show everyone/ }).click();
+  await host.page.getByRole("switch", { name: "Lock meeting" }).check();
+  await host.page.getByRole("img", { name: "Meeting locked" }).waitFor();
+  const late = await newPerson(browser, stack.url);
+  await late.page.goto(`${stack.url}/${code}`);
+  await late.page.getByLabel("Your name").fill("Late Comer");
+  await late.page.getByRole("button", { name: "Ask to join" }).click();
+  await late.page.getByText("This meeting is locked").waitFor();
+  await late.context.close();
+  await host.page.getByRole("switch", { name: "Lock meeting" }).uncheck();
+  await host.page.getByRole("img", { name: "Meeting locked" }).waitFor({ state: "hidden" });
+  await host.page.getByRole("button", { name: "Close people panel" }).click();
+
   const names = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Linus Pauling"];
   const guests = [];
   for (const n of names) {
@@ -81,14 +105,27 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
   await host.page.getByText("5 people want to join this call").waitFor();
   await host.page.getByRole("button", { name: "Admit all" }).click();
   for (const g of guests) await g.page.locator("main.meeting").waitFor();
-  // One camera off and one hand up, so the picture shows both states.
+  // A camera off, a microphone off and a hand up, so the picture shows each state.
   await guests[3].page.getByRole("button", { name: "Turn off camera" }).click();
+  await guests[2].page.getByRole("button", { name: "Turn off microphone" }).click();
   await guests[1].page.getByRole("button", { name: "Raise hand" }).click();
   const ids = await Promise.all(guests.map((g) => myId(g.page)));
   await waitFor("6 tiles at the host", async () => (await tileIds(host.page)).length === 6);
+  await waitFor("the muted badge and the raised hand at the host", () =>
+    host.page.evaluate(([muted, hand]) => {
+      const shown = (sel) => { const e = document.querySelector(sel); return e && getComputedStyle(e).display !== "none"; };
+      return shown(`.tile[data-participant="${muted}"] .muted-badge`) && shown(`.tile[data-participant="${hand}"] .hand-badge`);
+    }, [ids[2], ids[1]]),
+  );
   for (const [i, id] of ids.entries()) {
     if (i === 3) continue;
     await waitFor(`video of ${names[i]} at the host`, async () => (await tileVideoWidth(host.page, id)) > 0, { timeoutMs: 30_000 });
   }
   await host.page.screenshot({ path: shotPath("meeting-6.png") });
+
+  // Ending the meeting sends everyone to the ended page.
+  await host.page.getByRole("button", { name: /^Show everyone/ }).click();
+  await host.page.getByRole("button", { name: "End meeting for all" }).click();
+  for (const g of guests) await g.page.getByText("The meeting has ended").waitFor();
+  await host.page.getByText("The meeting has ended").waitFor();
 });
