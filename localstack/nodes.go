@@ -18,7 +18,7 @@ import (
 // nodeSet is the stack's SFU nodes, each running until stop.
 type nodeSet struct {
 	nodes  []*sfu.Node
-	cancel context.CancelFunc
+	cancel []context.CancelFunc // one per node, so a test can stop one
 	done   []chan error
 }
 
@@ -26,8 +26,7 @@ type nodeSet struct {
 // TCP ports, and waits until every one is in the registry (so the first
 // join finds a node).
 func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pusher, drain time.Duration, log *slog.Logger) (*nodeSet, error) {
-	runCtx, cancel := context.WithCancel(context.Background())
-	ns := &nodeSet{cancel: cancel}
+	ns := &nodeSet{}
 	for i := range n {
 		node, err := sfu.New(sfu.Config{
 			NodeID:       events.NodeID(fmt.Sprintf("local-%d", i+1)),
@@ -42,8 +41,10 @@ func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pu
 			_ = ns.stop()
 			return nil, fmt.Errorf("localstack: sfu node %d: %w", i+1, err)
 		}
+		runCtx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		ns.nodes = append(ns.nodes, node)
+		ns.cancel = append(ns.cancel, cancel)
 		ns.done = append(ns.done, done)
 		go func() { done <- node.Run(runCtx) }()
 	}
@@ -81,19 +82,48 @@ func (s *Stack) Nodes() []*sfu.Node {
 	return s.nodes.nodes
 }
 
-// stop ends every node's Run (they drain and deregister) and waits.
-func (ns *nodeSet) stop() error {
-	ns.cancel()
-	var errs []error
-	for i, done := range ns.done {
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				errs = append(errs, fmt.Errorf("sfu node %s: %w", ns.nodes[i].ID(), err))
-			}
-		case <-time.After(30 * time.Second):
-			errs = append(errs, fmt.Errorf("sfu node %s did not stop", ns.nodes[i].ID()))
+// StopNode stops one SFU node the way SIGTERM stops a Fargate task: it
+// drains (no new rooms; its rooms get up to the drain timeout), closes what
+// is left and deregisters. It returns once the node's Run returned.
+func (s *Stack) StopNode(id events.NodeID) error {
+	if s.nodes == nil {
+		return fmt.Errorf("localstack: no node %s", id)
+	}
+	for i, n := range s.nodes.nodes {
+		if n.ID() == id {
+			return s.nodes.stopOne(i)
 		}
 	}
+	return fmt.Errorf("localstack: no node %s", id)
+}
+
+// stop ends every node's Run (they drain and deregister, in parallel) and
+// waits.
+func (ns *nodeSet) stop() error {
+	for _, cancel := range ns.cancel {
+		cancel()
+	}
+	var errs []error
+	for i := range ns.done {
+		errs = append(errs, ns.stopOne(i))
+	}
 	return errors.Join(errs...)
+}
+
+// stopOne stops node i and waits for it; stopping a stopped node is a no-op.
+func (ns *nodeSet) stopOne(i int) error {
+	ns.cancel[i]()
+	select {
+	case err, ok := <-ns.done[i]:
+		if !ok {
+			return nil
+		}
+		close(ns.done[i])
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("sfu node %s: %w", ns.nodes[i].ID(), err)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("sfu node %s did not stop", ns.nodes[i].ID())
+	}
 }

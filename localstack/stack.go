@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/redis/go-redis/v9"
@@ -68,15 +69,16 @@ type Options struct {
 
 // Stack is a running local veet.
 type Stack struct {
-	url    string
-	log    *slog.Logger
-	redis  *localRedis
-	state  *state.Store
-	tokens *token.Signer
-	gw     *gateway.Gateway
-	srv    *http.Server
-	nodes  *nodeSet
-	sweep  *sweeper
+	url     string
+	log     *slog.Logger
+	redis   *localRedis
+	state   *state.Store
+	tokens  *token.Signer
+	gw      *gateway.Gateway
+	srv     *http.Server
+	nodes   *nodeSet
+	sweep   *sweeper
+	sweepFn gateway.Handler
 
 	closeOnce sync.Once
 	closeErr  error
@@ -161,7 +163,8 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.Log); err != nil {
 		return s, err
 	}
-	s.sweep = startSweeper(functions("sweep"), opt.SweepEvery, opt.Log)
+	s.sweepFn = functions("sweep")
+	s.sweep = startSweeper(s.sweepFn, opt.SweepEvery, opt.Log)
 	opt.Log.Info("local stack started", "url", s.url, "redis", s.redis.describe(), "nodes", opt.Nodes)
 	return s, nil
 }
@@ -180,6 +183,13 @@ func (s *Stack) State() *state.Store { return s.state }
 
 // Tokens is the stack's token signer.
 func (s *Stack) Tokens() *token.Signer { return s.tokens }
+
+// Sweep runs the "sweep" function now, as its schedule would (tests call it
+// instead of waiting for the next tick).
+func (s *Stack) Sweep(ctx context.Context) error {
+	_, err := s.sweepFn(ctx, awsevents.APIGatewayWebsocketProxyRequest{})
+	return err
+}
 
 // Gateway is the local API Gateway.
 func (s *Stack) Gateway() *gateway.Gateway { return s.gw }

@@ -1,0 +1,46 @@
+package localstack_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/localstack"
+)
+
+// TestStackNodeStopMovesRooms: when the SFU node hosting a meeting stops,
+// the next sweep places the meeting on the other node and tells everyone in
+// it to reconnect their media; signaling stays up and the meeting goes on.
+func TestStackNodeStopMovesRooms(t *testing.T) {
+	s := startStack(t, localstack.Options{Nodes: 2, DrainTimeout: time.Second, SweepEvery: -1})
+	host, code := createMeeting(t, s, "host")
+	ann := admitGuest(t, s, host, code, "ann")
+	host.WaitFor(t, "participant_joined")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := s.State().Meeting(ctx, code)
+	if err != nil || m.Node == "" {
+		t.Fatalf("meeting %+v: %v", m, err)
+	}
+	if err := s.StopNode(m.Node); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	for _, p := range []*person{host, ann} {
+		p.WaitFor(t, "media_reconnect")
+	}
+	moved, err := s.State().Meeting(ctx, code)
+	if err != nil || moved.Node == "" || moved.Node == m.Node {
+		t.Fatalf("after the sweep the meeting is on %q (was %q): %v", moved.Node, m.Node, err)
+	}
+	// Signaling never dropped: both still talk to the meeting.
+	var snap events.Snapshot
+	expect(t, ann, ann.MustSend(t, "resync", nil), "snapshot", &snap)
+	if got := ids(snap.Room); !sameSet(got, []events.ParticipantID{host.id, ann.id}) {
+		t.Errorf("room after the move lists %v", got)
+	}
+}
