@@ -1,0 +1,79 @@
+package infra
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// maxAZs is 2: enough for a multi-AZ Redis and for the SFU service to
+// survive an AZ, without paying for a third NAT gateway option.
+const maxAZs = 2
+
+// network is one region's VPC and the security groups its workloads use.
+type network struct {
+	vpc      awsec2.Vpc
+	lambdaSG awsec2.SecurityGroup // signaling Lambdas (private subnets)
+	sfuSG    awsec2.SecurityGroup // SFU tasks (public subnets, public IPs)
+}
+
+// newNetwork builds the VPC: public subnets for the SFU tasks, which need
+// their own public IP for WebRTC; private subnets with NAT for the Lambdas and
+// Redis, because a Lambda in a VPC reaches the @connections API (a public
+// endpoint) and Secrets Manager only through NAT.
+func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *network {
+	vpc := awsec2.NewVpc(scope, jsii.String("Vpc"), &awsec2.VpcProps{
+		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR(regionIndex))),
+		MaxAzs:      jsii.Number(maxAZs),
+		NatGateways: jsii.Number(float64(cfg.NATGateways)),
+		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
+			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(20)},
+			{Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(20)},
+		},
+	})
+	// Rejected flows only: media traffic would make an ALL flow log the
+	// largest line of the bill, and rejects are what an investigation needs.
+	flowLogs := awslogs.NewLogGroup(scope, jsii.String("VpcFlowLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	vpc.AddFlowLog(jsii.String("RejectedFlows"), &awsec2.FlowLogOptions{
+		Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil),
+		TrafficType: awsec2.FlowLogTrafficType_REJECT,
+	})
+
+	lambdaSG := awsec2.NewSecurityGroup(scope, jsii.String("LambdaSg"), &awsec2.SecurityGroupProps{
+		Vpc:              vpc,
+		Description:      jsii.String("veet signaling Lambdas: no inbound; outbound to Redis, Secrets Manager, @connections"),
+		AllowAllOutbound: jsii.Bool(true),
+	})
+	sfuSG := awsec2.NewSecurityGroup(scope, jsii.String("SfuSg"), &awsec2.SecurityGroupProps{
+		Vpc:              vpc,
+		Description:      jsii.String("veet SFU: WebRTC media from anywhere on one UDP and one TCP port"),
+		AllowAllOutbound: jsii.Bool(true), // STUN, Redis, @connections, ECR, logs
+	})
+	sfuSG.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Udp(jsii.Number(SFUMediaPort)),
+		jsii.String("WebRTC media, ICE UDP mux"), nil)
+	sfuSG.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(SFUMediaPort)),
+		jsii.String("WebRTC media, ICE-TCP fallback"), nil)
+	// The health port (8080) stays closed: ECS checks it from inside the task.
+
+	return &network{vpc: vpc, lambdaSG: lambdaSG, sfuSG: sfuSG}
+}
+
+// privateSubnets is where the Lambdas and Redis live.
+func (n *network) privateSubnets() *awsec2.SubnetSelection {
+	return &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
+}
+
+// routeTableIDs lists the route tables of the selected subnets, so routes to
+// a peered VPC can be added to each.
+func routeTableIDs(subnets *[]awsec2.ISubnet) []*string {
+	var ids []*string
+	for _, s := range *subnets {
+		ids = append(ids, s.RouteTable().RouteTableId())
+	}
+	return ids
+}

@@ -1,0 +1,128 @@
+package infra
+
+import (
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/veet-dev/veet/lambdas/routes"
+)
+
+// signaling is one region's WebSocket API and the Lambdas behind its routes.
+type signaling struct {
+	api       awsapigatewayv2.WebSocketApi
+	stage     awsapigatewayv2.WebSocketStage
+	functions map[string]awslambda.Function // by routes.Function.Name
+}
+
+// FunctionDescription is the Description of a signaling Lambda; it names the
+// function so operators (and the tests) can tell them apart in the console.
+func FunctionDescription(name string) string { return "veet signaling: " + name }
+
+// accessLogs implements awsapigatewayv2.IAccessLogSettings; a nil Format
+// keeps CDK's WebSocket default (source IP, route key, connection id, status).
+type accessLogs struct {
+	dest awsapigatewayv2.IAccessLogDestination
+}
+
+func (a *accessLogs) Destination() awsapigatewayv2.IAccessLogDestination { return a.dest }
+func (a *accessLogs) Format() awsapigateway.AccessLogFormat              { return nil }
+
+// newSignaling builds the WebSocket API with one route per route key of
+// lambdas/routes, each integrated with its function's Lambda.
+func newSignaling(scope constructs.Construct, cfg Config, region string, net *network, shared sharedState, domain awsapigatewayv2.DomainName) *signaling {
+	s := &signaling{functions: map[string]awslambda.Function{}}
+	s.api = awsapigatewayv2.NewWebSocketApi(scope, jsii.String("WebSocketApi"), &awsapigatewayv2.WebSocketApiProps{
+		ApiName:                  jsii.String("veet-" + region),
+		Description:              jsii.String("veet signaling: browsers' WebSocket"),
+		RouteSelectionExpression: jsii.String(routes.SelectionExpression),
+	})
+
+	apiLogs := awslogs.NewLogGroup(scope, jsii.String("WebSocketAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	stageProps := &awsapigatewayv2.WebSocketStageProps{
+		WebSocketApi:      s.api,
+		StageName:         jsii.String(StageName),
+		AutoDeploy:        jsii.Bool(true),
+		AccessLogSettings: &accessLogs{dest: awsapigatewayv2.NewLogGroupLogDestination(apiLogs)},
+	}
+	if domain != nil {
+		// The custom domain maps straight to the stage (no path), so clients
+		// connect to wss://ws.<domain>.
+		stageProps.DomainMapping = &awsapigatewayv2.DomainMappingOptions{DomainName: domain}
+	}
+	s.stage = awsapigatewayv2.NewWebSocketStage(scope, jsii.String("Stage"), stageProps)
+	if cfg.ManageAPIGatewayLogRole {
+		// Access logs of WebSocket APIs go through the account-wide API
+		// Gateway CloudWatch role; the stage fails to deploy without it.
+		logRole := awsiam.NewRole(scope, jsii.String("ApiGatewayLogRole"), &awsiam.RoleProps{
+			AssumedBy: awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
+			ManagedPolicies: &[]awsiam.IManagedPolicy{
+				awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("service-role/AmazonAPIGatewayPushToCloudWatchLogs")),
+			},
+		})
+		account := awsapigateway.NewCfnAccount(scope, jsii.String("ApiGatewayAccount"), &awsapigateway.CfnAccountProps{
+			CloudWatchRoleArn: logRole.RoleArn(),
+		})
+		s.stage.Node().AddDependency(account)
+	}
+
+	env := map[string]*string{
+		"REDIS_ADDR":            shared.redisAddr,
+		"REDIS_TLS":             jsii.String("1"),
+		"REDIS_AUTH_SECRET_ARN": shared.redisAuthSecretArn,
+		"TOKEN_SECRET_ARN":      shared.tokenSecretArn,
+		"VEET_REGION":           jsii.String(region),
+		// The execute-api callback URL: with a custom domain the request's
+		// own domain name is the latency-routed one, not this API.
+		"WS_CALLBACK_URL": s.stage.CallbackUrl(),
+	}
+	readSecrets := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources: &[]*string{shared.redisAuthSecretArn, shared.tokenSecretArn},
+	})
+
+	for _, f := range routes.Functions {
+		logs := awslogs.NewLogGroup(scope, jsii.String("Logs-"+f.Name), &awslogs.LogGroupProps{
+			Retention:     awslogs.RetentionDays_ONE_MONTH,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		fn := awslambda.NewFunction(scope, jsii.String("Fn-"+f.Name), &awslambda.FunctionProps{
+			Description:  jsii.String(FunctionDescription(f.Name)),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String("bootstrap"),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.LambdaAssetDir, f.Name)), nil),
+			MemorySize:   jsii.Number(256),
+			// API Gateway gives up on an integration after 29 s; a handler
+			// that needs more than 10 s is stuck on Redis or the network.
+			Timeout:        awscdk.Duration_Seconds(jsii.Number(10)),
+			Environment:    &env,
+			Vpc:            net.vpc,
+			VpcSubnets:     net.privateSubnets(),
+			SecurityGroups: &[]awsec2.ISecurityGroup{net.lambdaSG},
+			LogGroup:       logs,
+		})
+		fn.AddToRolePolicy(readSecrets)
+		// Handlers answer and notify clients through @connections.
+		s.stage.GrantManagementApiAccess(fn)
+		s.functions[f.Name] = fn
+
+		integration := awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("Integration-"+f.Name), fn, nil)
+		for _, key := range f.RouteKeys {
+			s.api.AddRoute(jsii.String(key), &awsapigatewayv2.WebSocketRouteOptions{Integration: integration})
+		}
+	}
+	return s
+}
