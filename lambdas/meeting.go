@@ -33,8 +33,12 @@ func (h *Handlers) create(ctx context.Context, c *call) error {
 func (h *Handlers) join(ctx context.Context, c *call) error {
 	m := c.msg.(*events.JoinRequest)
 	tok := m.Token
-	if tok == "" {
-		tok = c.conn.Token
+	if tok == "" && c.conn.Token != "" {
+		// The socket's own token, when it is for this meeting; for another
+		// meeting the caller knocks like anyone without one.
+		if cl, err := h.d.Tokens.Verify(c.conn.Token); err == nil && cl.Room == m.Code {
+			tok = c.conn.Token
+		}
 	}
 	if tok == "" {
 		return h.knock(ctx, c, m)
