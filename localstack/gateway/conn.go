@@ -102,16 +102,19 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := io.WriteString(nc, hdr+"\r\n"); err != nil {
-		_ = nc.Close()
 		c.closeCode = CloseAbnormal
-		g.wg.Add(1)
-		go c.finish(nil)
+		close(c.closing)
+		c.finish(nil)
 		return
 	}
-	g.wg.Add(1)
 	if !g.register(c) {
+		// Close began while $connect ran: refuse politely, still disconnect.
 		c.closeWith(CloseGoingAway, "Going away")
+		c.drainAfterClose()
+		c.finish(nil)
+		return
 	}
+	defer g.wg.Done()
 	c.touch()
 	g.log.Debug("connected", "connection", c.id, "sourceIp", c.sourceIP)
 	workerDone := make(chan struct{})
@@ -127,7 +130,6 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // finish runs once the socket is closed: no one can post to it any more,
 // the messages already read are handled, then $disconnect.
 func (c *conn) finish(workerDone chan struct{}) {
-	defer c.g.wg.Done()
 	c.g.unregister(c)
 	_ = c.nc.Close()
 	close(c.msgs)

@@ -93,7 +93,7 @@ type Gateway struct {
 	mu     sync.Mutex
 	conns  map[string]*conn
 	closed bool
-	wg     sync.WaitGroup // one per live connection, until its $disconnect returned
+	wg     sync.WaitGroup // one per registered connection, until its $disconnect returned
 }
 
 // New returns a Gateway; serve it with any http.Server.
@@ -192,12 +192,16 @@ func (g *Gateway) lookup(id string) *conn {
 	return g.conns[id]
 }
 
+// register makes c reachable through @connections and counts it for Close;
+// false once Close began. Adding to wg under the lock that Close takes
+// before it waits keeps Add from racing with Wait.
 func (g *Gateway) register(c *conn) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return false
 	}
+	g.wg.Add(1)
 	g.conns[c.id] = c
 	return true
 }
