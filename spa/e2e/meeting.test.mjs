@@ -41,6 +41,18 @@ test("a host and two guests see and hear each other", { timeout: 150_000 }, asyn
     await waitGrowing(p.page, others.map((o) => `${o}-microphone`), "packets", `page ${i}: audio packets growing`);
   }
 
+  // The first guest presents: the others get a playing presentation tile,
+  // which goes when the presentation stops.
+  const screenTile = (page) =>
+    page.evaluate((id) => {
+      const v = document.querySelector(`.tile.screen[data-participant="${id}"] video`);
+      return v ? v.videoWidth : -1;
+    }, ids[1]);
+  await guests[0].page.getByRole("button", { name: "Present now" }).click();
+  for (const p of [host, guests[1]]) await waitFor("a playing presentation tile", async () => (await screenTile(p.page)) > 0, { timeoutMs: 20_000 });
+  await guests[0].page.getByRole("button", { name: "Stop presenting" }).click();
+  for (const p of [host, guests[1]]) await waitFor("the presentation tile gone", async () => (await screenTile(p.page)) === -1);
+
   // The first guest turns the camera off: the others see the avatar.
   await guests[0].page.getByRole("button", { name: "Turn off camera" }).click();
   for (const p of [host, guests[1]]) {

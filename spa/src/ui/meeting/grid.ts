@@ -17,6 +17,9 @@ interface TileSpec {
 export class Grid {
   readonly el = h("div.stage");
   private wall = h("div.tiles", { role: "list", "aria-label": "Participants" });
+  // What is being presented goes here, large, as in Meet's spotlight view.
+  private spot = h("div.spotlight", { role: "list", "aria-label": "Presentations" });
+  private presenting = 0;
   private tiles = new Map<string, Tile>();
   private audios = new Map<string, HTMLAudioElement>();
   private audioBox = h("div.audio-sink", { hidden: true });
@@ -25,7 +28,7 @@ export class Grid {
   private count = 0;
 
   constructor(private readonly client: MeetingClient, private readonly selfStream: () => MediaStreamTrack | null) {
-    this.el.append(this.wall, this.audioBox);
+    this.el.append(this.spot, this.wall, this.audioBox);
     this.observer.observe(this.el);
   }
 
@@ -48,17 +51,22 @@ export class Grid {
     const shown = specs.length > MAX_TILES ? specs.slice(0, MAX_TILES - 1) : specs;
     const keep = new Set(shown.map((s) => s.key));
     for (const [k, t] of this.tiles) if (!keep.has(k)) { t.el.remove(); this.tiles.delete(k); }
-    shown.forEach((s, i) => {
+    this.presenting = shown.filter((s) => s.screen).length;
+    let si = 0;
+    let wi = 0;
+    for (const s of shown) {
       let t = this.tiles.get(s.key);
       if (!t) this.tiles.set(s.key, (t = new Tile(s.key, s.key === youId)));
       t.update(s.p, { label: s.label, video: s.video, speaking: speaking.has(s.p.id), screen: s.screen });
-      if (this.wall.children[i] !== t.el) this.wall.insertBefore(t.el, this.wall.children[i] ?? null);
-    });
+      const [box, i] = s.screen ? [this.spot, si++] : [this.wall, wi++];
+      if (box.children[i] !== t.el) box.insertBefore(t.el, box.children[i] ?? null);
+    }
+    this.el.classList.toggle("presenting", this.presenting > 0);
     const hidden = specs.length - shown.length;
     this.overflow.textContent = hidden > 0 ? `${hidden} others` : "";
     if (hidden > 0) this.wall.append(this.overflow);
     else this.overflow.remove();
-    this.count = shown.length + (hidden > 0 ? 1 : 0);
+    this.count = shown.length - this.presenting + (hidden > 0 ? 1 : 0);
     this.wall.dataset.tiles = String(this.count);
     this.syncAudio();
     this.layout();
@@ -89,11 +97,19 @@ export class Grid {
   }
 
   layout(): void {
-    const w = this.el.clientWidth - 16;
+    let w = this.el.clientWidth - 16;
     const hh = this.el.clientHeight - 16;
     if (w <= 0 || hh <= 0) return;
+    if (this.presenting > 0) {
+      // Presentations take three quarters of the width; people share the rest.
+      const spotW = Math.floor(w * 0.75) - 8;
+      const s = gridLayout(this.presenting, spotW, hh);
+      for (const t of this.tiles.values()) if (t.key.endsWith("/screen")) t.size(s.tileW, s.tileH);
+      this.spot.style.width = `${spotW}px`;
+      w = w - spotW - 8;
+    }
     const g = gridLayout(this.count, w, hh);
-    for (const t of this.tiles.values()) t.size(g.tileW, g.tileH);
+    for (const t of this.tiles.values()) if (!(this.presenting > 0 && t.key.endsWith("/screen"))) t.size(g.tileW, g.tileH);
     this.overflow.style.width = `${g.tileW}px`;
     this.overflow.style.height = `${g.tileH}px`;
     this.wall.style.width = `${g.cols * g.tileW + (g.cols - 1) * 8}px`;
