@@ -53,33 +53,38 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 }
 
 func (n *Node) join(cmd events.Command) error {
-	r := n.room(cmd.Room, true)
-	if old := r.participant(cmd.Participant); old != nil {
-		// A rejoin (page reload, new socket): start over with fresh media.
-		r.removeParticipant(old, "rejoined")
-		r = n.room(cmd.Room, true)
-	}
-	p, err := newParticipant(r, cmd.Participant, cmd.Conn)
-	if err != nil {
-		n.dropIfEmpty(r)
-		return err
-	}
-	r.mu.Lock()
-	if r.closed {
+	// A room emptied by another goroutine at this moment is closed and
+	// forgotten; then the join starts a fresh one.
+	for range 3 {
+		r := n.room(cmd.Room, true)
+		if old := r.participant(cmd.Participant); old != nil {
+			// A rejoin (page reload, new socket): start over with fresh media.
+			r.removeParticipant(old, "rejoined")
+			continue
+		}
+		p, err := newParticipant(r, cmd.Participant, cmd.Conn)
+		if err != nil {
+			n.dropIfEmpty(r)
+			return err
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			p.close()
+			continue
+		}
+		for _, s := range cmd.MutedSources {
+			r.muted[trackKey{p.id, s}] = true
+		}
+		r.parts[p.id] = p
+		tracks := r.trackList()
 		r.mu.Unlock()
-		p.close()
-		return events.Errorf(events.CodeUnavailable, "room is closing; join again")
+		p.log.Info("participant joined", "tracks", len(tracks))
+		p.send(&events.Tracks{Tracks: tracks})
+		p.renegotiate()
+		return nil
 	}
-	for _, s := range cmd.MutedSources {
-		r.muted[trackKey{p.id, s}] = true
-	}
-	r.parts[p.id] = p
-	tracks := r.trackList()
-	r.mu.Unlock()
-	p.log.Info("participant joined", "tracks", len(tracks))
-	p.send(&events.Tracks{Tracks: tracks})
-	p.renegotiate()
-	return nil
+	return events.Errorf(events.CodeUnavailable, "room is closing; join again")
 }
 
 func (n *Node) publishOffer(cmd events.Command) error {

@@ -145,7 +145,7 @@ func (p *participant) negotiateLoop() {
 		case <-p.done:
 			return
 		case <-p.negotiate:
-			if err := p.offer(); err != nil {
+			if err := p.offer(); err != nil && !p.isClosed() {
 				p.log.Warn("subscribe offer failed", "err", err)
 			}
 		}
@@ -258,6 +258,15 @@ func (p *participant) flushCandidates(target events.PeerTarget, pc *webrtc.PeerC
 		if err := pc.AddICECandidate(c); err != nil {
 			p.log.Warn("queued candidate refused", "target", target, "err", err)
 		}
+	}
+}
+
+func (p *participant) isClosed() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
 	}
 }
 

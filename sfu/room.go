@@ -153,9 +153,14 @@ func (r *room) setMuted(key trackKey, muted bool) {
 	}
 }
 
-// tracksChanged renegotiates every subscriber and tells everyone.
+// tracksChanged renegotiates every subscriber and tells everyone; a room
+// being closed tells nobody.
 func (r *room) tracksChanged() {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
 	for _, p := range r.parts {
 		p.renegotiate()
 	}
@@ -221,6 +226,7 @@ func (r *room) removeParticipant(p *participant, reason string) {
 // close ends everyone's media in the room.
 func (r *room) close(ctx context.Context, reason string) {
 	r.mu.Lock()
+	r.closed = true
 	parts := make([]*participant, 0, len(r.parts))
 	for _, p := range r.parts {
 		parts = append(parts, p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ type result struct {
 	cpu          time.Duration // node CPU over dur
 	copies       uint64        // packets delivered to subscribers
 	bytes        uint64
-	sent, recv   uint64 // packets expected at subscribers, and received (unique)
+	sent, recv   uint64 // packets sent to subscribers, and received (unique)
 	lat, joinLat []time.Duration
 }
 
@@ -58,14 +59,17 @@ func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
 	defer cancel()
 	var all, pubs []*simpeer.Client
 	defer func() {
+		if len(all) > 0 {
+			// The meeting ends for everyone at once, as when a host ends it.
+			cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = all[0].Command(cctx, events.Command{Type: events.CmdCloseRoom})
+			ccancel()
+		}
+		time.Sleep(time.Second) // let the node close the room before the next scenario
 		for _, c := range all {
-			lctx, lcancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = c.Leave(lctx)
-			lcancel()
 			c.Close()
 			e.pusher.Detach(c)
 		}
-		time.Sleep(time.Second) // let the node close the room before the next scenario
 	}()
 	for range sc.publishers {
 		c, err := e.client(room)
@@ -145,18 +149,19 @@ func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
 	}
 
 	time.Sleep(2 * time.Second) // warm-up: keyframes, NACK storms of the start
-	type mark struct{ unique, packets, bytes uint64 }
+	// Loss is counted from sequence numbers at each subscriber (the node
+	// keeps them contiguous), which needs no clock agreement between
+	// senders and receivers.
+	type mark struct {
+		unique, packets, bytes uint64
+		highest                int64
+	}
 	before := map[*simpeer.In]mark{}
 	for _, c := range all {
 		for _, in := range c.Ins() {
 			in.ResetLatencies()
-			before[in] = mark{in.Unique.Load(), in.Packets.Load(), in.Bytes.Load()}
-		}
-	}
-	sentBefore := map[*simpeer.Out]uint64{}
-	for _, p := range pubs {
-		for _, o := range p.Outs() {
-			sentBefore[o] = o.Sent.Load()
+			u, h := in.Mark()
+			before[in] = mark{u, in.Packets.Load(), in.Bytes.Load(), h}
 		}
 	}
 	cpu0, err := procCPU(e.nodePID)
@@ -166,25 +171,26 @@ func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
 	time.Sleep(dur)
 	cpu1, _ := procCPU(e.nodePID)
 	res.cpu = cpu1 - cpu0
-	sentDelta := map[string]uint64{}
 	for _, p := range pubs {
-		for _, o := range p.Outs() {
-			sentDelta[string(p.ID)+"-"+string(o.Source)] = o.Sent.Load() - sentBefore[o]
-		}
 		p.StopPublishing()
 	}
-	time.Sleep(500 * time.Millisecond) // packets in flight
+	time.Sleep(500 * time.Millisecond) // packets in flight, and their repairs
 	for _, c := range all {
 		for _, in := range c.Ins() {
 			b := before[in]
-			res.recv += in.Unique.Load() - b.unique
+			u, h := in.Mark()
+			res.recv += u - b.unique
+			res.sent += uint64(h - b.highest)
 			res.copies += in.Packets.Load() - b.packets
 			res.bytes += in.Bytes.Load() - b.bytes
-			res.sent += sentDelta[in.ID]
 			for _, us := range in.Latencies() {
 				res.lat = append(res.lat, time.Duration(us)*time.Microsecond)
 			}
 		}
+	}
+	if os.Getenv("LOADGEN_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "%s: latency p90 %s p95 %s p98 %s p999 %s max %s; copies %d unique %d\n", sc.name,
+			ms(pct(res.lat, 0.9)), ms(pct(res.lat, 0.95)), ms(pct(res.lat, 0.98)), ms(pct(res.lat, 0.999)), ms(pct(res.lat, 1)), res.copies, res.recv)
 	}
 	return res, nil
 }

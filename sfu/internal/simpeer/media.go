@@ -174,16 +174,17 @@ type In struct {
 	firstAt   atomic.Int64 // Unix ns
 	lastAt    atomic.Int64
 
-	mu   sync.Mutex
-	lat  []int32 // forwarding latency samples, µs
-	seen [1024]uint64
+	mu      sync.Mutex
+	lat     []int32 // forwarding latency samples, µs
+	seen    [1024]uint64
+	highest int64 // extended sequence number of the newest packet, -1 before any
 }
 
 // maxSamples bounds the latency samples kept per track.
 const maxSamples = 50_000
 
 func newIn(t *webrtc.TrackRemote) *In {
-	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), track: t, lat: make([]int32, 0, 1024)}
+	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), track: t, lat: make([]int32, 0, 1024), highest: -1}
 }
 
 func (in *In) run() {
@@ -213,6 +214,11 @@ func (in *In) run() {
 			in.seen[w] |= bit
 			in.Unique.Add(1)
 		}
+		if in.highest < 0 {
+			in.highest = int64(s)
+		} else if d := int16(s - uint16(in.highest)); d > 0 {
+			in.highest += int64(d)
+		}
 		far := s + 32768 // forget the far half so a wrap counts again
 		in.seen[far/64] &^= uint64(1) << (far % 64)
 		if len(p) >= stampAt+8 && len(in.lat) < maxSamples {
@@ -221,6 +227,15 @@ func (in *In) run() {
 		}
 		in.mu.Unlock()
 	}
+}
+
+// Mark returns how many distinct packets arrived and the extended sequence
+// number of the newest: between two marks, the difference of the second is
+// how many packets were sent and that of the first how many arrived.
+func (in *In) Mark() (unique uint64, highest int64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.Unique.Load(), in.highest
 }
 
 // FirstAt is when the first packet arrived (zero if none did).
