@@ -97,7 +97,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
 	// $connect chooses the subprotocol (API Gateway passes this header of its
 	// response through); a browser that offered some fails without it.
-	if p := resp.Headers["Sec-WebSocket-Protocol"]; p != "" {
+	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" {
 		hdr += "Sec-WebSocket-Protocol: " + p + "\r\n"
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -198,7 +198,9 @@ func TestGatewayConnectRefused(t *testing.T) {
 func TestGatewayConnectSubprotocol(t *testing.T) {
 	rec := newRecorder()
 	rec.connect = func(req awsevents.APIGatewayWebsocketProxyRequest) (awsevents.APIGatewayProxyResponse, error) {
-		return awsevents.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{"Sec-WebSocket-Protocol": "veet.v1"}}, nil
+		// Handlers read the header in its RFC spelling, as API Gateway passes it.
+		offered := req.Headers["Sec-WebSocket-Protocol"]
+		return awsevents.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{"sec-websocket-protocol": offered}}, nil
 	}
 	_, base := start(t, rec, gateway.Options{})
 	c := wsclient.Dial(t, wsURL(base), wsclient.Options{Header: http.Header{"Sec-WebSocket-Protocol": {"veet.v1"}}})

@@ -62,15 +62,22 @@ func (c *conn) connectRequest(r *http.Request) awsevents.APIGatewayWebsocketProx
 	req.RequestContext.MessageDirection = "IN"
 	req.Headers = map[string]string{}
 	req.MultiValueHeaders = map[string][]string{}
-	for k, vs := range r.Header {
-		if len(vs) == 0 {
-			continue
-		}
+	set := func(k string, vs ...string) {
 		req.Headers[k] = vs[len(vs)-1]
 		req.MultiValueHeaders[k] = append([]string(nil), vs...)
 	}
-	req.Headers["Host"] = r.Host
-	req.MultiValueHeaders["Host"] = []string{r.Host}
+	for k, vs := range r.Header {
+		if len(vs) > 0 {
+			set(headerName(k), vs...)
+		}
+	}
+	set("Host", r.Host)
+	// API Gateway adds these for its integration.
+	set("X-Forwarded-For", c.sourceIP)
+	set("X-Forwarded-Proto", "http")
+	if _, port, err := net.SplitHostPort(r.Host); err == nil {
+		set("X-Forwarded-Port", port)
+	}
 	if q := r.URL.Query(); len(q) > 0 {
 		req.QueryStringParameters = map[string]string{}
 		req.MultiValueQueryStringParameters = map[string][]string{}
@@ -89,4 +96,29 @@ func sourceIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return strings.Trim(host, "[]")
+}
+
+// headerName undoes Go's canonical form for the WebSocket headers, whose
+// RFC (and browser, and API Gateway) spelling has a capital S in
+// "WebSocket": a handler looking up "Sec-WebSocket-Protocol" finds it.
+func headerName(k string) string {
+	if rest, ok := strings.CutPrefix(k, "Sec-Websocket-"); ok {
+		return "Sec-WebSocket-" + rest
+	}
+	return k
+}
+
+// responseHeader finds a header of a handler's response whatever its case.
+func responseHeader(resp awsevents.APIGatewayProxyResponse, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return strings.Join(vs, ", ")
+		}
+	}
+	return ""
 }
