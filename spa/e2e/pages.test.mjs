@@ -83,3 +83,24 @@ test("a reload rejoins without knocking; a dropped socket reconnects", { timeout
   await waitGrowing(host.page, [`${gid}-camera`], "frames", "guest video flows to the host after the reconnect", 30_000);
   await waitGrowing(guest.page, [`${hid}-camera`], "frames", "host video flows to the guest after the reconnect", 30_000);
 });
+
+test("a host denies one knock; another guest cancels theirs", { timeout: 90_000 }, async () => {
+  const host = await newPerson(browser, stack.url);
+  const code = await createAndJoin(host.page, stack.url, "Hana Host");
+  const a = await newPerson(browser, stack.url);
+  const b = await newPerson(browser, stack.url);
+  await knock(a.page, stack.url, code, "Dan Denied");
+  await knock(b.page, stack.url, code, "Cora Cancel");
+  await host.page.getByText("2 people want to join this call").waitFor();
+  await host.page.getByRole("button", { name: "View all" }).click();
+  const lobby = host.page.getByRole("region", { name: "Waiting to join" });
+  await lobby.getByText("Cora Cancel").waitFor();
+
+  await host.page.getByRole("button", { name: "Deny Dan Denied" }).click();
+  await a.page.getByText("denied your request to join").waitFor();
+
+  await b.page.getByRole("button", { name: "Cancel" }).click();
+  await b.page.getByText("You left the meeting").waitFor();
+  await waitFor("the lobby is empty at the host", async () => (await lobby.count()) === 0);
+  assert.deepEqual(await tileIds(host.page), [await myId(host.page)]);
+});
