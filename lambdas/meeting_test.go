@@ -124,3 +124,23 @@ func TestRedisHandlersBadInput(t *testing.T) {
 		t.Fatalf("error event %v", ev)
 	}
 }
+
+func TestRedisHandlersResync(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	e.connect("c-g", "")
+	e.send("c-g", map[string]any{"action": "join", "id": "k", "code": code, "name": "Guest"})
+	s := e.one(e.send("c-host", map[string]any{"action": "resync", "id": "r1"}), "snapshot")
+	room := s["room"].(map[string]any)
+	if s["id"] != "r1" || s["seq"].(float64) != 1 || room["seq"].(float64) != 1 || len(room["lobby"].([]any)) != 1 {
+		t.Fatalf("snapshot %v", s)
+	}
+	// A guest in the lobby has no seat to resync.
+	if got := e.errorCode(e.send("c-g", map[string]any{"action": "resync", "id": "r2"})); got != "not_joined" {
+		t.Fatalf("guest resync: %s", got)
+	}
+	e.send("c-host", map[string]any{"action": "leave", "id": "l"})
+	if got := e.errorCode(e.send("c-host", map[string]any{"action": "resync", "id": "r3"})); got != "not_joined" {
+		t.Fatalf("resync after leave: %s", got)
+	}
+}
