@@ -68,7 +68,12 @@ func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) (*par
 		done: make(chan struct{}), drained: make(chan struct{}),
 	}
 	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			// Keyframes asked for when the tracks were bound may have been
+			// sent before the connection could carry them.
+			p.requestKeyframes()
+		case webrtc.PeerConnectionStateFailed:
 			p.log.Warn("subscribe connection failed")
 		}
 	})
@@ -128,6 +133,20 @@ func (p *participant) flush(ctx context.Context, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for len(p.out) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// requestKeyframes asks the publisher of every video the participant
+// receives for a keyframe.
+func (p *participant) requestKeyframes() {
+	p.room.mu.Lock()
+	recvs := make([]*forward.Receiver, 0, len(p.downs))
+	for _, d := range p.downs {
+		recvs = append(recvs, d.pub.recv)
+	}
+	p.room.mu.Unlock()
+	for _, r := range recvs {
+		r.RequestKeyframe()
 	}
 }
 

@@ -57,6 +57,7 @@ type Receiver struct {
 	downMu sync.Mutex
 
 	lastKeyframeReq atomic.Int64 // unix nanos
+	keyframeQueued  atomic.Bool  // a request waits for the interval to pass
 
 	packets   atomic.Uint64
 	bytesIn   atomic.Uint64
@@ -135,18 +136,32 @@ func (r *Receiver) SetMuted(m bool) {
 // Muted reports whether forwarding is stopped.
 func (r *Receiver) Muted() bool { return r.muted.Load() }
 
-// RequestKeyframe asks the publisher for a keyframe unless one was asked for
-// within KeyframeInterval. Audio has no keyframes.
+// RequestKeyframe asks the publisher for a keyframe, at most once per
+// KeyframeInterval: a request within the interval is sent when it ends
+// (folded with any others), never dropped, so a subscriber that joins right
+// after another still gets its keyframe promptly. Audio has no keyframes.
 func (r *Receiver) RequestKeyframe() {
 	if r.opts.Kind != webrtc.RTPCodecTypeVideo || r.opts.Keyframe == nil {
 		return
 	}
 	now := time.Now().UnixNano()
 	last := r.lastKeyframeReq.Load()
-	if now-last < int64(KeyframeInterval) || !r.lastKeyframeReq.CompareAndSwap(last, now) {
+	wait := int64(KeyframeInterval) - (now - last)
+	if wait <= 0 {
+		if r.lastKeyframeReq.CompareAndSwap(last, now) {
+			r.opts.Keyframe()
+			return
+		}
+		wait = int64(KeyframeInterval)
+	}
+	if r.keyframeQueued.Swap(true) {
 		return
 	}
-	r.opts.Keyframe()
+	time.AfterFunc(time.Duration(wait), func() {
+		r.keyframeQueued.Store(false)
+		r.lastKeyframeReq.Store(time.Now().UnixNano())
+		r.opts.Keyframe()
+	})
 }
 
 // AddDown starts feeding d.
