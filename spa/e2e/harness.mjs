@@ -17,7 +17,7 @@ export function startStack({ timeoutMs = 30_000 } = {}) {
   if (!existsSync(resolve(spaDir, "dist/index.html"))) {
     return Promise.reject(new Error("spa/dist is missing: run `npm run build` (make test-spa does) first"));
   }
-  const bin = process.env.VEET_LOCAL ?? resolve(spaDir, "../build/veet-local");
+  const bin = process.env.VEET_LOCAL || resolve(spaDir, "../build/veet-local");
   const proc = spawn(bin, ["-addr", "127.0.0.1:0", "-nodes", "1", "-spa", "dist"], {
     cwd: spaDir,
     stdio: ["ignore", "pipe", "pipe"],
@@ -62,7 +62,7 @@ export function startStack({ timeoutMs = 30_000 } = {}) {
 export async function launchBrowser() {
   // playwright-core creates a fresh temporary profile for each launch.
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: [
       "--headless=new",

@@ -236,6 +236,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private async applyMic(on: boolean): Promise<void> {
     const mic = this.joinOpts?.tracks.microphone;
     this.micOn = on && !!mic;
+    // The pre-join toggle mutes by disabling the track; sending resumes it.
+    if (mic) mic.enabled = this.micOn;
     await this.media?.setTrack("microphone", this.micOn ? mic! : null);
   }
 
