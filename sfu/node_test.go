@@ -371,3 +371,108 @@ func TestRedisGoneConnectionIsCleanedUp(t *testing.T) {
 		return nil
 	})
 }
+
+func TestRedisActiveSpeakersFollowAudioLevel(t *testing.T) {
+	h := start(t)
+	a, b, c := h.client(), h.client(), h.client()
+	var mics []*simpeer.Out
+	for _, x := range []*simpeer.Client{a, b, c} {
+		h.joinAndPublish(x)
+		for _, o := range x.Outs() {
+			if o.Source == events.SourceMicrophone {
+				mics = append(mics, o)
+			}
+		}
+	}
+	last := func(x *simpeer.Client) []events.ParticipantID {
+		s := x.Speakers()
+		if len(s) == 0 {
+			return nil
+		}
+		return s[len(s)-1]
+	}
+	mics[1].Level.Store(10) // b talks (-10 dBov); the others are silent
+	eventually(t, "b speaks", func() error {
+		if got := last(c); !slices.Equal(got, []events.ParticipantID{b.ID}) {
+			return fmt.Errorf("active speakers %v, want [%s]", got, b.ID)
+		}
+		return nil
+	})
+	mics[0].Level.Store(5) // a talks louder
+	eventually(t, "a and b speak, a loudest", func() error {
+		if got := last(c); !slices.Equal(got, []events.ParticipantID{a.ID, b.ID}) {
+			return fmt.Errorf("active speakers %v, want [%s %s]", got, a.ID, b.ID)
+		}
+		return nil
+	})
+	mics[0].Level.Store(127)
+	mics[1].Level.Store(127)
+	eventually(t, "silence", func() error {
+		if got := last(c); len(got) != 0 {
+			return fmt.Errorf("active speakers %v, want none", got)
+		}
+		return nil
+	})
+}
+
+func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	pusher := simpeer.NewPusher()
+	node, err := sfu.New(sfu.Config{NodeID: "drainer", Region: "test", Redis: rdb, Push: pusher,
+		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.New(rdb)
+	b := bus.New(rdb, testLog())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	api, err := simpeer.NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := simpeer.New(api, events.NewRoomCode(), func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pusher.Attach(c)
+	defer c.Close()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	if err := c.Join(cctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(cctx, videoBps, events.SourceMicrophone); err != nil {
+		t.Fatal(err)
+	}
+
+	cancel() // SIGTERM
+	eventually(t, "draining in the registry", func() error {
+		n, err := st.Node(context.Background(), "drainer")
+		if err != nil || n == nil || n.State != events.NodeDraining || n.Load.Participants != 1 {
+			return fmt.Errorf("registry entry %+v (%v)", n, err)
+		}
+		return nil
+	})
+	select {
+	case <-done:
+		t.Fatal("node stopped with a room still open")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := c.Leave(cctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node did not stop after its last room emptied")
+	}
+	if n, err := st.Node(context.Background(), "drainer"); n != nil || err != nil {
+		t.Fatalf("registry still has %+v (%v)", n, err)
+	}
+}

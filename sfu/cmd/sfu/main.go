@@ -158,4 +158,3 @@ func defaultNodeID(ctx context.Context) string {
 	h, _ := os.Hostname()
 	return h
 }
-

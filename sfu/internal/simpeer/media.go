@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
@@ -34,9 +35,12 @@ type Out struct {
 
 	Sent        atomic.Uint64
 	KeyRequests atomic.Uint64
-	forceKey    atomic.Bool
-	quit        chan struct{}
-	once        sync.Once
+	// Level is the microphone level sent in the RFC 6464 header extension:
+	// 0 is the loudest (0 dBov), 127 silence.
+	Level    atomic.Int32
+	forceKey atomic.Bool
+	quit     chan struct{}
+	once     sync.Once
 }
 
 func newOut(pc *webrtc.PeerConnection, s events.Source, bps int) (*Out, error) {
@@ -57,6 +61,7 @@ func newOut(pc *webrtc.PeerConnection, s events.Source, bps int) (*Out, error) {
 		return nil, err
 	}
 	o := &Out{Source: s, track: track, sender: sender, video: video, bps: bps, quit: make(chan struct{})}
+	o.Level.Store(127)
 	go o.readRTCP()
 	return o, nil
 }
@@ -143,6 +148,13 @@ func (o *Out) runVideo() {
 func (o *Out) runAudio() {
 	var buf [audioPayload]byte
 	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111}}
+	var levelExt uint8
+	for _, e := range o.sender.GetParameters().HeaderExtensions {
+		if e.URI == sdp.AudioLevelURI {
+			levelExt = uint8(e.ID)
+		}
+	}
+	var level [1]byte
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -153,6 +165,11 @@ func (o *Out) runAudio() {
 		}
 		binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
 		pkt.Payload = buf[:]
+		if levelExt != 0 {
+			level[0] = byte(o.Level.Load()) & 0x7f
+			pkt.Header.Extensions = pkt.Header.Extensions[:0]
+			_ = pkt.Header.SetExtension(levelExt, level[:])
+		}
 		if o.track.WriteRTP(&pkt) == nil {
 			o.Sent.Add(1)
 		}
