@@ -476,3 +476,25 @@ func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {
 		t.Fatalf("registry still has %+v (%v)", n, err)
 	}
 }
+
+func TestRedisICETCPWhenUDPIsBlocked(t *testing.T) {
+	h := start(t)
+	pub := h.client()
+	h.joinAndPublish(pub)
+	tcpAPI, err := simpeer.NewAPIOn(webrtc.NetworkTypeTCP4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := simpeer.New(tcpAPI, h.room, h.send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pusher.Attach(sub)
+	t.Cleanup(sub.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sub.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "media over ICE-TCP", func() error { return receivesFrom(sub, pub) })
+}

@@ -19,8 +19,13 @@ import (
 // SendFunc delivers a command to the node (bus.Send bound to the node id).
 type SendFunc func(ctx context.Context, cmd events.Command) error
 
-// NewAPI returns a pion API for clients that gathers loopback candidates only.
-func NewAPI() (*webrtc.API, error) {
+// NewAPI returns a pion API for clients that gathers loopback candidates
+// only, over UDP.
+func NewAPI() (*webrtc.API, error) { return NewAPIOn(webrtc.NetworkTypeUDP4) }
+
+// NewAPIOn is NewAPI over the given networks (e.g. TCP4 only, as behind a
+// firewall that blocks UDP).
+func NewAPIOn(networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -36,7 +41,7 @@ func NewAPI() (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes(networks)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
