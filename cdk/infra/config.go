@@ -58,9 +58,11 @@ type SFUConfig struct {
 	MinTasks         int `json:"minTasks"`
 	MaxTasks         int `json:"maxTasks"`
 	TargetCPUPercent int `json:"targetCpuPercent"` // CPU target-tracking goal
-	// HealthCheck is the container health check, a shell command run inside
-	// the SFU image (CMD-SHELL) against its /healthz on the health port.
-	HealthCheck string `json:"healthCheck"`
+	// HealthCheck is the container health check in ECS form ("CMD" or
+	// "CMD-SHELL" first). The SFU image is distroless (no shell, no wget),
+	// so the default runs the binary itself, which probes its own /healthz
+	// on the health port. An empty list turns the check off.
+	HealthCheck []string `json:"healthCheck"`
 }
 
 // RedisConfig sizes the ElastiCache replication group in the primary region.
@@ -87,7 +89,7 @@ func DefaultConfig() Config {
 		SFU: SFUConfig{
 			CPU: 1024, MemoryMiB: 2048,
 			MinTasks: 1, MaxTasks: 10, TargetCPUPercent: 60,
-			HealthCheck: fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d/healthz || exit 1", SFUHealthPort),
+			HealthCheck: []string{"CMD", "/sfu", "-healthcheck"},
 		},
 		Redis:                   RedisConfig{NodeType: "cache.t4g.small", Replicas: 1},
 		NATGateways:             1,
@@ -217,8 +219,8 @@ func (c Config) Validate() error {
 	if s.TargetCPUPercent < 10 || s.TargetCPUPercent > 90 {
 		return fmt.Errorf("config: sfu targetCpuPercent %d outside 10..90", s.TargetCPUPercent)
 	}
-	if strings.TrimSpace(s.HealthCheck) == "" {
-		return fmt.Errorf("config: sfu healthCheck is empty")
+	if len(s.HealthCheck) == 1 || len(s.HealthCheck) > 0 && s.HealthCheck[0] != "CMD" && s.HealthCheck[0] != "CMD-SHELL" {
+		return fmt.Errorf(`config: sfu healthCheck %q: want ["CMD", program, args...], ["CMD-SHELL", command] or []`, s.HealthCheck)
 	}
 	if !validFargateSize(s.CPU, s.MemoryMiB) {
 		return fmt.Errorf("config: sfu cpu %d / memory %d MiB is not a Fargate task size", s.CPU, s.MemoryMiB)

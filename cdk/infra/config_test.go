@@ -77,7 +77,7 @@ func TestValidateRejects(t *testing.T) {
 		"no redis replica":    func(c *infra.Config) { c.Redis.Replicas = 0 },
 		"not a node type":     func(c *infra.Config) { c.Redis.NodeType = "t4g.small" },
 		"no NAT":              func(c *infra.Config) { c.NATGateways = 0 },
-		"empty health check":  func(c *infra.Config) { c.SFU.HealthCheck = " " },
+		"health check form":   func(c *infra.Config) { c.SFU.HealthCheck = []string{"/sfu", "-healthcheck"} },
 	}
 	for name, mutate := range cases {
 		c := infra.DefaultConfig()

@@ -20,9 +20,15 @@ import (
 	"github.com/veet-dev/veet/lambdas/routes"
 )
 
-// The suite synthesizes one two-region deployment with a domain, once per
-// test binary (a synthesis costs tens of seconds of the jsii kernel), and
-// every test reads the shared templates.
+// The suite synthesizes two deployments, each once per test binary (a
+// synthesis costs tens of seconds of the jsii kernel), and every test reads
+// the shared templates:
+//
+//   - synth: two regions, an explicit account, a custom domain, non-default
+//     SFU bounds; what most assertions look at;
+//   - synthPlain: the committed veet.config.json as a first deploy uses it
+//     (no domain, the account left to CloudFormation), because cdk-nag's
+//     findings and the /config.json endpoint differ without a domain.
 const (
 	primaryRegion   = "us-east-1"
 	secondaryRegion = "eu-west-1"
@@ -31,7 +37,7 @@ const (
 	testZoneID      = "Z0123456789ABCDEFGHIJ"
 )
 
-func testConfig(assets string) infra.Config {
+func domainConfig(assets string) (infra.Config, error) {
 	cfg := infra.DefaultConfig()
 	cfg.Account = testAccount
 	cfg.Regions = []string{primaryRegion, secondaryRegion}
@@ -39,22 +45,43 @@ func testConfig(assets string) infra.Config {
 	cfg.HostedZoneID = testZoneID
 	cfg.HostedZoneName = "example.com"
 	cfg.SFU.MinTasks, cfg.SFU.MaxTasks, cfg.SFU.TargetCPUPercent = 2, 7, 55
+	return withAssets(cfg, assets), cfg.Validate()
+}
+
+func plainConfig(assets string) (infra.Config, error) {
+	cfg, err := infra.LoadConfig("../veet.config.json", "..", nil)
+	if err == nil && (cfg.Domain != "" || len(cfg.Regions) != 2) {
+		err = fmt.Errorf("veet.config.json changed: the plain fixture expects two regions and no domain")
+	}
+	return withAssets(cfg, assets), err
+}
+
+func withAssets(cfg infra.Config, assets string) infra.Config {
 	cfg.LambdaAssetDir = filepath.Join(assets, "lambdas")
 	cfg.SPADir = filepath.Join(assets, "spa")
 	cfg.RepoRoot = filepath.Join(assets, "repo")
 	return cfg
 }
 
-// TestMain removes what the shared synthesis wrote to the temp directory.
+// TestMain removes what the shared syntheses wrote to the temp directory.
 func TestMain(m *testing.M) {
+	// jsii's kernel nags loudly about Node 20; the suite runs on what the
+	// machine has (docs/deploy.md recommends Node 22+ for deploying).
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	// The plain fixture must not pick up the caller's account.
+	os.Unsetenv("CDK_DEFAULT_ACCOUNT")
 	code := m.Run()
-	for _, d := range shared.tempDirs {
-		os.RemoveAll(d)
+	for _, f := range []*fixture{&withDomain, &plain} {
+		for _, d := range f.tempDirs {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }
 
 type fixture struct {
+	config     func(assets string) (infra.Config, error)
+	once       sync.Once
 	tempDirs   []string
 	deployment *infra.Deployment
 	assembly   cxapi.CloudAssembly
@@ -64,24 +91,27 @@ type fixture struct {
 }
 
 var (
-	once   sync.Once
-	shared fixture
+	withDomain = fixture{config: domainConfig}
+	plain      = fixture{config: plainConfig}
 )
 
-// synth returns the shared synthesized deployment, building it on first use.
-func synth(t *testing.T) *fixture {
+// synth returns the shared deployment with a domain, synthesizing it on
+// first use.
+func synth(t *testing.T) *fixture { return withDomain.get(t) }
+
+// synthPlain returns the shared deployment of veet.config.json.
+func synthPlain(t *testing.T) *fixture { return plain.get(t) }
+
+func (f *fixture) get(t *testing.T) *fixture {
 	t.Helper()
-	once.Do(func() { shared.err = shared.build() })
-	if shared.err != nil {
-		t.Fatalf("synthesis: %v", shared.err)
+	f.once.Do(func() { f.err = f.build() })
+	if f.err != nil {
+		t.Fatalf("synthesis: %v", f.err)
 	}
-	return &shared
+	return f
 }
 
 func (f *fixture) build() (err error) {
-	// jsii's kernel nags loudly about Node 20; the suite runs on what the
-	// machine has (docs/deploy.md recommends Node 22+ for deploying).
-	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	defer func() {
 		if r := recover(); r != nil { // jsii errors surface as panics
 			err = fmt.Errorf("%v\n%s", r, debug.Stack())
@@ -102,8 +132,8 @@ func (f *fixture) build() (err error) {
 	}
 	f.tempDirs = append(f.tempDirs, outdir)
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
-	cfg := testConfig(assets)
-	if err := cfg.Validate(); err != nil {
+	cfg, err := f.config(assets)
+	if err != nil {
 		return err
 	}
 	f.deployment = infra.Build(app, cfg)

@@ -108,15 +108,16 @@ func newGlobalStack(app constructs.Construct, cfg Config, regions []*RegionStack
 			{HttpStatus: jsii.Number(403), ResponseHttpStatus: jsii.Number(200), ResponsePagePath: jsii.String("/index.html"), Ttl: awscdk.Duration_Seconds(jsii.Number(10))},
 			{HttpStatus: jsii.Number(404), ResponseHttpStatus: jsii.Number(200), ResponsePagePath: jsii.String("/index.html"), Ttl: awscdk.Duration_Seconds(jsii.Number(10))},
 		},
-		MinimumProtocolVersion: awscloudfront.SecurityPolicyProtocol_TLS_V1_2_2021,
-		HttpVersion:            awscloudfront.HttpVersion_HTTP2_AND_3,
-		EnableLogging:          jsii.Bool(true),
-		LogBucket:              logs,
-		LogFilePrefix:          jsii.String("cloudfront/"),
+		HttpVersion:   awscloudfront.HttpVersion_HTTP2_AND_3,
+		EnableLogging: jsii.Bool(true),
+		LogBucket:     logs,
+		LogFilePrefix: jsii.String("cloudfront/"),
 	}
 	if cfg.Domain != "" {
 		zone = hostedZone(g.Stack, cfg)
 		props.DomainNames = jsii.Strings(cfg.Domain)
+		// Only a custom certificate lets the TLS floor be raised.
+		props.MinimumProtocolVersion = awscloudfront.SecurityPolicyProtocol_TLS_V1_2_2021
 		props.Certificate = awscertificatemanager.NewCertificate(g.Stack, jsii.String("SpaCertificate"), &awscertificatemanager.CertificateProps{
 			DomainName: jsii.String(cfg.Domain),
 			Validation: awscertificatemanager.CertificateValidation_FromDns(zone),

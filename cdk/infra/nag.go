@@ -18,7 +18,7 @@ func applyNag(app awscdk.App, d *Deployment) {
 	for _, r := range d.Regions {
 		suppressRegion(r)
 	}
-	suppressGlobal(d.Global)
+	suppressGlobal(d.Global, d.Config)
 }
 
 // finding is one accepted cdk-nag rule; appliesTo narrows IAM findings to
@@ -41,9 +41,10 @@ func suppress(c constructs.IConstruct, withChildren bool, fs ...finding) {
 }
 
 // connectionsResource matches the ManageConnections grant on this stack's
-// own API and stage: arn:…:execute-api:<region>:<account>:<api id>/prod/*/@connections/*.
+// own API and stage: arn:…:execute-api:<region>:<account>:<api id>/prod/*/@connections/*
+// (the account is a literal or, for an account-agnostic stack, <AWS::AccountId>).
 var connectionsResource = &cdknag.RegexAppliesTo{
-	Regex: jsii.String(`/^Resource::arn:[^:]+:execute-api:[^:]+:[^:]+:<WebSocketApi[0-9A-F]+>\/` + StageName + `\/\*\/@connections\/\*$/g`),
+	Regex: jsii.String(`/^Resource::arn:[a-z-]+:execute-api:[a-z0-9-]+:(\d{12}|<AWS::AccountId>):<WebSocketApi[0-9A-F]+>\/` + StageName + `\/\*\/@connections\/\*$/g`),
 }
 
 var managedLambdaPolicies = []interface{}{
@@ -93,10 +94,16 @@ func logRole(r *RegionStack) constructs.IConstruct {
 	return r.Stack.Node().TryFindChild(jsii.String("ApiGatewayLogRole"))
 }
 
-func suppressGlobal(g *GlobalStack) {
-	suppress(g.Distribution, false,
-		finding{"AwsSolutions-CFR1", "a meeting service is for everyone; there is no country it must be withheld from", nil},
-		finding{"AwsSolutions-CFR2", "the distribution serves only static files of the web app; a WAF (from ~$5/month + per request) is an operator's choice, not a default", nil})
+func suppressGlobal(g *GlobalStack, cfg Config) {
+	fs := []finding{
+		{"AwsSolutions-CFR1", "a meeting service is for everyone; there is no country it must be withheld from", nil},
+		{"AwsSolutions-CFR2", "the distribution serves only static files of the web app; a WAF (from ~$5/month + per request) is an operator's choice, not a default", nil},
+	}
+	if cfg.Domain == "" {
+		fs = append(fs, finding{"AwsSolutions-CFR4",
+			"without a custom domain CloudFront serves its default *.cloudfront.net certificate, whose TLS policy cannot be raised; with `domain` set the distribution requires TLSv1.2_2021", nil})
+	}
+	suppress(g.Distribution, false, fs...)
 	// BucketDeployment's singleton Lambda is CDK's own code: its runtime,
 	// managed policy and S3 wildcards (on the asset bucket and the SPA
 	// bucket only) are chosen by CDK.

@@ -12,32 +12,35 @@ import (
 // warning left in any stack: each accepted finding must carry a written
 // NagSuppressions reason (see nag.go).
 func TestNoUnsuppressedNagFindings(t *testing.T) {
-	f := synth(t)
-	for _, s := range f.stacks() {
-		art := f.assembly.GetStackArtifact(s.ArtifactId())
-		for _, m := range *art.Messages() {
-			if m.Level != cxapi.SynthesisMessageLevel_ERROR && m.Level != cxapi.SynthesisMessageLevel_WARNING {
-				continue
-			}
-			data := fmt.Sprint(m.Entry.Data)
-			if strings.Contains(data, "AwsSolutions-") {
-				t.Errorf("%s: %s", *m.Id, firstLine(data))
+	for _, f := range []*fixture{synth(t), synthPlain(t)} {
+		for _, s := range f.stacks() {
+			art := f.assembly.GetStackArtifact(s.ArtifactId())
+			for _, m := range *art.Messages() {
+				if m.Level != cxapi.SynthesisMessageLevel_ERROR && m.Level != cxapi.SynthesisMessageLevel_WARNING {
+					continue
+				}
+				data := fmt.Sprint(m.Entry.Data)
+				if strings.Contains(data, "AwsSolutions-") {
+					t.Errorf("%s: %s", *m.Id, firstLine(data))
+				}
 			}
 		}
 	}
 }
 
-// TestNoSynthesisErrors: no other construct reported an error either.
+// TestNoSynthesisErrors: no other construct reported an error or a warning
+// either (a warning is how CDK says a setting is ignored).
 func TestNoSynthesisErrors(t *testing.T) {
-	f := synth(t)
-	for _, s := range f.stacks() {
-		for _, m := range *f.assembly.GetStackArtifact(s.ArtifactId()).Messages() {
-			data := fmt.Sprint(m.Entry.Data)
-			if m.Level == cxapi.SynthesisMessageLevel_ERROR && !strings.Contains(data, "AwsSolutions-") {
-				t.Errorf("%s: %s", *m.Id, firstLine(data))
-			}
-			if m.Level == cxapi.SynthesisMessageLevel_WARNING && !strings.Contains(data, "AwsSolutions-") {
-				t.Logf("warning %s: %s", *m.Id, firstLine(data))
+	for _, f := range []*fixture{synth(t), synthPlain(t)} {
+		for _, s := range f.stacks() {
+			for _, m := range *f.assembly.GetStackArtifact(s.ArtifactId()).Messages() {
+				data := fmt.Sprint(m.Entry.Data)
+				if m.Level == cxapi.SynthesisMessageLevel_ERROR && !strings.Contains(data, "AwsSolutions-") {
+					t.Errorf("%s: %s", *m.Id, firstLine(data))
+				}
+				if m.Level == cxapi.SynthesisMessageLevel_WARNING && !strings.Contains(data, "AwsSolutions-") {
+					t.Errorf("warning %s: %s", *m.Id, firstLine(data))
+				}
 			}
 		}
 	}

@@ -154,7 +154,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 			if len(secrets) != 1 || secrets[0].(map[string]interface{})["Name"] != "REDIS_PASSWORD" {
 				t.Errorf("%s: secrets %s, want REDIS_PASSWORD only", stack, asJSON(secrets))
 			}
-			if hc := asJSON(c["HealthCheck"]); !strings.Contains(hc, "CMD-SHELL") || !strings.Contains(hc, ":8080/healthz") {
+			if hc := asJSON(c["HealthCheck"]); !strings.Contains(hc, `"Command":["CMD","/sfu","-healthcheck"]`) {
 				t.Errorf("%s: health check %s", stack, hc)
 			}
 			var ports []string

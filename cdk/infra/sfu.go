@@ -103,13 +103,7 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 			{ContainerPort: jsii.Number(SFUMediaPort), Protocol: awsecs.Protocol_TCP, Name: jsii.String("media-tcp")},
 			{ContainerPort: jsii.Number(SFUHealthPort), Protocol: awsecs.Protocol_TCP, Name: jsii.String("health")},
 		},
-		HealthCheck: &awsecs.HealthCheck{
-			Command:     jsii.Strings("CMD-SHELL", cfg.SFU.HealthCheck),
-			Interval:    awscdk.Duration_Seconds(jsii.Number(15)),
-			Timeout:     awscdk.Duration_Seconds(jsii.Number(5)),
-			Retries:     jsii.Number(3),
-			StartPeriod: awscdk.Duration_Seconds(jsii.Number(30)),
-		},
+		HealthCheck: healthCheck(cfg.SFU.HealthCheck),
 		StopTimeout: awscdk.Duration_Seconds(jsii.Number(sfuStopTimeoutSeconds)),
 	})
 
@@ -137,4 +131,19 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		ScaleInCooldown: awscdk.Duration_Seconds(jsii.Number(600)),
 	})
 	return service
+}
+
+// healthCheck is the container check of the SFU's /healthz (not exposed
+// outside the task), or nil when the configuration turns it off.
+func healthCheck(command []string) *awsecs.HealthCheck {
+	if len(command) == 0 {
+		return nil
+	}
+	return &awsecs.HealthCheck{
+		Command:     jsii.Strings(command...),
+		Interval:    awscdk.Duration_Seconds(jsii.Number(15)),
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(5)),
+		Retries:     jsii.Number(3),
+		StartPeriod: awscdk.Duration_Seconds(jsii.Number(30)),
+	}
 }

@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -8,6 +9,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -86,7 +89,7 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		"VEET_REGION":           jsii.String(region),
 		// The execute-api callback URL: with a custom domain the request's
 		// own domain name is the latency-routed one, not this API.
-		"WS_CALLBACK_URL": s.stage.CallbackUrl(),
+		"VEET_CALLBACK_URL": s.stage.CallbackUrl(),
 	}
 	readSecrets := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
@@ -119,10 +122,33 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		s.stage.GrantManagementApiAccess(fn)
 		s.functions[f.Name] = fn
 
+		if len(f.RouteKeys) == 0 {
+			schedule(scope, f.Name, fn)
+			continue
+		}
 		integration := awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("Integration-"+f.Name), fn, nil)
 		for _, key := range f.RouteKeys {
 			s.api.AddRoute(jsii.String(key), &awsapigatewayv2.WebSocketRouteOptions{Integration: integration})
 		}
 	}
 	return s
+}
+
+// Schedules of the functions that serve no route. Every region runs its own:
+// each sweeps the SFU nodes of its region.
+var schedules = map[string]float64{ // minutes
+	"sweep": 1, // rooms off nodes that stopped heartbeating
+}
+
+func schedule(scope constructs.Construct, name string, fn awslambda.Function) {
+	every, ok := schedules[name]
+	if !ok {
+		// A function with neither route nor schedule would never run.
+		panic(fmt.Sprintf("cdk: function %q has no route keys and no schedule in infra.schedules", name))
+	}
+	awsevents.NewRule(scope, jsii.String("Schedule-"+name), &awsevents.RuleProps{
+		Description: jsii.String("veet: runs the " + name + " function"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(every))),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fn, nil)},
+	})
 }

@@ -135,13 +135,16 @@ func TestLambdaRuntimeArchitectureAndPlacement(t *testing.T) {
 				t.Errorf("%s %s: security groups %v", stack, name, sg)
 			}
 			env := p["Environment"].(map[string]interface{})["Variables"].(map[string]interface{})
-			for _, k := range []string{"REDIS_ADDR", "REDIS_TLS", "REDIS_AUTH_SECRET_ARN", "TOKEN_SECRET_ARN", "VEET_REGION"} {
+			for _, k := range []string{"REDIS_ADDR", "REDIS_TLS", "REDIS_AUTH_SECRET_ARN", "TOKEN_SECRET_ARN", "VEET_REGION", "VEET_CALLBACK_URL"} {
 				if env[k] == nil {
 					t.Errorf("%s %s: no %s", stack, name, k)
 				}
 			}
 			if env["REDIS_TLS"] != "1" || env["VEET_REGION"] != region {
 				t.Errorf("%s %s: REDIS_TLS=%v VEET_REGION=%v", stack, name, env["REDIS_TLS"], env["VEET_REGION"])
+			}
+			if cb := asJSON(env["VEET_CALLBACK_URL"]); !strings.Contains(cb, `"https://"`) || !strings.Contains(cb, ".execute-api."+region+".") || !strings.HasSuffix(cb, `"/prod"]]}`) {
+				t.Errorf("%s %s: VEET_CALLBACK_URL %s, want this API's https stage URL", stack, name, cb)
 			}
 		}
 	}
@@ -283,4 +286,23 @@ func asStrings(v interface{}) []string {
 		}
 	}
 	return out
+}
+
+// Functions without a route run on a schedule in every region.
+func TestSweepRunsEveryMinute(t *testing.T) {
+	f := synth(t)
+	for _, region := range regions {
+		stack := regionStack(region)
+		sweep := lambdaIDs(t, f, stack)["sweep"]
+		rules := f.resources(stack, "AWS::Events::Rule")
+		if len(rules) != 1 {
+			t.Fatalf("%s: %d event rules, want the sweep schedule", stack, len(rules))
+		}
+		for _, r := range rules {
+			p := props(r)
+			if p["ScheduleExpression"] != "rate(1 minute)" || !contains(refs(p["Targets"]), sweep) {
+				t.Errorf("%s: rule %s, want sweep every minute", stack, asJSON(p))
+			}
+		}
+	}
 }
