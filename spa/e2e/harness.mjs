@@ -9,7 +9,8 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const spaDir = resolve(here, "..");
-export const docsDir = resolve(spaDir, "../docs");
+// SCREENSHOTS_DIR sends the README pictures elsewhere (keeps docs/ untouched).
+export const docsDir = process.env.SCREENSHOTS_DIR || resolve(spaDir, "../docs");
 
 // startStack runs build/veet-local (built by `make local`) on a free port and
 // resolves with its URL once it prints "veet is running: open URL".

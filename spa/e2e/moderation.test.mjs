@@ -127,5 +127,5 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   await host.page.getByRole("button", { name: "End meeting for all" }).click();
   for (const g of guests) await g.page.getByText("The meeting has ended").waitFor();
-  await host.page.getByText("The meeting has ended").waitFor();
+  await host.page.getByText("You ended the meeting for everyone").waitFor();
 });

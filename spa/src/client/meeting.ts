@@ -14,7 +14,7 @@ export type Phase =
   | { kind: "removed" }
   | { kind: "banned" }
   | { kind: "denied"; retryAfterMs: number }
-  | { kind: "ended" }
+  | { kind: "ended"; byYou: boolean }
   | { kind: "failed"; code: string; message: string };
 
 type MeetingEvents = {
@@ -161,7 +161,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
         break;
       case "ended":
         this.opts.tokens.delete(this.code);
-        this.finish({ kind: "ended" });
+        this.finish({ kind: "ended", byYou: !!this.you && ev.by === this.you.id });
         break;
       case "participant_left":
         if (this.you && ev.participantId === this.you.id && ev.reason === "removed") this.finish({ kind: "removed" });
@@ -202,7 +202,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private fail(err: unknown): void {
     if (err instanceof RequestError) {
       if (err.code === "banned") return this.finish({ kind: "banned" });
-      if (err.code === "ended") return this.finish({ kind: "ended" });
+      if (err.code === "ended") return this.finish({ kind: "ended", byYou: false });
       if (err.code === "unauthorized") this.opts.tokens.delete(this.code);
       return this.finish({ kind: "failed", code: err.code, message: joinErrors[err.code] ?? err.message });
     }

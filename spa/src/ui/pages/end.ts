@@ -13,7 +13,7 @@ const texts: Record<string, { title: string; body: string; rejoin: boolean }> = 
 
 export function endPage(app: App, code: string, p: Phase) {
   const t = texts[p.kind] ?? texts.failed;
-  const body = p.kind === "failed" ? p.message : t.body;
+  const body = p.kind === "failed" ? p.message : p.kind === "ended" && p.byYou ? "You ended the meeting for everyone." : t.body;
   const el = h("main.page.center.end-page", { "data-phase": p.kind },
     h("h1", {}, t.title),
     body ? h("p.muted", {}, body) : null,
