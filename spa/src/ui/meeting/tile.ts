@@ -12,10 +12,17 @@ export class Tile {
   private mutedBadge: HTMLElement;
   private hand: HTMLElement;
   private track: MediaStreamTrack | null = null;
+  // Until the first frame is decoded the avatar stays up, so a fresh tile is
+  // never an empty grey box.
+  private hasFrame = false;
 
   constructor(readonly key: string, self: boolean) {
     this.video = h("video.tile-video", { autoplay: true, playsInline: true, muted: true });
     if (self) this.video.classList.add("mirror");
+    this.video.addEventListener("loadeddata", () => {
+      this.hasFrame = true;
+      this.showFrame();
+    });
     this.avatar = h("div.avatar");
     this.name = h("span.tile-name");
     this.mutedBadge = h("span.tile-badge.muted-badge", { title: "Microphone off", "aria-label": "Microphone off", role: "img" }, icon("micOff"));
@@ -31,7 +38,7 @@ export class Tile {
     this.el.classList.toggle("speaking", opts.speaking && p.micOn);
     this.el.classList.toggle("screen", !!opts.screen);
     this.video.hidden = !showVideo;
-    this.avatar.hidden = showVideo;
+    this.showFrame();
     this.avatar.textContent = initials(p.name);
     this.avatar.style.background = colorFor(p.id);
     this.name.textContent = opts.label;
@@ -40,9 +47,14 @@ export class Tile {
     this.hand.hidden = !p.handRaised || !!opts.screen;
   }
 
+  private showFrame() {
+    this.avatar.hidden = !this.video.hidden && this.hasFrame;
+  }
+
   private setTrack(t: MediaStreamTrack | null) {
     if (this.track === t) return;
     this.track = t;
+    this.hasFrame = false;
     this.video.srcObject = t ? new MediaStream([t]) : null;
     if (t) this.video.play().catch(() => {});
   }
