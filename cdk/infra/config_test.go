@@ -121,13 +121,16 @@ func TestCheckAssetsNamesTheMissingBuildStep(t *testing.T) {
 	}
 }
 
-// The committed veet.config.json is valid and names two regions.
-func TestCommittedConfigIsValid(t *testing.T) {
-	cfg, err := infra.LoadConfig("../veet.config.json", "..", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Regions) < 1 || cfg.VPCCIDR(0) == cfg.VPCCIDR(1) {
-		t.Errorf("regions %v", cfg.Regions)
+// The committed configurations are valid: cdk's own and the LocalStack one.
+func TestCommittedConfigsAreValid(t *testing.T) {
+	for _, file := range []string{"../veet.config.json", "../../localstack/compose/veet.localstack.json"} {
+		cfg, err := infra.LoadConfig(file, "..", nil)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if len(cfg.Regions) == 0 || cfg.Domain != "" {
+			t.Errorf("%s: regions %v domain %q", file, cfg.Regions, cfg.Domain)
+		}
 	}
 }

@@ -138,6 +138,14 @@ func newGlobalStack(app constructs.Construct, cfg Config, regions []*RegionStack
 		MemoryLimit:       jsii.Number(512),
 	})
 
+	url := jsii.String("https://" + cfg.Domain)
+	if cfg.Domain == "" {
+		url = awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://"), g.Distribution.DistributionDomainName()})
+	}
+	awscdk.NewCfnOutput(g.Stack, jsii.String("AppUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("open this in a browser"), Value: url,
+	})
+
 	if zone != nil {
 		target := awsroute53.RecordTarget_FromAlias(awsroute53targets.NewCloudFrontTarget(g.Distribution))
 		awsroute53.NewARecord(g.Stack, jsii.String("SpaA"), &awsroute53.ARecordProps{Zone: zone, RecordName: jsii.String(cfg.Domain), Target: target})

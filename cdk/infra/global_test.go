@@ -129,6 +129,14 @@ func TestRuntimeConfigNamesEveryRegion(t *testing.T) {
 			t.Errorf("config lacks %s's endpoint: %s", region, cfg)
 		}
 	}
+	if out := asJSON(f.templates[globalStack]["Outputs"].(map[string]interface{})["AppUrl"]); !strings.Contains(out, `"Value":"https://`+testDomain+`"`) {
+		t.Errorf("AppUrl output %s", out)
+	}
+	for _, region := range regions {
+		if f.templates[regionStack(region)]["Outputs"].(map[string]interface{})["WebSocketUrl"] == nil {
+			t.Errorf("%s prints no WebSocketUrl", region)
+		}
+	}
 	deploys := f.resources(globalStack, "Custom::CDKBucketDeployment")
 	if len(deploys) != 1 {
 		t.Fatalf("%d bucket deployments", len(deploys))
@@ -159,6 +167,9 @@ func TestWithoutDomain(t *testing.T) {
 				t.Errorf("%s exists without a domain", id)
 			}
 		}
+	}
+	if out := asJSON(f.templates[globalStack]["Outputs"].(map[string]interface{})["AppUrl"]); !strings.Contains(out, `["https://",{"Fn::GetAtt":["Cdn`) {
+		t.Errorf("AppUrl output %s, want the CloudFront address", out)
 	}
 	for _, d := range f.resources(globalStack, "AWS::CloudFront::Distribution") {
 		if cfg := props(d)["DistributionConfig"].(map[string]interface{}); cfg["Aliases"] != nil {

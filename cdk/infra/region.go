@@ -96,6 +96,9 @@ func newRegionStack(app constructs.Construct, cfg Config, index int, primary *Re
 	}
 	r.signaling = newSignaling(r.Stack, cfg, region, r.net, shared, r.domain)
 	r.sfu = newSFU(r.Stack, cfg, region, r.net, shared, r.signaling.stage)
+	awscdk.NewCfnOutput(r.Stack, jsii.String("WebSocketUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("this region's own WebSocket endpoint"), Value: r.WebSocketURL(),
+	})
 	return r
 }
 
