@@ -163,7 +163,7 @@ func (n *Node) drain(ctx context.Context, tick <-chan time.Time) {
 	n.draining = true
 	rooms := len(n.rooms)
 	n.mu.Unlock()
-	n.log.Info("sfu node draining", "rooms", rooms, "timeout", n.cfg.DrainTimeout)
+	n.log.Info("sfu node draining", "rooms", rooms, "timeout", n.cfg.DrainTimeout.String())
 	deadline := time.NewTimer(n.cfg.DrainTimeout)
 	defer deadline.Stop()
 	poll := time.NewTicker(200 * time.Millisecond)

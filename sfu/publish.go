@@ -77,7 +77,20 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, 
 		source = p.guessSource(t.Kind())
 		p.log.Warn("track not declared in publish offer; guessing its source", "track", t.ID(), "source", source)
 	}
+	// Simulcast is not selected per subscriber yet: forward the first layer
+	// that arrives and read the others away so they do not back up.
+	extraLayer := false
+	if t.RID() != "" {
+		if cur := r.tracks[trackKey{p.id, source}]; cur != nil && cur.rid != "" && cur.rid != t.RID() {
+			extraLayer = true
+		}
+	}
 	r.mu.Unlock()
+	if extraLayer {
+		p.log.Info("simulcast layer ignored", "source", source, "rid", t.RID())
+		go drainTrack(t)
+		return
+	}
 
 	var levelExt uint8
 	for _, e := range recv.GetParameters().HeaderExtensions {
@@ -92,7 +105,7 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, 
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 		},
 	})
-	pub := &published{key: trackKey{p.id, source}, recv: fr, info: subscriberTrack(p.id, source, t.Kind())}
+	pub := &published{key: trackKey{p.id, source}, recv: fr, info: subscriberTrack(p.id, source, t.Kind()), rid: t.RID()}
 	if r.participant(p.id) != p {
 		return
 	}
@@ -117,6 +130,15 @@ func (p *participant) guessSource(kind webrtc.RTPCodecType) events.Source {
 		return first
 	}
 	return second
+}
+
+func drainTrack(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // drainReceiverRTCP reads the publisher's RTCP (sender reports feed the

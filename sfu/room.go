@@ -23,6 +23,7 @@ type published struct {
 	key  trackKey
 	recv *forward.Receiver
 	info events.Track // as subscribers see it (ids, kind)
+	rid  string       // simulcast layer name, "" without simulcast
 }
 
 // room is one meeting's media on this node.

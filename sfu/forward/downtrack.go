@@ -44,7 +44,6 @@ type DownTrack struct {
 	resync  atomic.Bool // set when packets were skipped: close the gap
 	paused  atomic.Bool // per-subscriber stop (e.g. video off-screen)
 	packets atomic.Uint64
-	first   atomic.Bool
 }
 
 // NewDownTrack returns a DownTrack of recv whose ids the subscriber's browser

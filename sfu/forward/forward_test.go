@@ -142,3 +142,35 @@ func BenchmarkForward(b *testing.B) {
 	_ = r.Run()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*50), "ns/copy")
 }
+
+func TestMatchCodecPicksTheSubscribersPayloadType(t *testing.T) {
+	h264 := func(pt uint8, profile string) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(pt), RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile}}
+	}
+	have := []webrtc.RTPCodecParameters{
+		{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}},
+		h264(102, "42001f"), h264(106, "42e01f"), h264(112, "640032"),
+		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}},
+	}
+	cases := []struct {
+		want webrtc.RTPCodecCapability
+		pt   webrtc.PayloadType
+	}{
+		{webrtc.RTPCodecCapability{MimeType: "video/vp8", ClockRate: 90000}, 96},
+		{h264(0, "42e034").RTPCodecCapability, 106}, // same profile, other level
+		{h264(0, "640028").RTPCodecCapability, 112},
+		{h264(0, "4d001f").RTPCodecCapability, 102}, // no exact profile: any H.264 beats none
+		{webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, 111},
+	}
+	for _, c := range cases {
+		got, ok := MatchCodec(c.want, have)
+		if !ok || got.PayloadType != c.pt {
+			t.Errorf("%s %s: got %d %v, want %d", c.want.MimeType, c.want.SDPFmtpLine, got.PayloadType, ok, c.pt)
+		}
+	}
+	if _, ok := MatchCodec(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000}, have); ok {
+		t.Error("AV1 matched a subscriber without AV1")
+	}
+}
