@@ -153,9 +153,7 @@ func (n *Node) refuse(ctx context.Context, cmd events.Command, err error) {
 	if conn.ConnectionID == "" {
 		if r := n.room(cmd.Room, false); r != nil {
 			if p := r.participant(cmd.Participant); p != nil {
-				r.mu.Lock()
 				conn = p.conn
-				r.mu.Unlock()
 			}
 		}
 	}

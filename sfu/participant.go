@@ -35,9 +35,10 @@ type participant struct {
 	room *room
 	log  *slog.Logger
 	sub  *webrtc.PeerConnection
+	// conn is where events go; set once (a new socket means a new join).
+	conn events.ConnRef
 
 	// Guarded by room.mu.
-	conn     events.ConnRef
 	pub      *webrtc.PeerConnection
 	declared map[string]events.Source // browser track id → source, from publish offers
 	downs    map[trackKey]*down
@@ -111,11 +112,8 @@ func (p *participant) sendLoop() {
 		case <-p.done:
 			return
 		}
-		p.room.mu.Lock()
-		conn := p.conn
-		p.room.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
-		err := push.Send(ctx, p.room.node.cfg.Push, conn, e)
+		err := push.Send(ctx, p.room.node.cfg.Push, p.conn, e)
 		cancel()
 		switch {
 		case errors.Is(err, push.ErrGone):

@@ -32,11 +32,12 @@ type room struct {
 	node *Node
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	parts  map[events.ParticipantID]*participant
-	tracks map[trackKey]*published
-	muted  map[trackKey]bool
-	closed bool
+	mu      sync.Mutex
+	bcastMu sync.Mutex // orders room-wide events; taken before mu
+	parts   map[events.ParticipantID]*participant
+	tracks  map[trackKey]*published
+	muted   map[trackKey]bool
+	closed  bool
 
 	retiredBytes uint64 // forwarded by tracks that ended, for the load figure
 
@@ -179,22 +180,35 @@ func (r *room) trackList() []events.Track {
 	return out
 }
 
-// broadcastTracks sends the room's track list to everyone.
+// broadcastTracks sends the room's track list to everyone. bcastMu keeps
+// two lists from overtaking each other between reading and queueing.
 func (r *room) broadcastTracks() {
+	r.bcastMu.Lock()
+	defer r.bcastMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	list := r.trackList()
-	for _, p := range r.parts {
-		p.send(&events.Tracks{Tracks: list})
-	}
+	r.mu.Unlock()
+	r.sendAll(func() events.Event { return &events.Tracks{Tracks: list} })
 }
 
 // broadcast sends everyone their own copy of an event (pushing marks it).
-func (r *room) broadcast(make func() events.Event) {
+func (r *room) broadcast(mk func() events.Event) {
+	r.bcastMu.Lock()
+	defer r.bcastMu.Unlock()
+	r.sendAll(mk)
+}
+
+// sendAll queues an event for everyone. Queueing may wait on a slow
+// client, so not under the room's lock.
+func (r *room) sendAll(mk func() events.Event) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	parts := make([]*participant, 0, len(r.parts))
 	for _, p := range r.parts {
-		p.send(make())
+		parts = append(parts, p)
+	}
+	r.mu.Unlock()
+	for _, p := range parts {
+		p.send(mk())
 	}
 }
 
