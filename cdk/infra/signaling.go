@@ -41,7 +41,8 @@ func (a *accessLogs) Destination() awsapigatewayv2.IAccessLogDestination { retur
 func (a *accessLogs) Format() awsapigateway.AccessLogFormat              { return nil }
 
 // newSignaling builds the WebSocket API with one route per route key of
-// lambdas/routes, each integrated with its function's Lambda.
+// lambdas/routes, each integrated with its function's Lambda, and puts the
+// functions that serve no route on their schedule.
 func newSignaling(scope constructs.Construct, cfg Config, region string, net *network, shared sharedState, domain awsapigatewayv2.DomainName) *signaling {
 	s := &signaling{functions: map[string]awslambda.Function{}}
 	s.api = awsapigatewayv2.NewWebSocketApi(scope, jsii.String("WebSocketApi"), &awsapigatewayv2.WebSocketApiProps{
