@@ -3,12 +3,17 @@ package sfu
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/push"
 )
+
+// maxCommandAge is how old a media command may be and still be worth
+// running; leave and close_room are always run.
+const maxCommandAge = 30 * time.Second
 
 // handle runs one command from the node's channel. Every refusal goes back
 // to the client as an error event naming its request; handle itself only
@@ -17,6 +22,12 @@ import (
 func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 	if err := cmd.Validate(); err != nil {
 		n.refuse(ctx, cmd, events.Errorf(events.CodeBadRequest, "%v", err))
+		return nil
+	}
+	if age := time.Since(time.UnixMilli(cmd.SentAt)); cmd.SentAt > 0 && age > maxCommandAge && cmd.Type != events.CmdLeave && cmd.Type != events.CmdCloseRoom {
+		// Redelivered after a restart, or stuck behind a dead node: the
+		// offer/answer it carries has long been given up on by the client.
+		n.refuse(ctx, cmd, events.Errorf(events.CodeUnavailable, "media request expired after %s; send it again", age.Round(time.Second)))
 		return nil
 	}
 	var err error

@@ -1,0 +1,148 @@
+package sfu_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/events/bus"
+	"github.com/veet-dev/veet/internal/state"
+	"github.com/veet-dev/veet/internal/testenv"
+	"github.com/veet-dev/veet/sfu"
+	"github.com/veet-dev/veet/sfu/internal/simpeer"
+)
+
+const videoBps = 300_000
+
+// harness is one node on a real redis-server, driven through its real
+// command channel, with pushes captured by an in-memory Pusher.
+type harness struct {
+	t      *testing.T
+	node   *sfu.Node
+	store  *state.Store
+	pusher *simpeer.Pusher
+	send   simpeer.SendFunc
+	api    *webrtc.API
+	room   events.RoomCode
+	stop   func()
+}
+
+func testLog() *slog.Logger {
+	if os.Getenv("SFU_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	rdb := testenv.StartRedis(t).Client(t)
+	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode()}
+	node, err := sfu.New(sfu.Config{
+		NodeID: events.NodeID("node-" + strings.ToLower(t.Name())), Region: "test", Redis: rdb, Push: h.pusher,
+		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.node = node
+	b := bus.New(rdb, testLog())
+	h.send = func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) }
+	if h.api, err = simpeer.NewAPI(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	h.stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("node did not stop")
+		}
+	}
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (h *harness) client() *simpeer.Client {
+	h.t.Helper()
+	c, err := simpeer.New(h.api, h.room, h.send)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.pusher.Attach(c)
+	h.t.Cleanup(c.Close)
+	return c
+}
+
+// joinAndPublish joins c and publishes microphone and camera.
+func (h *harness) joinAndPublish(c *simpeer.Client) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Join(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, videoBps, events.SourceMicrophone, events.SourceCamera); err != nil {
+		h.t.Fatalf("publish: %v", err)
+	}
+}
+
+// eventually polls cond until it holds or 10 s passed.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func trackID(c *simpeer.Client, s events.Source) string { return string(c.ID) + "-" + string(s) }
+
+// receivesFrom checks that sub gets both of pub's tracks, with RTP flowing
+// and, for video, a keyframe.
+func receivesFrom(sub, pub *simpeer.Client) error {
+	for _, s := range []events.Source{events.SourceMicrophone, events.SourceCamera} {
+		in := sub.In(trackID(pub, s))
+		if in == nil {
+			return fmt.Errorf("%s has no %s track of %s (has %d tracks, errors %v)", sub.ID, s, pub.ID, len(sub.Ins()), sub.Errors())
+		}
+		if in.StreamID != string(pub.ID) {
+			return fmt.Errorf("stream id %q, want %q", in.StreamID, pub.ID)
+		}
+		if in.Unique.Load() < 10 {
+			return fmt.Errorf("%s got %d packets of %s's %s", sub.ID, in.Unique.Load(), pub.ID, s)
+		}
+		if s == events.SourceCamera && in.Keyframes.Load() == 0 {
+			return fmt.Errorf("%s got no keyframe of %s's camera", sub.ID, pub.ID)
+		}
+	}
+	return nil
+}
+
+// flowing reports whether packets of in arrive now.
+func flowing(in *simpeer.In) bool {
+	before := in.Packets.Load()
+	time.Sleep(300 * time.Millisecond)
+	return in.Packets.Load() > before
+}
