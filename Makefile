@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 NODES ?= 2
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench lambdas generate spa local test-go test-cdk test-spa vet
+.PHONY: run test bench lambdas generate spa local test-go test-cdk test-spa vet deploy
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
@@ -23,7 +23,7 @@ test-go:
 	go test -p 2 -timeout 12m ./...
 
 test-cdk:
-	cd cdk && go test -timeout 12m ./...
+	cd cdk && go vet ./... && go test -timeout 12m ./...
 
 test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
@@ -40,6 +40,10 @@ lambdas:
 	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags=-s \
 	    -o build/lambdas/$$f/bootstrap ./lambdas/cmd/$$f || exit 1; \
 	done
+
+## deploy: the AWS deployment (docs/deploy.md); needs AWS credentials and Docker.
+deploy: lambdas spa
+	cd cdk && npx aws-cdk deploy --all
 
 ## generate: the SPA's TypeScript protocol types from package events.
 generate:
