@@ -368,3 +368,17 @@ func TestRedisICETCPWhenUDPIsBlocked(t *testing.T) {
 	}
 	eventually(t, "media over ICE-TCP", func() error { return receivesFrom(sub, pub) })
 }
+
+func TestRedisLostSubscribeOfferIsSentAgain(t *testing.T) {
+	h := start(t)
+	pub := h.client()
+	h.joinAndPublish(pub)
+	sub := h.client()
+	h.pusher.LoseOffers(sub, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sub.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "tracks after a lost offer", func() error { return receivesFrom(sub, pub) })
+}

@@ -19,6 +19,8 @@ const (
 	gatherTimeout  = 3 * time.Second
 	pushTimeout    = 5 * time.Second
 	enqueueTimeout = 2 * time.Second
+	offerRetry     = 5 * time.Second
+	offerAttempts  = 3
 )
 
 // down is one track forwarded to a participant.
@@ -48,6 +50,7 @@ type participant struct {
 	negMu     sync.Mutex
 	offered   bool // an offer was ever sent
 	needOffer bool // tracks changed while an offer was out
+	offerSeq  int  // offers made, so a retry knows its offer is still the last
 
 	negotiate chan struct{}
 	out       chan events.Event
@@ -200,8 +203,33 @@ func (p *participant) offer() error {
 	}
 	waitGathering(gathered)
 	p.offered = true
-	p.send(&events.SubscribeOffer{SDP: p.sub.LocalDescription().SDP, Tracks: tracks})
+	p.offerSeq++
+	offerEv := &events.SubscribeOffer{SDP: p.sub.LocalDescription().SDP, Tracks: tracks}
+	p.send(offerEv)
+	p.watchOffer(p.offerSeq, *offerEv, 1)
 	return nil
+}
+
+// watchOffer sends an offer again when it is still unanswered after
+// offerRetry (its push may have been lost on the way), a few times, so the
+// participant is never stuck without the room's tracks. A client that did
+// get it answers the copy the same way.
+func (p *participant) watchOffer(seq int, e events.SubscribeOffer, attempt int) {
+	time.AfterFunc(offerRetry, func() {
+		p.negMu.Lock()
+		defer p.negMu.Unlock()
+		if p.isClosed() || p.offerSeq != seq || p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+			return
+		}
+		if attempt >= offerAttempts {
+			p.log.Warn("subscribe offer never answered", "attempts", attempt)
+			return
+		}
+		p.log.Info("subscribe offer unanswered; sending it again", "attempt", attempt+1)
+		again := e
+		p.send(&again)
+		p.watchOffer(seq, e, attempt+1)
+	})
 }
 
 // syncDowns adds a sender for every track of the others the participant

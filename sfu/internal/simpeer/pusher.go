@@ -6,6 +6,7 @@
 package simpeer
 
 import (
+	"bytes"
 	"context"
 	"sync"
 
@@ -19,6 +20,19 @@ type Pusher struct {
 	mu      sync.Mutex
 	clients map[events.ConnectionID]*Client
 	deleted []events.ConnectionID
+	lose    map[events.ConnectionID]int // subscribe offers to lose on the way
+}
+
+// LoseOffers makes the next n SubscribeOffers to c vanish after a
+// successful post, like a push that API Gateway accepted but the socket
+// never delivered.
+func (p *Pusher) LoseOffers(c *Client, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lose == nil {
+		p.lose = map[events.ConnectionID]int{}
+	}
+	p.lose[c.Conn.ConnectionID] = n
 }
 
 // NewPusher returns an empty Pusher.
@@ -42,7 +56,14 @@ func (p *Pusher) Detach(c *Client) {
 func (p *Pusher) Post(ctx context.Context, to events.ConnRef, data []byte) error {
 	p.mu.Lock()
 	c := p.clients[to.ConnectionID]
+	lost := c != nil && p.lose[to.ConnectionID] > 0 && bytes.Contains(data, []byte(`"type":"subscribe_offer"`))
+	if lost {
+		p.lose[to.ConnectionID]--
+	}
 	p.mu.Unlock()
+	if lost {
+		return nil
+	}
 	if c == nil {
 		return push.ErrGone
 	}
