@@ -39,7 +39,8 @@ func (m *loadMeter) sample(bytesOut uint64) (int64, float64) {
 	if bytesOut >= m.bytesOut {
 		m.bps = int64(float64(bytesOut-m.bytesOut) * 8 / dt.Seconds())
 	}
-	m.cpuFrac = float64(cpu-m.cpu) / float64(dt) / float64(runtime.NumCPU())
+	// GOMAXPROCS follows the container's CPU quota (Go ≥ 1.25), NumCPU the host's.
+	m.cpuFrac = float64(cpu-m.cpu) / float64(dt) / float64(runtime.GOMAXPROCS(0))
 	m.at, m.bytesOut, m.cpu = now, bytesOut, cpu
 	return m.bps, m.cpuFrac
 }
