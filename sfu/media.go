@@ -118,9 +118,10 @@ func newMedia(cfg Config) (*media, error) {
 		return nil, fmt.Errorf("sfu: ICE TCP port: %w", err)
 	}
 
-	se := webrtc.SettingEngine{}
-	udpMux := webrtc.NewICEUDPMux(nil, udp)
-	tcpMux := webrtc.NewICETCPMux(nil, tcp, 64)
+	logs := pionLogs{cfg.Log}
+	se := webrtc.SettingEngine{LoggerFactory: logs}
+	udpMux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), udp)
+	tcpMux := webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), tcp, 64)
 	se.SetICEUDPMux(udpMux)
 	se.SetICETCPMux(tcpMux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
