@@ -11,10 +11,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/events/bus"
-	"github.com/veet-dev/veet/internal/state"
-	"github.com/veet-dev/veet/internal/testenv"
-	"github.com/veet-dev/veet/sfu"
 	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
@@ -221,27 +217,6 @@ func TestRedisBadCommandsGetErrorsAndNodeKeepsServing(t *testing.T) {
 	eventually(t, "join after bad commands", func() error { return receivesFrom(late, pub) })
 }
 
-func TestRedisGoneConnectionIsCleanedUp(t *testing.T) {
-	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
-	// sub's socket vanishes (410 on push); the next event to it (the
-	// renegotiation for a new publisher) finds that out.
-	h.pusher.Detach(sub)
-	third := h.client()
-	h.joinAndPublish(third)
-	eventually(t, "gone participant removed", func() error {
-		for _, x := range pub.Tracks() {
-			if x.ParticipantID == sub.ID {
-				return fmt.Errorf("%s's tracks are still listed", sub.ID)
-			}
-		}
-		return nil
-	})
-}
-
 func TestRedisActiveSpeakersFollowAudioLevel(t *testing.T) {
 	h := start(t)
 	a, b, c := h.client(), h.client(), h.client()
@@ -285,68 +260,6 @@ func TestRedisActiveSpeakersFollowAudioLevel(t *testing.T) {
 	})
 }
 
-func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {
-	rdb := testenv.StartRedis(t).Client(t)
-	pusher := simpeer.NewPusher()
-	node, err := sfu.New(sfu.Config{NodeID: "drainer", Region: "test", Redis: rdb, Push: pusher,
-		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := state.New(rdb)
-	b := bus.New(rdb, testLog())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	api, err := simpeer.NewAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := simpeer.New(api, events.NewRoomCode(), func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pusher.Attach(c)
-	defer c.Close()
-	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer ccancel()
-	if err := c.Join(cctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Publish(cctx, videoBps, events.SourceMicrophone); err != nil {
-		t.Fatal(err)
-	}
-
-	cancel() // SIGTERM
-	eventually(t, "draining in the registry", func() error {
-		n, err := st.Node(context.Background(), "drainer")
-		if err != nil || n == nil || n.State != events.NodeDraining || n.Load.Participants != 1 {
-			return fmt.Errorf("registry entry %+v (%v)", n, err)
-		}
-		return nil
-	})
-	select {
-	case <-done:
-		t.Fatal("node stopped with a room still open")
-	case <-time.After(300 * time.Millisecond):
-	}
-	if err := c.Leave(cctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node did not stop after its last room emptied")
-	}
-	if n, err := st.Node(context.Background(), "drainer"); n != nil || err != nil {
-		t.Fatalf("registry still has %+v (%v)", n, err)
-	}
-}
-
 func TestRedisICETCPWhenUDPIsBlocked(t *testing.T) {
 	h := start(t)
 	pub := h.client()
@@ -367,18 +280,37 @@ func TestRedisICETCPWhenUDPIsBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "media over ICE-TCP", func() error { return receivesFrom(sub, pub) })
+	if n := sub.SubscribeNetwork(); n != "tcp" {
+		t.Fatalf("subscribe connection runs over %q, want tcp", n)
+	}
 }
 
-func TestRedisLostSubscribeOfferIsSentAgain(t *testing.T) {
+func TestRedisScreenShareIsOneMoreTrack(t *testing.T) {
 	h := start(t)
-	pub := h.client()
+	pub, sub := h.client(), h.client()
 	h.joinAndPublish(pub)
-	sub := h.client()
-	h.pusher.LoseOffers(sub, 1)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := sub.Join(ctx); err != nil {
+	// The publisher renegotiates its publish connection to add a screen.
+	if _, err := pub.Publish(ctx, videoBps, events.SourceScreen); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "tracks after a lost offer", func() error { return receivesFrom(sub, pub) })
+	eventually(t, "screen share arrives", func() error {
+		in := sub.In(trackID(pub, events.SourceScreen))
+		if in == nil || in.Keyframes.Load() == 0 || in.StreamID != string(pub.ID) {
+			return fmt.Errorf("screen track %+v; tracks %d", in, len(sub.Ins()))
+		}
+		for _, x := range sub.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceScreen) && x.Kind == "video" && x.Source == events.SourceScreen {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks event lacks the screen: %+v", sub.Tracks())
+	})
+	// Camera and microphone keep flowing.
+	if !flowing(sub.In(trackID(pub, events.SourceCamera))) || !flowing(sub.In(trackID(pub, events.SourceMicrophone))) {
+		t.Fatal("camera or microphone stopped when the screen share started")
+	}
 }

@@ -68,6 +68,7 @@ type Client struct {
 	tracks   []events.Track // last Tracks event
 	offers   []events.SubscribeOffer
 	speakers [][]events.ParticipantID
+	seen     map[events.EventType]int
 	answered chan string // publish answers
 	reqSeq   int
 	JoinedAt time.Time
@@ -82,6 +83,7 @@ func New(api *webrtc.API, room events.RoomCode, send SendFunc) (*Client, error) 
 		ID: id, Room: room, api: api, send: send,
 		Conn:     events.ConnRef{ConnectionID: events.ConnectionID("c-" + string(id)), Endpoint: "http://pusher.test"},
 		recv:     map[string]*In{},
+		seen:     map[events.EventType]int{},
 		answered: make(chan string, 4),
 	}
 	sub, err := api.NewPeerConnection(webrtc.Configuration{})
@@ -146,6 +148,9 @@ func (c *Client) Leave(ctx context.Context) error {
 func (c *Client) Deliver(data []byte) {
 	var head events.Meta
 	_ = json.Unmarshal(data, &head)
+	c.mu.Lock()
+	c.seen[head.Type]++
+	c.mu.Unlock()
 	switch head.Type {
 	case events.TypeSubscribeOffer:
 		var e events.SubscribeOffer
@@ -322,6 +327,23 @@ func (c *Client) Ins() []*In {
 		out = append(out, in)
 	}
 	return out
+}
+
+// Seen is how many events of type t arrived.
+func (c *Client) Seen(t events.EventType) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[t]
+}
+
+// SubscribeNetwork is the transport ("udp", "tcp") of the subscribe
+// connection's selected candidate pair, "" before there is one.
+func (c *Client) SubscribeNetwork() string {
+	pair, err := c.sub.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return ""
+	}
+	return pair.Local.Protocol.String()
 }
 
 // SubscribeState is the subscribe connection's state.
