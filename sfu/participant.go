@@ -204,9 +204,12 @@ func (p *participant) offer() error {
 	waitGathering(gathered)
 	p.offered = true
 	p.offerSeq++
-	offerEv := &events.SubscribeOffer{SDP: p.sub.LocalDescription().SDP, Tracks: tracks}
-	p.send(offerEv)
-	p.watchOffer(p.offerSeq, *offerEv, 1)
+	// The queued event is marshalled (and marked) by the sender goroutine:
+	// keep a separate copy for resending.
+	offerEv := events.SubscribeOffer{SDP: p.sub.LocalDescription().SDP, Tracks: tracks}
+	first := offerEv
+	p.send(&first)
+	p.watchOffer(p.offerSeq, offerEv, 1)
 	return nil
 }
 
