@@ -143,11 +143,15 @@ func newMedia(cfg Config) (*media, error) {
 	}
 
 	m := &webrtc.MediaEngine{}
+	ir := &interceptor.Registry{}
 	if err := registerCodecs(m); err != nil {
+		_ = udpMux.Close()
+		_ = tcpMux.Close()
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
 	if err := registerInterceptors(m, ir); err != nil {
+		_ = udpMux.Close()
+		_ = tcpMux.Close()
 		return nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
