@@ -314,3 +314,21 @@ func TestRedisScreenShareIsOneMoreTrack(t *testing.T) {
 		t.Fatal("camera or microphone stopped when the screen share started")
 	}
 }
+
+func TestRedisH264IsForwarded(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	pub.VideoCodec = webrtc.MimeTypeH264
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "H.264 camera", func() error {
+		in := sub.In(trackID(pub, events.SourceCamera))
+		if in == nil || in.Unique.Load() < 10 {
+			return fmt.Errorf("camera track %+v", in)
+		}
+		if in.Mime != webrtc.MimeTypeH264 {
+			return fmt.Errorf("camera arrives as %s", in.Mime)
+		}
+		return nil
+	})
+}

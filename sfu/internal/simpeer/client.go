@@ -74,6 +74,8 @@ type Client struct {
 	JoinedAt time.Time
 	// PublishedAt is when the last Publish got its answer.
 	PublishedAt time.Time
+	// VideoCodec is the MIME type of published video ("" = VP8).
+	VideoCodec string
 }
 
 // New returns a client of room; it joins with Join.
@@ -232,7 +234,7 @@ func (c *Client) Publish(ctx context.Context, videoBps int, sources ...events.So
 	var outs []*Out
 	var infos []events.TrackInfo
 	for _, s := range sources {
-		o, err := newOut(pc, s, videoBps)
+		o, err := newOut(pc, s, videoBps, c.VideoCodec)
 		if err != nil {
 			return nil, err
 		}

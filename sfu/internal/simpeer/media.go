@@ -43,11 +43,16 @@ type Out struct {
 	once     sync.Once
 }
 
-func newOut(pc *webrtc.PeerConnection, s events.Source, bps int) (*Out, error) {
+func newOut(pc *webrtc.PeerConnection, s events.Source, bps int, videoMime string) (*Out, error) {
 	video := s == events.SourceCamera || s == events.SourceScreen
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
 	if video {
 		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		if videoMime == webrtc.MimeTypeH264 {
+			// The payload stays VP8-shaped: the node never parses it.
+			codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+		}
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -181,6 +186,7 @@ func (o *Out) runAudio() {
 // In is an incoming track on the subscribe connection and what arrived.
 type In struct {
 	ID, StreamID string
+	Mime         string // negotiated codec
 	Kind         webrtc.RTPCodecType
 	track        *webrtc.TrackRemote
 
@@ -201,7 +207,7 @@ type In struct {
 const maxSamples = 50_000
 
 func newIn(t *webrtc.TrackRemote) *In {
-	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), track: t, lat: make([]int32, 0, 1024), highest: -1}
+	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), Mime: t.Codec().MimeType, track: t, lat: make([]int32, 0, 1024), highest: -1}
 }
 
 func (in *In) run() {
