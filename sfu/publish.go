@@ -29,9 +29,18 @@ func (p *participant) publish(offerSDP string, tracks []events.TrackInfo) (strin
 		}
 		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { p.onTrack(pc, t, recv) })
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			if s == webrtc.PeerConnectionStateFailed {
-				p.log.Warn("publish connection failed")
+			if s != webrtc.PeerConnectionStateFailed {
+				return
 			}
+			// Its tracks end with it (subscribers are renegotiated without
+			// them), and the next publish offer starts a fresh connection.
+			p.log.Warn("publish connection failed; closing it")
+			r.mu.Lock()
+			if p.pub == pc {
+				p.pub = nil
+			}
+			r.mu.Unlock()
+			go pc.Close()
 		})
 	}
 	fail := func(err error) (string, error) {
