@@ -157,3 +157,31 @@ func TestRedisLostSubscribeOfferIsSentAgain(t *testing.T) {
 	}
 	eventually(t, "tracks after a lost offer", func() error { return receivesFrom(sub, pub) })
 }
+
+func TestRedisPublisherConnectionLossEndsItsTracks(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub.ClosePublishing()
+	eventually(t, "tracks gone", func() error {
+		for _, x := range sub.Tracks() {
+			if x.ParticipantID == pub.ID {
+				return fmt.Errorf("%s still listed", x.TrackID)
+			}
+		}
+		offers := sub.Offers()
+		if last := offers[len(offers)-1]; len(last.Tracks) != 0 {
+			return fmt.Errorf("last offer still has %d tracks", len(last.Tracks))
+		}
+		return nil
+	})
+	// The participant is still in the room and can publish again.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pub.Publish(ctx, videoBps, events.SourceMicrophone, events.SourceCamera); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "republished", func() error { return receivesFrom(sub, pub) })
+}

@@ -29,18 +29,23 @@ func (p *participant) publish(offerSDP string, tracks []events.TrackInfo) (strin
 		}
 		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { p.onTrack(pc, t, recv) })
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			if s != webrtc.PeerConnectionStateFailed {
+			if s != webrtc.PeerConnectionStateFailed && s != webrtc.PeerConnectionStateClosed {
 				return
 			}
 			// Its tracks end with it (subscribers are renegotiated without
 			// them), and the next publish offer starts a fresh connection.
-			p.log.Warn("publish connection failed; closing it")
 			r.mu.Lock()
-			if p.pub == pc {
+			current := p.pub == pc
+			if current {
 				p.pub = nil
 			}
 			r.mu.Unlock()
-			go pc.Close()
+			if s == webrtc.PeerConnectionStateFailed {
+				p.log.Warn("publish connection failed; closing it")
+				go pc.Close()
+			} else if current && !p.isClosed() {
+				p.log.Info("publish connection closed by the client")
+			}
 		})
 	}
 	fail := func(err error) (string, error) {

@@ -271,6 +271,21 @@ func (c *Client) Publish(ctx context.Context, videoBps int, sources ...events.So
 	return outs, nil
 }
 
+// ClosePublishing closes the publish connection without telling the node,
+// as a browser tab that crashed or lost its network would.
+func (c *Client) ClosePublishing() {
+	c.mu.Lock()
+	pub, outs := c.pub, c.outs
+	c.pub, c.outs = nil, nil
+	c.mu.Unlock()
+	for _, o := range outs {
+		o.stop()
+	}
+	if pub != nil {
+		_ = pub.Close()
+	}
+}
+
 // Outs returns every published track.
 func (c *Client) Outs() []*Out {
 	c.mu.Lock()
