@@ -192,7 +192,9 @@ func (p *participant) offer() error {
 	if len(tracks) == 0 && !p.offered {
 		return nil
 	}
-	p.needOffer = false
+	// Owed until an offer is out: a failure below leaves the senders changed,
+	// and the next attempt must still offer them.
+	p.needOffer = true
 	offer, err := p.sub.CreateOffer(nil)
 	if err != nil {
 		return err
@@ -202,6 +204,7 @@ func (p *participant) offer() error {
 		return err
 	}
 	waitGathering(gathered)
+	p.needOffer = false
 	p.offered = true
 	p.offerSeq++
 	// The queued event is marshalled (and marked) by the sender goroutine:
