@@ -13,6 +13,9 @@
 //	SFU_HTTP_PORT      /healthz and /metrics (8080)
 //	SFU_DRAIN_TIMEOUT  how long SIGTERM waits for rooms to empty (100s)
 //	LOG_LEVEL          debug|info|warn|error (info)
+//
+// `sfu -healthcheck` probes a running node's /healthz and exits 0 on 200: the
+// ECS container health check (the distroless image has no shell or curl).
 package main
 
 import (
@@ -45,6 +48,20 @@ func main() {
 	}
 }
 
+// probe asks a running node's /healthz; any answer but 200 is unhealthy.
+func probe(port int) error {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	}
+	return nil
+}
+
 func env(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
@@ -71,7 +88,11 @@ func run() error {
 	tcpPort := flag.Int("tcp-port", envInt("SFU_TCP_PORT", 50000), "ICE-TCP port")
 	httpPort := flag.Int("http-port", envInt("SFU_HTTP_PORT", 8080), "health and metrics port")
 	drain := flag.Duration("drain-timeout", drainDef, "drain timeout on SIGTERM")
+	healthcheck := flag.Bool("healthcheck", false, "probe this node's /healthz and exit 0 when healthy (the container health check: the image has no shell or curl)")
 	flag.Parse()
+	if *healthcheck {
+		return probe(*httpPort)
+	}
 
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(env("LOG_LEVEL", "info")))
