@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,10 +64,32 @@ func (a *APIGateway) client(endpoint string) (*apigatewaymanagementapi.Client, e
 	if !ok {
 		c = apigatewaymanagementapi.NewFromConfig(a.cfg, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
+			// SigV4 signs for a region: an API in another region than ours
+			// rejects a request signed for our own.
+			if r := endpointRegion(endpoint); r != "" {
+				o.Region = r
+			}
 		})
 		a.clients[endpoint] = c
 	}
 	return c, nil
+}
+
+// endpointRegion is the region of an `@connections` endpoint of the form
+// https://{api-id}.execute-api.{region}.amazonaws.com/{stage}, or "" for any
+// other (a custom domain, the local gateway), which is signed for our region.
+func endpointRegion(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	parts := strings.Split(u.Hostname(), ".")
+	for i := 0; i+2 < len(parts); i++ {
+		if parts[i] == "execute-api" && parts[i+2] == "amazonaws" {
+			return parts[i+1]
+		}
+	}
+	return ""
 }
 
 // Post sends data to the connection; ErrGone when it no longer exists.

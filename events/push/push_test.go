@@ -93,3 +93,23 @@ func TestAPIGatewayPusher(t *testing.T) {
 		t.Fatal("post without endpoint succeeded")
 	}
 }
+
+// A push to another region's API must be signed for that region, or API
+// Gateway refuses it; other endpoints keep the configured region.
+func TestAPIGatewaySignsForTheEndpointsRegion(t *testing.T) {
+	p := NewAPIGateway(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AK", "SK", "")}).(*APIGateway)
+	for endpoint, want := range map[string]string{
+		"https://abc123.execute-api.eu-west-1.amazonaws.com/prod": "eu-west-1",
+		"https://abc123.execute-api.ap-south-1.amazonaws.com/v1":  "ap-south-1",
+		"https://ws.example.com":                                  "us-east-1",
+		"http://127.0.0.1:8080":                                   "us-east-1",
+	} {
+		c, err := p.client(endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Options().Region; got != want {
+			t.Errorf("%s: signed for %q, want %q", endpoint, got, want)
+		}
+	}
+}
