@@ -260,6 +260,46 @@ func TestRedisActiveSpeakersFollowAudioLevel(t *testing.T) {
 	})
 }
 
+// Short loud bursts between silences (Chromium's fake microphone beeps about
+// 100 ms a second; speech is syllables and pauses) must still make a speaker.
+func TestRedisActiveSpeakerFromShortBursts(t *testing.T) {
+	h := start(t)
+	a, b := h.client(), h.client()
+	h.joinAndPublish(a)
+	h.joinAndPublish(b)
+	var mic *simpeer.Out
+	for _, o := range b.Outs() {
+		if o.Source == events.SourceMicrophone {
+			mic = o
+		}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			mic.Level.Store(10) // -10 dBov for 100 ms
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			mic.Level.Store(127) // then 900 ms of silence
+			select {
+			case <-stop:
+				return
+			case <-time.After(900 * time.Millisecond):
+			}
+		}
+	}()
+	eventually(t, "b speaks in bursts", func() error {
+		s := a.Speakers()
+		if len(s) == 0 || !slices.Equal(s[len(s)-1], []events.ParticipantID{b.ID}) {
+			return fmt.Errorf("active speakers %v, want [%s]", s, b.ID)
+		}
+		return nil
+	})
+}
+
 func TestRedisICETCPWhenUDPIsBlocked(t *testing.T) {
 	h := start(t)
 	pub := h.client()

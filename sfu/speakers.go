@@ -12,12 +12,13 @@ import (
 
 const (
 	speakerEvery = 400 * time.Millisecond
-	// speakingLoudness is the mean loudness (127 - level in -dBov) above
-	// which a microphone counts as speaking: louder than -50 dBov, which is
-	// above a quiet room's noise floor once the browser's noise suppression
-	// ran.
-	speakingLoudness = 127 - 50
-	maxSpeakers      = 3
+	// minVoiced is how many voiced packets (20 ms each) in one window make
+	// a speaker: 60 ms of voice, more than a click or a cough's tail.
+	minVoiced = 3
+	// speakerHold keeps a speaker listed through the pauses between words,
+	// so rings do not flicker.
+	speakerHold = 1200 * time.Millisecond
+	maxSpeakers = 3
 )
 
 // speakerLoop announces who speaks, loudest first, when that changes; at
@@ -25,33 +26,51 @@ const (
 func (r *room) speakerLoop() {
 	t := time.NewTicker(speakerEvery)
 	defer t.Stop()
+	heard := map[events.ParticipantID]voice{}
 	for {
 		select {
 		case <-r.stop:
 			return
-		case <-t.C:
-			r.updateSpeakers()
+		case now := <-t.C:
+			r.updateSpeakers(now, heard)
 		}
 	}
 }
 
-func (r *room) updateSpeakers() {
-	type loud struct {
-		id events.ParticipantID
-		l  int
-	}
+// voice is the last time a participant was heard, and how loud.
+type voice struct {
+	at       time.Time
+	loudness int
+}
+
+func (r *room) updateSpeakers(now time.Time, heard map[events.ParticipantID]voice) {
 	r.mu.Lock()
-	var talking []loud
 	for k, t := range r.tracks {
 		if t.recv.Kind() != webrtc.RTPCodecTypeAudio || k.source != events.SourceMicrophone {
 			continue
 		}
-		l, ok := t.recv.Level()
-		if ok && l >= speakingLoudness && !t.recv.Muted() {
-			talking = append(talking, loud{k.pid, l})
+		if n, l := t.recv.Voice(); n >= minVoiced && !t.recv.Muted() {
+			heard[k.pid] = voice{now, l}
 		}
 	}
-	sort.Slice(talking, func(i, j int) bool { return talking[i].l > talking[j].l })
+	type loud struct {
+		id events.ParticipantID
+		l  int
+	}
+	var talking []loud
+	for id, v := range heard {
+		if now.Sub(v.at) > speakerHold {
+			delete(heard, id) // also forgets those who left
+			continue
+		}
+		talking = append(talking, loud{id, v.loudness})
+	}
+	sort.Slice(talking, func(i, j int) bool {
+		if talking[i].l != talking[j].l {
+			return talking[i].l > talking[j].l
+		}
+		return talking[i].id < talking[j].id // a stable order for equal levels
+	})
 	ids := make([]events.ParticipantID, 0, min(len(talking), maxSpeakers))
 	for _, x := range talking[:min(len(talking), maxSpeakers)] {
 		ids = append(ids, x.id)

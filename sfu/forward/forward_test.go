@@ -95,8 +95,11 @@ func TestDownTrackRewritesAndKeepsSequenceContiguousAcrossMute(t *testing.T) {
 	if s.ssrc != 999 || s.pt != 111 {
 		t.Fatalf("ssrc/pt %d/%d, want the subscriber's 999/111", s.ssrc, s.pt)
 	}
-	if l, ok := r.Level(); !ok || l != 127-30 {
-		t.Fatalf("level %d %v, want %d", l, ok, 127-30)
+	if n, l := r.Voice(); n != 30 || l != 127-30 {
+		t.Fatalf("voice: %d packets at loudness %d, want 30 at %d", n, l, 127-30)
+	}
+	if n, _ := r.Voice(); n != 0 {
+		t.Fatalf("voice counted again after being read: %d packets", n)
 	}
 }
 

@@ -62,8 +62,8 @@ type Receiver struct {
 	packets   atomic.Uint64
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64 // summed over subscribers
-	levelSum  atomic.Uint64 // loudness (127-level) summed since the last Level()
-	levelSeen atomic.Uint64
+	voiceSum  atomic.Uint64 // loudness (127-level) of voiced packets since the last Voice()
+	voiceSeen atomic.Uint64
 }
 
 // NewReceiver returns a Receiver reading src; call Run to start it.
@@ -100,8 +100,10 @@ func (r *Receiver) Run() error {
 		r.bytesIn.Add(uint64(n))
 		if r.opts.AudioLevelExt != 0 {
 			if ext := pkt.Header.GetExtension(r.opts.AudioLevelExt); len(ext) > 0 {
-				r.levelSum.Add(uint64(127 - ext[0]&0x7f))
-				r.levelSeen.Add(1)
+				if l := 127 - int(ext[0]&0x7f); l >= VoicedLoudness {
+					r.voiceSum.Add(uint64(l))
+					r.voiceSeen.Add(1)
+				}
 			}
 		}
 		if r.muted.Load() {
@@ -202,14 +204,20 @@ func (r *Receiver) Stats() Stats {
 	return Stats{Packets: r.packets.Load(), BytesIn: r.bytesIn.Load(), BytesOut: r.bytesOut.Load()}
 }
 
-// Level returns the mean loudness (0 silent … 127 loudest, i.e. 127 minus
-// the RFC 6464 level in -dBov) of the packets since the previous call, and
-// whether any packet carried a level.
-func (r *Receiver) Level() (loudness int, ok bool) {
-	n := r.levelSeen.Swap(0)
-	sum := r.levelSum.Swap(0)
+// VoicedLoudness is the loudness (127 minus the RFC 6464 level in -dBov)
+// above which a packet counts as voice: louder than -50 dBov, above a quiet
+// room's noise floor once the browser's noise suppression ran.
+const VoicedLoudness = 127 - 50
+
+// Voice returns how many packets since the previous call carried voice, and
+// their mean loudness (0 silent … 127 loudest). Counting voiced packets
+// rather than averaging all of them keeps short syllables — and Chromium's
+// fake-microphone beep — from being diluted by the pauses around them.
+func (r *Receiver) Voice() (packets, loudness int) {
+	n := r.voiceSeen.Swap(0)
+	sum := r.voiceSum.Swap(0)
 	if n == 0 {
-		return 0, false
+		return 0, 0
 	}
-	return int(sum / n), true
+	return int(n), int(sum / n)
 }
