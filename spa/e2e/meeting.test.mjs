@@ -41,6 +41,12 @@ test("a host and two guests see and hear each other", { timeout: 150_000 }, asyn
     await waitGrowing(p.page, others.map((o) => `${o}-microphone`), "packets", `page ${i}: audio packets growing`);
   }
 
+  // Chromium's fake microphone beeps once a second: the SFU's active-speaker
+  // detection lights the speaking ring on a guest's tile at the host.
+  await waitFor("the host sees a guest's speaking ring", () =>
+    host.page.evaluate((gs) => gs.some((id) => document.querySelector(`.tile.speaking[data-participant="${id}"]`)), ids.slice(1)),
+    { timeoutMs: 10_000, everyMs: 100 });
+
   // The first guest presents: the others get a playing presentation tile,
   // which goes when the presentation stops.
   const screenTile = (page) =>
