@@ -29,9 +29,11 @@ test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load generator against a local node; prints a table.
+## bench: SFU load (publishers x subscribers) and signaling figures; prints tables (docs/benchmarks.md).
 bench:
+	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen
+	go test -run '^$$' -bench . -benchtime 300x ./localstack/
 
 ## lambdas: one bootstrap per function for provided.al2023 on arm64.
 lambdas:
