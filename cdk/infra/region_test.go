@@ -41,7 +41,7 @@ func TestSFUSecurityGroupPorts(t *testing.T) {
 	}
 }
 
-func TestRedisSecurityGroupAdmitsOnlyVeet(t *testing.T) {
+func TestElastiCacheSecurityGroupAdmitsOnlyVeet(t *testing.T) {
 	f := synth(t)
 	stack := regionStack(primaryRegion)
 	var sources []string
@@ -72,7 +72,7 @@ func TestRedisSecurityGroupAdmitsOnlyVeet(t *testing.T) {
 	}
 }
 
-func TestRedisEncryptedMultiAZWithAuthFromSecretsManager(t *testing.T) {
+func TestElastiCacheEncryptedMultiAZWithAuthFromSecretsManager(t *testing.T) {
 	f := synth(t)
 	stack := regionStack(primaryRegion)
 	check(t, "replication group", func() {
