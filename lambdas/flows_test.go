@@ -308,3 +308,48 @@ func TestRedisHandlersSignalRelay(t *testing.T) {
 		t.Fatalf("bad sdp relayed")
 	}
 }
+
+// A denied guest who reloads (a new socket, so a new guest id) still meets
+// the cool-down: it holds their address. Another address may knock.
+func TestRedisHandlersDeniedGuestReloadMeetsCooldown(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	e.push.take("c-host")
+	e.ip["c-g"], e.ip["c-g-reload"], e.ip["c-other"] = "203.0.113.7", "203.0.113.7", "198.51.100.9"
+	e.connect("c-g", "")
+	g := e.one(e.send("c-g", map[string]any{"action": "join", "id": "k", "code": code, "name": "G"}), "lobby_waiting")["you"].(map[string]any)["id"]
+	e.push.take("c-host")
+	e.one(e.send("c-host", map[string]any{"action": "deny", "id": "d", "participantId": g}), "ack")
+	e.one(e.push.take("c-g"), "denied")
+	e.push.take("c-host")
+
+	e.invoke("$disconnect", "c-g", "", nil)
+	e.connect("c-g-reload", "")
+	ev := e.one(e.send("c-g-reload", map[string]any{"action": "join", "id": "k2", "code": code, "name": "G"}), "error")
+	if ev["code"] != "too_soon" || ev["retryAfterMs"].(float64) <= 0 {
+		t.Fatalf("knock after deny and reload: %v", ev)
+	}
+	if got := e.push.take("c-host"); len(got) != 0 {
+		t.Fatalf("a refused knock reached the host: %v", got)
+	}
+	e.connect("c-other", "")
+	e.one(e.send("c-other", map[string]any{"action": "join", "id": "k3", "code": code, "name": "H"}), "lobby_waiting")
+	e.one(e.push.take("c-host"), "knock")
+}
+
+func TestKnockSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":              "203.0.113.7",
+		"::ffff:203.0.113.7":       "203.0.113.7",
+		"2001:db8:1:2:aa:bb:cc:dd": "2001:db8:1:2::/64",
+		"2001:db8:1:2:11:22:33:44": "2001:db8:1:2::/64",
+		"127.0.0.1":                "",
+		"::1":                      "",
+		"":                         "",
+		"not an ip":                "",
+	} {
+		if got := knockSource(in); got != want {
+			t.Errorf("knockSource(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -72,6 +72,8 @@ type env struct {
 	bus   *bus.Bus
 	tok   *token.Signer
 	reqID atomic.Int64
+	// ip is each connection's source address (API Gateway's identity.sourceIp).
+	ip map[events.ConnectionID]string
 }
 
 func newEnv(t *testing.T) *env {
@@ -81,7 +83,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, push: newRecorder(), st: state.New(rdb), bus: bus.New(rdb, nil), tok: signer}
+	e := &env{t: t, push: newRecorder(), st: state.New(rdb), bus: bus.New(rdb, nil), tok: signer, ip: map[events.ConnectionID]string{}}
 	e.h = New(Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw",
 		Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err := e.st.Heartbeat(context.Background(), events.NodeInfo{ID: "n1", Region: "local", State: events.NodeServing}, time.Minute); err != nil {
@@ -98,6 +100,7 @@ func (e *env) invoke(routeKey string, conn events.ConnectionID, body string, que
 		RequestContext: awsevents.APIGatewayWebsocketProxyRequestContext{
 			RouteKey: routeKey, ConnectionID: string(conn), RequestID: fmt.Sprintf("gw-%d", e.reqID.Add(1)),
 			DomainName: "example.execute-api", Stage: "prod", EventType: "MESSAGE",
+			Identity: awsevents.APIGatewayRequestIdentity{SourceIP: e.ip[conn]},
 		},
 	}
 	resp, err := e.h.Function(routes.FunctionFor(routeKey))(context.Background(), req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/veet-dev/veet/events"
@@ -156,8 +157,8 @@ func (h *Handlers) replace(ctx context.Context, code events.RoomCode, res *state
 }
 
 // knock puts a caller without a token in the lobby. A guest's id derives
-// from the connection, so knocking again after a deny on the same socket
-// meets the cool-down (a reload is a new guest: hosts still decide).
+// from the connection; a reload is a new guest id, so the deny cool-down
+// also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
 	g := events.Guest{ID: guestID(c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
 	if c.conn.Room != "" && (c.conn.Room != m.Code || c.conn.Participant != g.ID) {
@@ -165,7 +166,7 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 			return err
 		}
 	}
-	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref())
+	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP))
 	if err != nil {
 		return err
 	}
@@ -176,6 +177,23 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title}))
 	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
 	return nil
+}
+
+// knockSource is the address a deny's cool-down holds off besides the guest
+// id: the client's IP as API Gateway saw it, an IPv6 client's /64 (a device
+// rotates its addresses within it). Loopback is no source: on a local stack
+// every browser is 127.0.0.1. Guests behind one NAT share the cool-down,
+// 30 s at most, a fair price for a reload not skipping it.
+func knockSource(sourceIP string) string {
+	ip := net.ParseIP(sourceIP)
+	switch {
+	case ip == nil || ip.IsLoopback() || ip.IsUnspecified():
+		return ""
+	case ip.To4() != nil:
+		return ip.To4().String()
+	default:
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
 }
 
 func guestID(conn events.ConnectionID) events.ParticipantID {

@@ -117,7 +117,9 @@ res.mods = mods()
 return cjson.encode(res)
 `)
 
-// ARGV: pid, guest JSON, connRef JSON, connection id, now (ms).
+// ARGV: pid, guest JSON, lobby conn JSON (connRef + src), connection id, now
+// (ms), source ("" = unknown). A deny holds off the guest id and, when known,
+// the source ('ip:' .. src in D), since a reload brings a new guest id.
 var knockScript = script(`
 local e = closed(); if e then return e end
 local pid, now = ARGV[1], tonumber(ARGV[5])
@@ -125,6 +127,7 @@ if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were rem
 if redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
 redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
 local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
+if ARGV[6] ~= '' then till = math.max(till, tonumber(redis.call('ZSCORE', D, 'ip:' .. ARGV[6]) or '0')) end
 if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
 local old, oldID = connOf(LC, pid)
 local rejoin = redis.call('HEXISTS', L, pid) == 1
@@ -161,6 +164,10 @@ if not g then return fail('not_found', 'that guest is no longer waiting') end
 local c = redis.call('HGET', LC, ARGV[3]) or ''
 redis.call('HDEL', L, ARGV[3]); redis.call('HDEL', LC, ARGV[3])
 redis.call('ZADD', D, ARGV[4], ARGV[3])
+if c ~= '' then
+  local src = cjson.decode(c).src
+  if type(src) == 'string' and src ~= '' then redis.call('ZADD', D, ARGV[4], 'ip:' .. src) end
+end
 touch()
 return cjson.encode({guest = g, targetConn = c, mods = mods()})
 `)

@@ -146,11 +146,20 @@ type KnockResult struct {
 	Again    bool             // the guest was already waiting
 }
 
-// Knock puts a guest in the lobby.
-func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef) (*KnockResult, error) {
+// lobbyConn is a waiting guest's connection and where it comes from; the
+// source stays in Redis (hosts never see it).
+type lobbyConn struct {
+	events.ConnRef
+	Source string `json:"src,omitempty"`
+}
+
+// Knock puts a guest in the lobby. source is where the guest connects from
+// ("" when unknown): a deny holds off that source as well as the guest id for
+// DenyCooldown, since a reload is a new connection and so a new guest id.
+func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source string) (*KnockResult, error) {
 	gj, _ := json.Marshal(g)
-	cj, _ := json.Marshal(conn)
-	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli())
+	cj, _ := json.Marshal(lobbyConn{ConnRef: conn, Source: source})
+	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +195,7 @@ func (s *Store) Admit(ctx context.Context, code events.RoomCode, by events.Parti
 	return admitted, refs(r.Mods), nil
 }
 
-// Deny turns a guest away for DenyCooldown.
+// Deny turns a guest, and the source it knocked from, away for DenyCooldown.
 func (s *Store) Deny(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID) (Admission, []events.ConnRef, error) {
 	until := time.Now().Add(DenyCooldown).UnixMilli()
 	r, err := s.run(ctx, denyScript, code, string(by), string(conn), string(guestID), until)

@@ -63,7 +63,7 @@ func (f *fixture) mustJoin(code events.RoomCode, pid events.ParticipantID, role 
 
 func (f *fixture) knock(code events.RoomCode, conn string) (events.ParticipantID, error) {
 	g := events.Guest{ID: events.NewParticipantID(), Name: "Guest", KnockedAt: time.Now().UnixMilli()}
-	_, err := f.s.Knock(f.cx, code, g, ref(conn))
+	_, err := f.s.Knock(f.cx, code, g, ref(conn), "")
 	return g.ID, err
 }
 
@@ -158,19 +158,19 @@ func TestRedisStateDenyCooldownAndLobbyLeave(t *testing.T) {
 	code, host := f.create()
 	f.mustJoin(code, host, events.RoleHost, "c-host")
 	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := f.s.Knock(f.cx, code, g, ref("c-g")); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.s.Deny(f.cx, code, host, "c-host", g.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.s.Knock(f.cx, code, g, ref("c-g"))
+	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "")
 	var r *Refused
 	if !IsRefused(err, events.CodeTooSoon) || !asRefused(err, &r) || r.RetryAfterMS <= 0 || r.RetryAfterMS > DenyCooldown.Milliseconds() {
 		t.Fatalf("knock after deny: %v", err)
 	}
 	g2 := events.Guest{ID: events.NewParticipantID(), Name: "G2"}
-	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2")); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), ""); err != nil {
 		t.Fatal(err)
 	}
 	l, err := f.s.Leave(f.cx, code, g2.ID, "c-g2")
@@ -434,5 +434,39 @@ func TestRedisStateKeysExpire(t *testing.T) {
 	_ = f.s.PutConn(f.cx, Conn{ID: "c-host", Endpoint: "http://gw"})
 	if ttl := f.s.rdb.TTL(f.cx, connKey("c-host")).Val(); ttl <= 2*time.Hour {
 		t.Fatalf("conn ttl %v", ttl)
+	}
+}
+
+// A reload is a new connection and so a new guest id: the cool-down holds
+// the source address too, and only that one.
+func TestRedisStateDenyCooldownHoldsTheSource(t *testing.T) {
+	f := newFixture(t)
+	code, host := f.create()
+	f.mustJoin(code, host, events.RoleHost, "c-host")
+	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
+	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "203.0.113.7"); err != nil {
+		t.Fatal(err)
+	}
+	room, _ := f.s.Snapshot(f.cx, code, host, "c-host")
+	if len(room.Lobby) != 1 || room.Lobby[0] != g {
+		t.Fatalf("lobby as hosts see it: %+v", room.Lobby)
+	}
+	a, _, err := f.s.Deny(f.cx, code, host, "c-host", g.ID)
+	if err != nil || a.Conn.ConnectionID != "c-g" {
+		t.Fatalf("deny: %+v %v", a, err)
+	}
+	reloaded := events.Guest{ID: events.NewParticipantID(), Name: "G"}
+	_, err = f.s.Knock(f.cx, code, reloaded, ref("c-g-reloaded"), "203.0.113.7")
+	var r *Refused
+	if !IsRefused(err, events.CodeTooSoon) || !asRefused(err, &r) || r.RetryAfterMS <= 0 || r.RetryAfterMS > DenyCooldown.Milliseconds() {
+		t.Fatalf("knock from the denied source: %v", err)
+	}
+	other := events.Guest{ID: events.NewParticipantID(), Name: "H"}
+	if _, err := f.s.Knock(f.cx, code, other, ref("c-h"), "198.51.100.9"); err != nil {
+		t.Fatalf("knock from another source: %v", err)
+	}
+	unknown := events.Guest{ID: events.NewParticipantID(), Name: "U"}
+	if _, err := f.s.Knock(f.cx, code, unknown, ref("c-u"), ""); err != nil {
+		t.Fatalf("knock from an unknown source: %v", err)
 	}
 }
