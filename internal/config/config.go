@@ -119,7 +119,9 @@ func unwrapSecret(v string) string {
 }
 
 // RedisFromEnv builds the Redis client alone (the SFU's main shares it).
-func RedisFromEnv() (redis.UniversalClient, error) { return redisClient(os.Getenv, os.Getenv("REDIS_PASSWORD")) }
+func RedisFromEnv() (redis.UniversalClient, error) {
+	return redisClient(os.Getenv, os.Getenv("REDIS_PASSWORD"))
+}
 
 func redisClient(env Getenv, password string) (redis.UniversalClient, error) {
 	if u := env("REDIS_URL"); u != "" {
