@@ -41,10 +41,7 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 	case events.CmdCandidate:
 		err = n.withParticipant(cmd, func(p *participant) error { return p.candidate(cmd.Target, cmd.Candidate) })
 	case events.CmdLeave:
-		err = n.withParticipant(cmd, func(p *participant) error {
-			p.room.removeParticipant(p, "left")
-			return nil
-		})
+		n.leave(cmd)
 	case events.CmdSetMuted:
 		err = n.withParticipant(cmd, func(p *participant) error {
 			p.room.setMuted(trackKey{p.id, cmd.Source}, cmd.Muted)
@@ -96,6 +93,28 @@ func (n *Node) join(cmd events.Command) error {
 		return nil
 	}
 	return events.Errorf(events.CodeUnavailable, "room is closing; join again")
+}
+
+// leave ends a participant's media session. A leave with no session to end
+// is normal and quiet: the participant never joined media here, their room
+// was closed (meeting ended, node stopping), or a push already found their
+// connection gone. A leave naming another connection than the session's is
+// for an earlier session that a rejoin from a new connection replaced, and
+// leaves the new one alone.
+func (n *Node) leave(cmd events.Command) {
+	var p *participant
+	if r := n.room(cmd.Room, false); r != nil {
+		p = r.participant(cmd.Participant)
+	}
+	if p == nil {
+		n.log.Debug("leave: no media session", "room", cmd.Room, "participant", cmd.Participant)
+		return
+	}
+	if cmd.Conn.ConnectionID != "" && cmd.Conn.ConnectionID != p.conn.ConnectionID {
+		p.log.Info("leave for an earlier connection ignored", "conn", cmd.Conn.ConnectionID)
+		return
+	}
+	p.room.removeParticipant(p, "left")
 }
 
 func (n *Node) publishOffer(cmd events.Command) error {

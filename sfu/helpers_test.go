@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +34,51 @@ type harness struct {
 	send   simpeer.SendFunc
 	api    *webrtc.API
 	room   events.RoomCode
+	logs   *warnings
 	stop   func()
+}
+
+// logRecorder passes records on to h and keeps the warnings and errors,
+// so a test can check that normal events log none.
+type logRecorder struct {
+	h    slog.Handler
+	seen *warnings
+}
+
+type warnings struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l logRecorder) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= slog.LevelWarn || l.h.Enabled(ctx, lv)
+}
+
+func (l logRecorder) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		l.seen.mu.Lock()
+		l.seen.lines = append(l.seen.lines, r.Message)
+		l.seen.mu.Unlock()
+	}
+	if !l.h.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return l.h.Handle(ctx, r)
+}
+
+func (l logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return logRecorder{l.h.WithAttrs(as), l.seen}
+}
+
+func (l logRecorder) WithGroup(name string) slog.Handler {
+	return logRecorder{l.h.WithGroup(name), l.seen}
+}
+
+// warnings returns what the node logged at warning level or above so far.
+func (h *harness) warnings() []string {
+	h.logs.mu.Lock()
+	defer h.logs.mu.Unlock()
+	return slices.Clone(h.logs.lines)
 }
 
 func testLog() *slog.Logger {
@@ -45,10 +91,10 @@ func testLog() *slog.Logger {
 func start(t *testing.T) *harness {
 	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
-	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode()}
+	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode(), logs: &warnings{}}
 	node, err := sfu.New(sfu.Config{
 		NodeID: events.NodeID("node-" + strings.ToLower(t.Name())), Region: "test", Redis: rdb, Push: h.pusher,
-		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 500 * time.Millisecond,
+		Log: slog.New(logRecorder{testLog().Handler(), h.logs}), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 500 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -185,3 +185,89 @@ func TestRedisPublisherConnectionLossEndsItsTracks(t *testing.T) {
 	}
 	eventually(t, "republished", func() error { return receivesFrom(sub, pub) })
 }
+
+// A leave is normal whatever the node still has: a participant who never
+// published, a second leave, a leave after the meeting ended. None of them
+// is refused or logged as a warning. A leave naming an earlier connection
+// (the person rejoined from a new tab) leaves the new session alone.
+func TestRedisLeavesAreQuietAndSpareARejoinedSession(t *testing.T) {
+	h := start(t)
+	pub, watcher := h.client(), h.client()
+	h.joinAndPublish(pub)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := watcher.Join(ctx); err != nil { // receives, never publishes
+		t.Fatal(err)
+	}
+	eventually(t, "watcher receives", func() error { return receivesFrom(watcher, pub) })
+
+	// The watcher rejoins from a new tab; the leave of its old connection
+	// arrives after the join of the new one.
+	tab, err := simpeer.New(h.api, h.room, h.send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tab.Close)
+	tab.ID = watcher.ID
+	tab.Conn.ConnectionID = watcher.Conn.ConnectionID + "-new"
+	h.pusher.Attach(tab)
+	if err := tab.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new tab receives", func() error { return receivesFrom(tab, pub) })
+	if err := watcher.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A later command's effect shows the stale leave was handled, and the
+	// new tab is still there to see it.
+	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new tab sees the mute", func() error {
+		for _, x := range tab.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceCamera) && x.Muted {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks: %+v", tab.Tracks())
+	})
+	if mic := tab.In(trackID(pub, events.SourceMicrophone)); !flowing(mic) {
+		t.Fatal("the stale leave stopped the new tab's media")
+	}
+
+	// Leave twice, then the last one leaves (the room closes) and leaves
+	// once more.
+	for _, c := range []*simpeer.Client{tab, tab, pub, pub} {
+		if err := c.Leave(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Commands are handled in order: once a later join (in another room)
+	// is served, the leaves were.
+	later, err := simpeer.New(h.api, events.NewRoomCode(), h.send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(later.Close)
+	h.pusher.Attach(later)
+	if err := later.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "later join served", func() error {
+		if later.Seen(events.TypeTracks) == 0 {
+			return fmt.Errorf("no tracks event yet")
+		}
+		return nil
+	})
+	if n := h.node.Info().Load.Rooms; n != 1 {
+		t.Errorf("%d rooms after everyone left one of them, want 1", n)
+	}
+	if w := h.warnings(); len(w) != 0 {
+		t.Errorf("normal leaves logged warnings: %q", w)
+	}
+	for _, c := range []*simpeer.Client{watcher, tab, pub} {
+		if errs := c.Errors(); len(errs) != 0 {
+			t.Errorf("%s got error events for leaving: %+v", c.ID, errs)
+		}
+	}
+}
