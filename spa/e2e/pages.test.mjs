@@ -82,6 +82,25 @@ test("a reload rejoins without knocking; a dropped socket reconnects", { timeout
   const hid = await myId(host.page);
   await waitGrowing(host.page, [`${gid}-camera`], "frames", "guest video flows to the host after the reconnect", 30_000);
   await waitGrowing(guest.page, [`${hid}-camera`], "frames", "host video flows to the guest after the reconnect", 30_000);
+
+  // The same person joins from a second tab (a duplicated tab keeps the
+  // token): the first tab says why it left and stays out, rather than
+  // reconnecting and evicting the second.
+  const stored = await guest.page.evaluate(() => JSON.stringify(sessionStorage));
+  const dup = await guest.context.newPage();
+  await dup.addInitScript((s) => {
+    for (const [k, v] of Object.entries(JSON.parse(s))) sessionStorage.setItem(k, v);
+  }, stored);
+  await dup.goto(`${stack.url}/${code}`);
+  await dup.getByLabel("Your name").fill("Gil Guest");
+  await dup.getByRole("button", { name: "Join now" }).click();
+  await dup.locator("main.meeting").waitFor();
+  await guest.page.getByText("You joined from another tab or device").waitFor();
+  assert.equal(await guest.page.evaluate(() => window.__veet.client?.sig.state ?? "closed"), "closed", "the old tab does not reconnect");
+  assert.equal(await myId(dup), gid, "the new tab is the same participant");
+  await waitGrowing(host.page, [`${gid}-camera`], "frames", "the host receives the guest from the new tab", 30_000);
+  assert.ok(await dup.locator("main.meeting").isVisible(), "the new tab is still in the meeting");
+  assert.deepEqual((await tileIds(host.page)).filter((i) => i === gid), [gid], "one tile for the guest at the host");
 });
 
 test("a host denies one knock; another guest cancels theirs", { timeout: 90_000 }, async () => {

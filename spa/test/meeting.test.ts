@@ -125,6 +125,26 @@ describe("MeetingClient", () => {
     expect(tokens.get("abc-defg-hij")).toBe("tok");
   });
 
+  it("an unsolicited left (the same person joined elsewhere) ends without reconnecting", async () => {
+    const { c, tokens } = await joined();
+    sock.receive({ type: "left" });
+    sock.onclose?.({ code: 1000, reason: "" });
+    await tick(); await tick();
+    expect(c.phase.kind).toBe("replaced");
+    expect(c.sig.state).toBe("closed");
+    expect(c.media).toBeNull();
+    expect(tokens.get("abc-defg-hij")).toBe("tok");
+  });
+
+  it("the reply to our own leave is a plain left", async () => {
+    const { c } = await joined();
+    const leaving = c.leave();
+    await tick();
+    sock.receive({ type: "left", id: lastSent("leave").id });
+    await leaving;
+    expect(c.phase.kind).toBe("left");
+  });
+
   it("a refused join becomes a page with a human message", async () => {
     const { c } = client();
     const p = c.join({ name: "Me", micOn: false, camOn: false, tracks: {} });

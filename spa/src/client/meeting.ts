@@ -12,6 +12,7 @@ export type Phase =
   | { kind: "joined" }
   | { kind: "left" }
   | { kind: "removed" }
+  | { kind: "replaced" }
   | { kind: "banned" }
   | { kind: "denied"; retryAfterMs: number }
   | { kind: "ended"; byYou: boolean }
@@ -158,6 +159,13 @@ export class MeetingClient extends Emitter<MeetingEvents> {
         break;
       case "removed":
         this.finish({ kind: "removed" });
+        break;
+      case "left":
+        // A left without a request id is not the answer to our leave: the
+        // same person joined from another tab or device, which took the seat
+        // and closes this socket. Reconnecting would take the seat back and
+        // the two tabs would take turns evicting each other.
+        if (!ev.id && (this.phase.kind === "joined" || this.phase.kind === "lobby")) this.finish({ kind: "replaced" });
         break;
       case "ended":
         this.opts.tokens.delete(this.code);
