@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -54,6 +55,7 @@ type participant struct {
 
 	negotiate chan struct{}
 	out       chan events.Event
+	unsent    atomic.Int32 // events queued and not yet pushed
 	done      chan struct{}
 	closeOnce sync.Once
 	drained   chan struct{} // closed when the sender goroutine exits
@@ -89,10 +91,12 @@ func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) (*par
 // send queues an event for the participant's WebSocket, in order. A client
 // that cannot keep up for enqueueTimeout loses the event, loudly.
 func (p *participant) send(e events.Event) {
+	p.unsent.Add(1)
 	select {
 	case p.out <- e:
 		return
 	case <-p.done:
+		p.unsent.Add(-1)
 		return
 	default:
 	}
@@ -100,10 +104,12 @@ func (p *participant) send(e events.Event) {
 	defer t.Stop()
 	select {
 	case p.out <- e:
+		return
 	case <-p.done:
 	case <-t.C:
 		p.log.Warn("event dropped: push queue full", "type", e.EventType())
 	}
+	p.unsent.Add(-1)
 }
 
 func (p *participant) sendLoop() {
@@ -118,6 +124,7 @@ func (p *participant) sendLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
 		err := push.Send(ctx, p.room.node.cfg.Push, p.conn, e)
 		cancel()
+		p.unsent.Add(-1)
 		switch {
 		case errors.Is(err, push.ErrGone):
 			p.log.Info("connection gone; closing media", "type", e.EventType())
@@ -129,11 +136,15 @@ func (p *participant) sendLoop() {
 	}
 }
 
-// flush waits up to d for queued events to be pushed.
-func (p *participant) flush(ctx context.Context, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for len(p.out) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
+// flush waits until every queued event was pushed (the one on its way
+// too), the sender stopped, or the deadline passed.
+func (p *participant) flush(ctx context.Context, deadline time.Time) {
+	for p.unsent.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		select {
+		case <-p.drained:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 

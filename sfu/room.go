@@ -247,11 +247,17 @@ func (r *room) close(ctx context.Context, reason string) {
 		parts = append(parts, p)
 	}
 	r.mu.Unlock()
-	for _, p := range parts {
-		if reason != "" {
+	if reason != "" {
+		// Tell everyone first, then give all the pushes one second together.
+		for _, p := range parts {
 			p.send(&events.MediaReconnect{Reason: reason})
-			p.flush(ctx, time.Second)
 		}
+		deadline := time.Now().Add(time.Second)
+		for _, p := range parts {
+			p.flush(ctx, deadline)
+		}
+	}
+	for _, p := range parts {
 		r.removeParticipant(p, "room closed")
 	}
 	r.node.mu.Lock()
