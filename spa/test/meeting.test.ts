@@ -14,6 +14,8 @@ class FakePC {
   constructor() { FakePC.made.push(this); }
   addTransceiver() { const t = { mid: String(this.transceivers.length), sender: { replaceTrack: async () => {} } }; this.transceivers.push(t); return t; }
   getTransceivers() { return this.transceivers; }
+  async addIceCandidate() {}
+  async createAnswer() { return { type: "answer", sdp: "v=0\r\nanswer\r\n" }; }
   async createOffer() { return { type: "offer", sdp: "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\na=msid:s mic-track\r\n" }; }
   async setLocalDescription() { this.signalingState = "have-local-offer"; }
   async setRemoteDescription(d: unknown) { this.remoteDescription = d; this.signalingState = "stable"; }
@@ -100,6 +102,24 @@ describe("MeetingClient", () => {
     await tick(); await tick();
     return r;
   }
+
+  it("a subscribe_offer that overtakes the joined reply is answered once joined", async () => {
+    const tokens = memoryTokens();
+    tokens.set("abc-defg-hij", "tok");
+    const { c } = client(tokens);
+    const p = c.join({ name: "Me", micOn: true, camOn: false, tracks: { microphone: mic() } });
+    await tick(); await tick();
+    sock.receive({ type: "subscribe_offer", sdp: "v=0\r\noffer\r\n", tracks: [{ participantId: "p_host", source: "camera", trackId: "p_host-camera" }] });
+    sock.receive({ type: "candidate", target: "subscribe", candidate: { candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host" } });
+    await tick();
+    expect(sock.sent.find((m) => m.action === "subscribe_answer")).toBeUndefined();
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    await p;
+    for (let i = 0; i < 5; i++) await tick();
+    expect(lastSent("subscribe_answer")).toMatchObject({ sdp: "v=0\r\nanswer\r\n" });
+    expect(FakePC.made).toHaveLength(2); // publish and subscribe
+    expect(c.room.tracks.map((t) => t.trackId)).toEqual(["p_host-camera"]);
+  });
 
   it("asks for a snapshot on a sequence gap", async () => {
     await joined();

@@ -65,6 +65,13 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   micOn = false;
   camOn = false;
   private joinOpts: JoinOptions | null = null;
+  // Between a join request and its joined reply, media events wait here:
+  // the Lambda tells the SFU before it replies, so the SFU's first
+  // subscribe_offer can overtake the reply, and without a session (or with
+  // the one a re-join is about to rebuild) it would be lost until the SFU
+  // resends it seconds later.
+  private awaitingJoined = false;
+  private earlyMedia: ServerEvent[] = [];
 
   constructor(private readonly opts: MeetingClientOptions) {
     super();
@@ -104,6 +111,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private async sendJoin(): Promise<void> {
     const o = this.joinOpts!;
     const token = this.opts.tokens.get(this.code) ?? undefined;
+    this.awaitingJoined = true;
+    this.earlyMedia = [];
     const reply = await this.sig.request({
       action: "join",
       code: this.code,
@@ -122,16 +131,23 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     const first = this.phase.kind !== "joined";
     this.setPhase({ kind: "joined" });
     this.emit("room", this.room);
+    const early = this.earlyMedia;
+    this.awaitingJoined = false;
+    this.earlyMedia = [];
     if (this.media) {
       // A re-join after a dropped socket: the SFU knows a new connection now.
-      await this.media.rebuild();
+      const rebuilt = this.media.rebuild();
+      for (const e of early) this.media.handle(e);
+      await rebuilt;
       return;
     }
     if (!first) return;
     this.media = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig);
     this.media.on("remoteTrack", (t) => this.emit("remoteTrack", t));
     this.media.on("error", (e) => this.emit("notice", e.message));
-    await this.media.start();
+    const started = this.media.start();
+    for (const e of early) this.media.handle(e);
+    await started;
   }
 
   // publishedTracks are the tracks to send now: a source that is off sends
@@ -184,7 +200,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       case "subscribe_offer":
       case "candidate":
       case "media_reconnect":
-        this.media?.handle(ev);
+        if (this.awaitingJoined) this.earlyMedia.push(ev);
+        else this.media?.handle(ev);
         break;
     }
     if (r.changed) this.emit("room", this.room);
@@ -218,6 +235,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   }
 
   private finish(p: Phase): void {
+    this.awaitingJoined = false;
+    this.earlyMedia = [];
     this.media?.close();
     this.media = null;
     this.sig.close();
