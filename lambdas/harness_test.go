@@ -3,14 +3,17 @@ package lambdas
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/bus"
@@ -191,4 +194,17 @@ func (e *env) participantToken(code events.RoomCode) (events.ParticipantID, stri
 		e.t.Fatal(err)
 	}
 	return pid, tok
+}
+
+// breakBus makes every command send fail, as when the bus's Redis is out of
+// reach, until the returned func puts the working handlers back.
+func (e *env) breakBus() (restore func()) {
+	broken := redis.NewClient(&redis.Options{MaxRetries: -1, DialerRetries: 1, Dialer: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("bus out of reach")
+	}})
+	e.t.Cleanup(func() { _ = broken.Close() })
+	good := e.h
+	e.h = New(Deps{State: e.st, Bus: bus.New(broken, nil), Push: e.push, Tokens: e.tok, Region: "local",
+		CallbackURL: "http://gw", Log: good.log})
+	return func() { e.h = good }
 }

@@ -70,22 +70,23 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, claims.Participant); err != nil {
-		return err
-	}
-	c.conn.Room, c.conn.Participant = m.Code, claims.Participant
-
 	// Media first: without the node's join the participant would sit in a
-	// room they cannot hear. If the command cannot be queued, undo the seat.
+	// room they cannot hear. If the command cannot be queued, undo the seat
+	// as a leave, so that whoever saw it (a rejoin was in the room) sees it go.
 	if res.Replaced != nil {
 		h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: m.Code, Participant: claims.Participant, Conn: *res.Replaced})
 	}
 	if err := h.command(ctx, res.Node, joinCommand(m.Code, res.Me, c.ref(), c.id(), c.gatewayID())); err != nil {
-		if _, lerr := h.d.State.Leave(ctx, m.Code, claims.Participant, c.connID()); lerr != nil {
+		seat := &state.Conn{ID: c.connID(), Endpoint: c.conn.Endpoint, Room: m.Code, Participant: claims.Participant}
+		if lerr := h.vacate(ctx, seat, events.ReasonDisconnected, ""); lerr != nil {
 			h.log.Error("join: undo after command failure", "room", m.Code, "err", lerr)
 		}
 		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
 	}
+	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, claims.Participant); err != nil {
+		return err
+	}
+	c.conn.Room, c.conn.Participant = m.Code, claims.Participant
 
 	fresh, err := h.d.Tokens.Sign(token.Claims{Room: m.Code, Participant: claims.Participant, Role: baseRole(claims.Role), Name: m.Name}, TokenTTL)
 	if err != nil {

@@ -144,3 +144,37 @@ func TestRedisHandlersResync(t *testing.T) {
 		t.Fatalf("resync after leave: %s", got)
 	}
 }
+
+// A join whose command cannot reach the node is undone as a leave: the
+// caller gets unavailable, and those who saw the seat (a reload) see it go.
+func TestRedisHandlersJoinUndoneWhenNodeUnreachable(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	bob, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok}), "joined")
+	e.one(e.push.take("c-host"), "participant_joined")
+
+	restore := e.breakBus()
+	e.connect("c-bob2", "")
+	if got := e.errorCode(e.send("c-bob2", map[string]any{"action": "join", "id": "j2", "code": code, "name": "Bob", "token": tok})); got != "unavailable" {
+		t.Fatalf("join with the node unreachable: %s", got)
+	}
+	got := e.push.take("c-host")
+	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["seq"].(float64) != 4 {
+		t.Fatalf("host saw %v", got) // joined = 2, the undone rejoin = 3, its undo = 4
+	}
+	if c, _ := e.st.GetConn(t.Context(), "c-bob2"); c == nil || c.Room != "" {
+		t.Fatalf("connection of the undone join: %+v", c)
+	}
+	room, _ := e.st.Snapshot(t.Context(), code, e.hostOf(code), "c-host")
+	if len(room.Participants) != 1 {
+		t.Fatalf("participants after the undone join: %+v", room.Participants)
+	}
+
+	restore()
+	j := e.one(e.send("c-bob2", map[string]any{"action": "join", "id": "j3", "code": code, "name": "Bob", "token": tok}), "joined")
+	if len(j["room"].(map[string]any)["participants"].([]any)) != 2 {
+		t.Fatalf("joined %v", j)
+	}
+}
