@@ -271,3 +271,43 @@ func TestRedisLeavesAreQuietAndSpareARejoinedSession(t *testing.T) {
 		}
 	}
 }
+
+// A client that gets a subscribe offer twice (the node resends one that
+// looks unanswered) answers both; the second answer changes nothing and is
+// no error.
+func TestRedisAnswerToAResentOfferIsHarmless(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	offers := sub.Offers()
+	again, err := events.Marshal(&offers[len(offers)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Deliver(again) // the simulated client answers it again
+	// A later command's effect shows the second answer was handled.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "mute seen", func() error {
+		for _, x := range sub.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceCamera) && x.Muted {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks: %+v", sub.Tracks())
+	})
+	if errs := sub.Errors(); len(errs) != 0 {
+		t.Errorf("second answer refused: %+v", errs)
+	}
+	if w := h.warnings(); len(w) != 0 {
+		t.Errorf("warnings: %q", w)
+	}
+	if !flowing(sub.In(trackID(pub, events.SourceMicrophone))) {
+		t.Error("microphone stopped after the second answer")
+	}
+}

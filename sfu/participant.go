@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -297,7 +298,20 @@ func (p *participant) answer(sdp string) error {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+		if p.offered {
+			// A client answers a resent copy of an offer too: its answer to
+			// the first one may just have been slow.
+			p.log.Info("subscribe answer ignored: no offer is waiting")
+			return nil
+		}
 		return events.Errorf(events.CodeBadRequest, "no subscribe offer is waiting for an answer")
+	}
+	if mediaSections(sdp) < mediaSections(p.sub.PendingLocalDescription().SDP) {
+		// An answer has one section per section of its offer: this one is
+		// for an earlier offer (a resent copy answered late) and must not
+		// stand for the offer that added tracks since.
+		p.log.Info("subscribe answer to an earlier offer ignored")
+		return nil
 	}
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return events.Errorf(events.CodeBadRequest, "subscribe answer: %v", err)
@@ -307,6 +321,15 @@ func (p *participant) answer(sdp string) error {
 		p.renegotiate()
 	}
 	return nil
+}
+
+// mediaSections counts an SDP's m= lines.
+func mediaSections(sdp string) int {
+	n := strings.Count(sdp, "\nm=")
+	if strings.HasPrefix(sdp, "m=") {
+		n++
+	}
+	return n
 }
 
 // flushCandidates adds candidates that arrived before the connection had
