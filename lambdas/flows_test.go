@@ -353,3 +353,51 @@ func TestKnockSource(t *testing.T) {
 		}
 	}
 }
+
+// A mute or an update recorded while the node cannot be told answers
+// unavailable (not ack), so the client knows; the same request again
+// reaches the node although the state no longer changes.
+func TestRedisHandlersUnsentMuteIsVisibleAndRepairable(t *testing.T) {
+	e := newEnv(t)
+	code, _, _ := e.meeting("c-host")
+	bob, tok := e.participantToken(code)
+	e.connect("c-bob", "")
+	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok, "micOn": true, "camOn": true})
+	e.push.take("c-host")
+	lastCmd := func() events.Command {
+		cmds := e.commands("n1")
+		return cmds[len(cmds)-1]
+	}
+
+	restore := e.breakBus()
+	got := e.send("c-host", map[string]any{"action": "mute", "id": "m", "participantId": bob, "source": "microphone"})
+	if e.errorCode(got) != "unavailable" || len(e.push.take("c-host")) != 0 {
+		t.Fatalf("mute with the node unreachable: %v", got)
+	}
+	if pu := e.one(got, "participant_updated"); pu["participant"].(map[string]any)["micOn"] != false {
+		t.Fatalf("the recorded mute was not broadcast: %v", pu)
+	}
+	e.one(e.push.take("c-bob"), "muted")
+	got = e.send("c-bob", map[string]any{"action": "update", "id": "u", "camOn": false})
+	if e.errorCode(got) != "unavailable" {
+		t.Fatalf("update with the node unreachable: %v", got)
+	}
+	e.one(got, "participant_updated")
+	e.push.take("c-host")
+	restore()
+
+	e.one(e.send("c-host", map[string]any{"action": "mute", "id": "m2", "participantId": bob, "source": "microphone"}), "ack")
+	if c := lastCmd(); c.Type != events.CmdSetMuted || c.Participant != bob || c.Source != events.SourceMicrophone || !c.Muted {
+		t.Fatalf("repeated mute: command %+v", c)
+	}
+	got = e.send("c-bob", map[string]any{"action": "update", "id": "u2", "camOn": false})
+	e.one(got, "ack")
+	if c := lastCmd(); c.Type != events.CmdSetMuted || c.Participant != bob || c.Source != events.SourceCamera || !c.Muted {
+		t.Fatalf("repeated update: command %+v", c)
+	}
+	for _, ev := range append(got, e.push.take("c-host")...) {
+		if ev["type"] == "participant_updated" {
+			t.Fatalf("an update that changed nothing was broadcast: %v", ev)
+		}
+	}
+}

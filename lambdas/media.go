@@ -47,7 +47,10 @@ func (h *Handlers) signal(ctx context.Context, c *call) error {
 }
 
 // update changes the caller's own state; turning a source back on after a
-// host muted it is allowed (hosts silence, never open, a microphone).
+// host muted it is allowed (hosts silence, never open, a microphone). Every
+// source the request names goes to the node even when the state already had
+// it: a node that missed the command gets it when the client sends the same
+// update again, after the unavailable error a failed send answers.
 func (h *Handlers) update(ctx context.Context, c *call) error {
 	if err := needJoined(c); err != nil {
 		return err
@@ -58,30 +61,39 @@ func (h *Handlers) update(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range res.Changed {
-		var src events.Source
-		var on bool
-		switch f {
-		case "micOn":
-			src, on = events.SourceMicrophone, res.Target.MicOn
-		case "camOn":
-			src, on = events.SourceCamera, res.Target.CamOn
-		case "screenOn":
-			src, on = events.SourceScreen, res.Target.ScreenOn
-		default:
+	sent := true
+	for _, s := range []struct {
+		asked *bool
+		src   events.Source
+		on    bool
+	}{
+		{m.MicOn, events.SourceMicrophone, res.Target.MicOn},
+		{m.CamOn, events.SourceCamera, res.Target.CamOn},
+		{m.ScreenOn, events.SourceScreen, res.Target.ScreenOn},
+	} {
+		if s.asked == nil || res.Node == "" {
 			continue
 		}
-		if res.Node != "" {
-			h.command(ctx, res.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(),
-				Participant: c.participant(), Conn: c.ref(), Source: src, Muted: !on})
+		if h.command(ctx, res.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(),
+			Participant: c.participant(), Conn: c.ref(), Source: s.src, Muted: !s.on}) != nil {
+			sent = false
 		}
 	}
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	if sent {
+		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	}
 	if res.Seq != 0 {
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantUpdated{Participant: res.Target}))
 	}
+	if !sent {
+		return errMediaNotTold
+	}
 	return nil
 }
+
+// errMediaNotTold answers a change that is recorded (and broadcast) but that
+// the room's node did not get; sending the same request again repairs it.
+var errMediaNotTold = events.Errorf(events.CodeUnavailable, "saved, but the media server did not get it; send it again")
 
 func clip(s string, n int) string {
 	if len(s) > n {

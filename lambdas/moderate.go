@@ -62,21 +62,31 @@ func (h *Handlers) mute(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	h.muted(ctx, c, ch, m.Source)
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	// Muting a muted source still tells the node: it repairs a node that
+	// missed the first command.
+	sent := h.muted(ctx, c, ch, m.Source)
+	if sent {
+		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	}
 	if ch.Seq != 0 {
 		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	}
+	if !sent {
+		return errMediaNotTold
 	}
 	return nil
 }
 
-// muted stops forwarding the source at the node and tells its owner.
-func (h *Handlers) muted(ctx context.Context, c *call, ch *state.Change, src events.Source) {
+// muted stops forwarding the source at the node and tells its owner; false
+// when the node could not be told.
+func (h *Handlers) muted(ctx context.Context, c *call, ch *state.Change, src events.Source) bool {
+	sent := true
 	if ch.Node != "" {
-		h.command(ctx, ch.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(), Participant: ch.Target.ID,
-			Conn: ch.TargetConn, Source: src, Muted: true})
+		sent = h.command(ctx, ch.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(), Participant: ch.Target.ID,
+			Conn: ch.TargetConn, Source: src, Muted: true}) == nil
 	}
 	h.reply(ctx, ch.TargetConn, &events.Muted{Source: src, By: c.participant()})
+	return sent
 }
 
 func (h *Handlers) muteAll(ctx context.Context, c *call) error {
@@ -87,11 +97,20 @@ func (h *Handlers) muteAll(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	sent := true
 	for i := range res.Muted {
-		ch := &res.Muted[i]
-		h.muted(ctx, c, ch, events.SourceMicrophone)
+		sent = h.muted(ctx, c, &res.Muted[i], events.SourceMicrophone) && sent
+	}
+	if sent {
+		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	}
+	for _, ch := range res.Muted {
 		h.broadcast(ctx, res.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	}
+	if !sent {
+		// A second mute_all finds those microphones off already; a mute of
+		// each repairs the node.
+		return events.Errorf(events.CodeUnavailable, "muted, but the media server did not get every mute; mute each again")
 	}
 	return nil
 }
