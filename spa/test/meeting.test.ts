@@ -15,6 +15,7 @@ class FakePC {
   addTransceiver() { const t = { mid: String(this.transceivers.length), sender: { replaceTrack: async () => {} } }; this.transceivers.push(t); return t; }
   getTransceivers() { return this.transceivers; }
   async addIceCandidate() {}
+  removeTrack() {}
   async createAnswer() { return { type: "answer", sdp: "v=0\r\nanswer\r\n" }; }
   async createOffer() { return { type: "offer", sdp: "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\na=msid:s mic-track\r\n" }; }
   async setLocalDescription() { this.signalingState = "have-local-offer"; }
@@ -135,6 +136,25 @@ describe("MeetingClient", () => {
     await tick(); await tick();
     expect(c.micOn).toBe(false);
     expect(notices).toEqual(["Hana:microphone"]);
+  });
+
+  it("stopping a presentation, or a host stopping it, ends the screen capture", async () => {
+    const { c } = await joined();
+    const screen = () => ({ id: "screen", enabled: true, stop: vi.fn(), addEventListener: vi.fn() }) as unknown as MediaStreamTrack;
+    const mine = screen();
+    // Updates get no reply here: do not wait for them.
+    void c.startScreen(mine);
+    for (let i = 0; i < 3; i++) await tick();
+    void c.stopScreen();
+    for (let i = 0; i < 3; i++) await tick();
+    expect(mine.stop).toHaveBeenCalled();
+
+    const again = screen();
+    void c.startScreen(again);
+    for (let i = 0; i < 3; i++) await tick();
+    sock.receive({ type: "muted", source: "screen", by: "p_host" });
+    for (let i = 0; i < 3; i++) await tick();
+    expect(again.stop).toHaveBeenCalled();
   });
 
   it("removal ends the session without reconnecting and keeps the barred token", async () => {

@@ -65,6 +65,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   micOn = false;
   camOn = false;
   private joinOpts: JoinOptions | null = null;
+  private screen: MediaStreamTrack | null = null;
   // Between a join request and its joined reply, media events wait here:
   // the Lambda tells the SFU before it replies, so the SFU's first
   // subscribe_offer can overtake the reply, and without a session (or with
@@ -287,12 +288,17 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   }
 
   async startScreen(track: MediaStreamTrack): Promise<void> {
-    track.addEventListener("ended", () => void this.stopScreen(true));
+    this.screen = track;
+    track.addEventListener("ended", () => this.screen === track && void this.stopScreen(true));
     await this.media?.setTrack("screen", track);
     await this.update({ screenOn: true });
   }
 
+  // stopScreen also ends the capture, so the browser's "sharing your screen"
+  // indicator goes away with the presentation (whether we or a host stopped it).
   async stopScreen(tell = true): Promise<void> {
+    this.screen?.stop();
+    this.screen = null;
     await this.media?.setTrack("screen", null);
     if (tell) await this.update({ screenOn: false });
   }

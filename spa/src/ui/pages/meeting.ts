@@ -94,6 +94,7 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
     handBtn.setAttribute("aria-pressed", String(raised));
     screenBtn.classList.toggle("active", sharing);
     screenBtn.setAttribute("aria-label", sharing ? "Stop presenting" : "Present now");
+    screenBtn.setAttribute("aria-pressed", String(sharing));
     const n = client.room.participants.size;
     count.textContent = String(n);
     peopleBtn.setAttribute("aria-label", `Show everyone (${n})`);
