@@ -57,12 +57,6 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	if claims.Role == events.RoleGuest {
 		return refuse(events.CodeUnauthorized, "a guest token cannot join")
 	}
-	// A connection speaks for one person in one meeting at a time.
-	if c.conn.Room != "" && (c.conn.Room != m.Code || c.conn.Participant != claims.Participant) {
-		if err := h.vacate(ctx, c.conn, events.ReasonLeft, ""); err != nil {
-			return err
-		}
-	}
 	now := time.Now().UnixMilli()
 	res, err := h.d.State.Join(ctx, state.JoinInput{Code: m.Code, Conn: c.ref(), Region: h.d.Region,
 		Participant: events.Participant{ID: claims.Participant, Name: m.Name, Role: claims.Role,
@@ -82,6 +76,9 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 			h.log.Error("join: undo after command failure", "room", m.Code, "err", lerr)
 		}
 		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
+	}
+	if err := h.vacateOther(ctx, c, m.Code, claims.Participant); err != nil {
+		return err
 	}
 	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, claims.Participant); err != nil {
 		return err
@@ -112,6 +109,17 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 		h.replace(ctx, m.Code, res)
 	}
 	return nil
+}
+
+// vacateOther frees the seat or lobby place the connection held for someone
+// else or in another meeting, once it holds the new one: a connection speaks
+// for one person in one meeting at a time, and a refused join or knock keeps
+// the old place.
+func (h *Handlers) vacateOther(ctx context.Context, c *call, code events.RoomCode, pid events.ParticipantID) error {
+	if c.conn.Room == "" || (c.conn.Room == code && c.conn.Participant == pid) {
+		return nil
+	}
+	return h.vacate(ctx, c.conn, events.ReasonLeft, "")
 }
 
 // baseRole is the role a token carries: co-host is a room setting, kept in
@@ -162,13 +170,11 @@ func (h *Handlers) replace(ctx context.Context, code events.RoomCode, res *state
 // also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
 	g := events.Guest{ID: guestID(c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
-	if c.conn.Room != "" && (c.conn.Room != m.Code || c.conn.Participant != g.ID) {
-		if err := h.vacate(ctx, c.conn, events.ReasonLeft, ""); err != nil {
-			return err
-		}
-	}
 	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP))
 	if err != nil {
+		return err
+	}
+	if err := h.vacateOther(ctx, c, m.Code, g.ID); err != nil {
 		return err
 	}
 	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, g.ID); err != nil {

@@ -178,3 +178,39 @@ func TestRedisHandlersJoinUndoneWhenNodeUnreachable(t *testing.T) {
 		t.Fatalf("joined %v", j)
 	}
 }
+
+// A connection moves to another meeting only once the new join or knock
+// stands: a refused one leaves it where it was.
+func TestRedisHandlersRefusedJoinKeepsTheOldSeat(t *testing.T) {
+	e := newEnv(t)
+	codeA, _, _ := e.meeting("c-host-a")
+	codeB, _, _ := e.meeting("c-host-b")
+	e.one(e.send("c-host-b", map[string]any{"action": "lock", "id": "l", "locked": true}), "ack")
+	bob, tok := e.participantToken(codeA)
+	e.connect("c-bob", "")
+	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": codeA, "name": "Bob", "token": tok}), "joined")
+	e.push.take("c-host-a")
+
+	if got := e.errorCode(e.send("c-bob", map[string]any{"action": "join", "id": "k", "code": codeB, "name": "Bob"})); got != "locked" {
+		t.Fatalf("knock on a locked meeting: %s", got)
+	}
+	_, tokB := e.participantToken(codeB)
+	e.one(e.send("c-host-b", map[string]any{"action": "end", "id": "e"}), "ack")
+	if got := e.errorCode(e.send("c-bob", map[string]any{"action": "join", "id": "j2", "code": codeB, "name": "Bob", "token": tokB})); got != "ended" {
+		t.Fatalf("join of an ended meeting: %s", got)
+	}
+	if got := e.push.take("c-host-a"); len(got) != 0 {
+		t.Fatalf("refused joins elsewhere moved bob out: %v", got)
+	}
+	if c, _ := e.st.GetConn(t.Context(), "c-bob"); c == nil || c.Room != codeA || c.Participant != bob {
+		t.Fatalf("connection after refused joins: %+v", c)
+	}
+
+	// A join that stands moves him: meeting A sees him leave.
+	codeC, _, _ := e.meeting("c-host-c")
+	_, tokC := e.participantToken(codeC)
+	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j3", "code": codeC, "name": "Bob", "token": tokC}), "joined")
+	if pl := e.one(e.push.take("c-host-a"), "participant_left"); pl["participantId"] != string(bob) {
+		t.Fatalf("meeting A saw %v", pl)
+	}
+}
