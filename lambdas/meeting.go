@@ -151,15 +151,21 @@ func mutedSources(p events.Participant) []events.Source {
 }
 
 // replace moves everyone already in a room whose node died onto the room's
-// new node: the node gets their joins, they get media_reconnect.
+// new node.
 func (h *Handlers) replace(ctx context.Context, code events.RoomCode, res *state.JoinResult) {
-	byID := map[events.ParticipantID]events.Participant{}
-	for _, p := range res.Room.Participants {
+	h.log.Warn("room re-placed after its node died", "room", code, "node", res.Node, "participants", len(res.Others))
+	h.moveMedia(ctx, code, res.Node, res.Room.Participants, res.Others)
+}
+
+// moveMedia joins each of a room's connections on its new node and tells
+// them media_reconnect (their signaling stays up; they publish again).
+func (h *Handlers) moveMedia(ctx context.Context, code events.RoomCode, node events.NodeID, ps []events.Participant, conns []state.Target) {
+	byID := make(map[events.ParticipantID]events.Participant, len(ps))
+	for _, p := range ps {
 		byID[p.ID] = p
 	}
-	h.log.Warn("room re-placed after its node died", "room", code, "node", res.Node, "participants", len(res.Others))
-	for _, t := range res.Others {
-		if err := h.command(ctx, res.Node, joinCommand(code, byID[t.Participant], t.Conn, "", "")); err == nil {
+	for _, t := range conns {
+		if err := h.command(ctx, node, joinCommand(code, byID[t.Participant], t.Conn, "", "")); err == nil {
 			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
 		}
 	}

@@ -5,7 +5,6 @@ import (
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 
-	"github.com/veet-dev/veet/events"
 )
 
 // Sweep moves the rooms of SFU nodes that stopped heartbeating onto live
@@ -20,16 +19,7 @@ func (h *Handlers) Sweep(ctx context.Context) error {
 	}
 	for _, m := range moved {
 		h.log.Warn("room moved off a dead node", "room", m.Room, "from", m.From, "to", m.To, "participants", len(m.Conns))
-		byID := map[events.ParticipantID]events.Participant{}
-		for _, p := range m.Participants {
-			byID[p.ID] = p
-		}
-		for _, t := range m.Conns {
-			if err := h.command(ctx, m.To, joinCommand(m.Room, byID[t.Participant], t.Conn, "", "")); err != nil {
-				continue
-			}
-			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
-		}
+		h.moveMedia(ctx, m.Room, m.To, m.Participants, m.Conns)
 	}
 	return nil
 }
