@@ -4,7 +4,6 @@ import (
 	"context"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
-
 )
 
 // Sweep moves the rooms of SFU nodes that stopped heartbeating onto live
