@@ -8,6 +8,10 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -87,14 +91,18 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 // Not chosen: the TWCC header-extension sender on subscriber streams. It
 // stamps every forwarded copy (one allocation each) for a send-side
 // estimator the node does not run yet; add it with simulcast layer choice.
-func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
+//
+// Each is given the node's logger: left alone they log to stderr past slog.
+func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, logs logging.LoggerFactory) error {
+	if err := webrtc.ConfigureNackWithOptions(m, ir,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)}, nack.WithResponderLoggerFactory(logs)); err != nil {
 		return err
 	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)}, report.WithSenderLoggerFactory(logs)); err != nil {
 		return err
 	}
-	return webrtc.ConfigureTWCCSender(m, ir)
+	return webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(logs))
 }
 
 // newMedia opens the node's ICE sockets and builds the API.
@@ -149,7 +157,7 @@ func newMedia(cfg Config) (*media, error) {
 		_ = tcpMux.Close()
 		return nil, err
 	}
-	if err := registerInterceptors(m, ir); err != nil {
+	if err := registerInterceptors(m, ir, logs); err != nil {
 		_ = udpMux.Close()
 		_ = tcpMux.Close()
 		return nil, err
