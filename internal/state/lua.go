@@ -118,7 +118,8 @@ return cjson.encode(res)
 `)
 
 // ARGV: pid, guest JSON, lobby conn JSON (connRef + src), connection id, now
-// (ms), source ("" = unknown). A deny holds off the guest id and, when known,
+// (ms), source ("" = unknown). The guest id derives from the connection, so a
+// knock again is from the same socket: it only refreshes the lobby entry. A deny holds off the guest id and, when known,
 // the source ('ip:' .. src in D), since a reload brings a new guest id.
 var knockScript = script(`
 local e = closed(); if e then return e end
@@ -129,13 +130,9 @@ redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
 local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
 if ARGV[6] ~= '' then till = math.max(till, tonumber(redis.call('ZSCORE', D, 'ip:' .. ARGV[6]) or '0')) end
 if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
-local old, oldID = connOf(LC, pid)
-local rejoin = redis.call('HEXISTS', L, pid) == 1
 redis.call('HSET', L, pid, ARGV[2]); redis.call('HSET', LC, pid, ARGV[3])
 touch()
-local res = {title = redis.call('HGET', R, 'title') or '', mods = mods(), rejoin = rejoin}
-if old and oldID ~= ARGV[4] then res.old = old end
-return cjson.encode(res)
+return cjson.encode({title = redis.call('HGET', R, 'title') or '', mods = mods()})
 `)
 
 // ARGV: moderator pid, connection id, guest pid (empty = everyone waiting).

@@ -140,10 +140,8 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 
 // KnockResult is what a knock changed.
 type KnockResult struct {
-	Title    string
-	Mods     []events.ConnRef // every host and co-host connection
-	Replaced *events.ConnRef  // the guest's previous connection, when it knocked again
-	Again    bool             // the guest was already waiting
+	Title string
+	Mods  []events.ConnRef // every host and co-host connection
 }
 
 // lobbyConn is a waiting guest's connection and where it comes from; the
@@ -163,11 +161,7 @@ func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest,
 	if err != nil {
 		return nil, err
 	}
-	out := &KnockResult{Title: r.Title, Mods: refs(r.Mods), Again: r.Rejoin}
-	if c, ok := connRef(r.Old); ok {
-		out.Replaced = &c
-	}
-	return out, nil
+	return &KnockResult{Title: r.Title, Mods: refs(r.Mods)}, nil
 }
 
 // Admission is one guest let in.
