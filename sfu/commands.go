@@ -190,10 +190,13 @@ func (n *Node) refuse(ctx context.Context, cmd events.Command, err error) {
 	if conn.ConnectionID == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
-	defer cancel()
+	// Pushed aside: a slow endpoint must not hold up the node's commands.
 	ev := events.ErrorFor(cmd.RequestID, cmd.GatewayRequestID, e)
-	if err := push.Send(ctx, n.cfg.Push, conn, ev); err != nil && !errors.Is(err, push.ErrGone) {
-		log.Warn("error event not delivered", "err", err)
-	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+		defer cancel()
+		if err := push.Send(ctx, n.cfg.Push, conn, ev); err != nil && !errors.Is(err, push.ErrGone) {
+			log.Warn("error event not delivered", "err", err)
+		}
+	}()
 }
