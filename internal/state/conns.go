@@ -104,7 +104,12 @@ func (s *Store) Touch(ctx context.Context, id events.ConnectionID, room events.R
 // Allow takes one message from the connection's token bucket; when it is
 // empty it answers false and how long until the next message is allowed.
 func (s *Store) Allow(ctx context.Context, id events.ConnectionID) (bool, time.Duration, error) {
-	v, err := rateScript.Run(ctx, s.rdb, []string{rateKey(id)}, time.Now().UnixMilli(), RatePerSecond, RateBurst).Int64Slice()
+	return s.allowAt(ctx, id, time.Now())
+}
+
+// allowAt is Allow at the clock reading now (tests pin it).
+func (s *Store) allowAt(ctx context.Context, id events.ConnectionID, now time.Time) (bool, time.Duration, error) {
+	v, err := rateScript.Run(ctx, s.rdb, []string{rateKey(id)}, now.UnixMilli(), RatePerSecond, RateBurst).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("state: rate %s: %w", id, err)
 	}

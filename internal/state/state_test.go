@@ -398,8 +398,9 @@ func TestRedisStateRateLimit(t *testing.T) {
 	f := newFixture(t)
 	allowed := 0
 	var retry time.Duration
+	now := time.Now()
 	for range 1000 {
-		ok, r, err := f.s.Allow(f.cx, "c1")
+		ok, r, err := f.s.allowAt(f.cx, "c1", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -415,6 +416,22 @@ func TestRedisStateRateLimit(t *testing.T) {
 	}
 	if retry <= 0 || retry > time.Second/RatePerSecond+time.Millisecond {
 		t.Fatalf("retry after %v", retry)
+	}
+	// The clock stood still: exactly the burst, then one message per refill.
+	if allowed != RateBurst || retry != time.Second/RatePerSecond {
+		t.Fatalf("%d allowed, retry after %v at one instant", allowed, retry)
+	}
+	for i, step := range []struct {
+		after time.Duration
+		want  bool
+	}{
+		{retry - time.Millisecond, false}, {retry, true}, {retry, false},
+		{0, false}, // a clock behind the last message's (another Lambda's) refills nothing
+		{retry + 3*time.Second, true},
+	} {
+		if ok, _, _ := f.s.allowAt(f.cx, "c1", now.Add(step.after)); ok != step.want {
+			t.Fatalf("step %d (+%v): allowed=%v", i, step.after, ok)
+		}
 	}
 	if ok, _, _ := f.s.Allow(f.cx, "c2"); !ok {
 		t.Fatal("another connection was limited")
