@@ -42,10 +42,19 @@ type conn struct {
 	lastActive atomic.Int64 // Unix ns of the last data message, either way
 	msgs       chan message
 
-	wmu sync.Mutex // one writer at a time
+	// Posts are queued for the writer goroutine rather than written by the
+	// poster, so a client that does not read holds up no one: not the Lambda
+	// or SFU posting to it (API Gateway answers a post without waiting for
+	// the client), nor, through them, the rest of its room.
+	out        chan []byte   // whole frames of posted messages, in order
+	closeFrame []byte        // written after out is drained; set before out is closed
+	sendMu     sync.Mutex    // orders enqueueing against closing out
+	writerDone chan struct{} // closed when writeLoop returns
+
+	wmu sync.Mutex // one writer at a time on nc (writeLoop and pongs)
 
 	closeOnce   sync.Once
-	closing     chan struct{}
+	closing     chan struct{} // closed with out, under sendMu
 	closeCode   int
 	closeReason string
 }
@@ -67,6 +76,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		g: g, id: newID(), connectedAt: time.Now(), domain: r.Host,
 		sourceIP: sourceIP(r), userAgent: r.UserAgent(),
 		msgs: make(chan message, g.opt.MessageQueue), closing: make(chan struct{}),
+		out: make(chan []byte, g.opt.SendQueue), writerDone: make(chan struct{}),
 	}
 	req := c.connectRequest(r)
 	resp, _, err := g.invoke("$connect", req)
@@ -93,6 +103,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.nc, c.br = nc, brw.Reader
+	go c.writeLoop()
 	hdr := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
 	// $connect chooses the subprotocol (API Gateway passes this header of its
@@ -102,8 +113,6 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := io.WriteString(nc, hdr+"\r\n"); err != nil {
-		c.closeCode = CloseAbnormal
-		close(c.closing)
 		c.finish(nil)
 		return
 	}
@@ -127,11 +136,21 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.finish(workerDone)
 }
 
-// finish runs once the socket is closed: no one can post to it any more,
-// the messages already read are handled, then $disconnect.
+// finish runs once the reader is done: no one can post any more, what was
+// posted before the close (and the close frame) is flushed for a moment, the
+// messages already read are handled, then $disconnect.
 func (c *conn) finish(workerDone chan struct{}) {
+	c.closeOnce.Do(func() { // the socket failed before any close began
+		c.closeCode = CloseAbnormal
+		c.stopOutput(nil)
+	})
 	c.g.unregister(c)
+	select {
+	case <-c.writerDone:
+	case <-time.After(closeGrace): // a client that does not read
+	}
 	_ = c.nc.Close()
+	<-c.writerDone
 	close(c.msgs)
 	if workerDone != nil {
 		<-workerDone
@@ -226,7 +245,9 @@ func (c *conn) read() {
 func (c *conn) control(op byte, p []byte) bool {
 	switch op {
 	case opPing:
-		_ = c.write(appendFrame(nil, true, opPong, p))
+		if !c.isClosing() { // nothing may follow our close frame
+			_ = c.write(appendFrame(nil, true, opPong, p))
+		}
 	case opClose:
 		code, reason, err := parseClose(p)
 		if err != nil {
@@ -237,9 +258,8 @@ func (c *conn) control(op byte, p []byte) bool {
 		// and the RFC asks us to echo it.
 		c.closeOnce.Do(func() {
 			c.closeCode, c.closeReason = code, reason
-			close(c.closing)
+			c.stopOutput(appendFrame(nil, true, opClose, closePayload(code, "")))
 			c.g.unregister(c)
-			_ = c.write(appendFrame(nil, true, opClose, closePayload(code, "")))
 		})
 		return false
 	}
@@ -256,7 +276,7 @@ func (c *conn) readFailed(err error) {
 	}
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = CloseAbnormal, ""
-		close(c.closing)
+		c.stopOutput(nil)
 		c.g.unregister(c)
 	})
 }
@@ -284,11 +304,20 @@ func (c *conn) drainAfterClose() {
 func (c *conn) closeWith(code int, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
-		close(c.closing)
+		c.stopOutput(appendFrame(nil, true, opClose, closePayload(code, reason)))
 		c.g.unregister(c)
-		_ = c.write(appendFrame(nil, true, opClose, closePayload(code, reason)))
 		_ = c.nc.SetReadDeadline(time.Now().Add(closeGrace))
 	})
+}
+
+// stopOutput refuses further posts and lets the writer end with closeFrame
+// (nil: none) after the messages already queued. Called once, in closeOnce.
+func (c *conn) stopOutput(closeFrame []byte) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	close(c.closing)
+	c.closeFrame = closeFrame
+	close(c.out)
 }
 
 func (c *conn) isClosing() bool {
@@ -316,17 +345,52 @@ func (c *conn) writeLocked(frames []byte) error {
 	return nil
 }
 
-// send writes one data message, split into frames as API Gateway does.
-// Checked under the write lock, so no data frame follows our close frame.
+// errNotReading: the client let its send queue fill up.
+var errNotReading = errors.New("client is not reading")
+
+// send queues one data message, split into frames as API Gateway does. A
+// closing connection takes no more, so no data frame follows the close
+// frame. A client whose queue is full is closed (1008): it stopped reading.
 func (c *conn) send(data []byte) error {
 	frames := appendMessage(nil, opText, data, c.g.opt.MaxFrame)
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	err := c.enqueue(frames)
+	if errors.Is(err, errNotReading) {
+		c.g.log.Warn("closing a connection that does not read", "connection", c.id, "queued", c.g.opt.SendQueue)
+		c.closeWith(ClosePolicyViolation, "Client is not reading")
+	}
+	return err
+}
+
+func (c *conn) enqueue(frames []byte) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
 	if c.isClosing() {
 		return net.ErrClosed
 	}
-	c.touch()
-	return c.writeLocked(frames)
+	select {
+	case c.out <- frames:
+		c.touch()
+		return nil
+	default:
+		return errNotReading
+	}
+}
+
+// writeLoop writes the queued messages, then the close frame if any. After
+// a failed write (which closes the socket, so the reader ends too) the rest
+// is dropped.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	for frames := range c.out {
+		if c.write(frames) != nil {
+			for range c.out {
+			}
+			return
+		}
+	}
+	if c.closeFrame != nil {
+		_ = c.write(c.closeFrame)
+	}
 }
 
 func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }

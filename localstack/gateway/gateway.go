@@ -78,6 +78,11 @@ type Options struct {
 	// its handler; a full queue stops reading that socket (TCP backpressure),
 	// so nothing is dropped. Default 64.
 	MessageQueue int
+	// SendQueue bounds the messages posted to one connection and not yet
+	// written to its socket (beyond what the kernel buffers). A client that
+	// lets it fill is not reading: it is closed with 1008 and the post gets
+	// 410. Default 256.
+	SendQueue int
 	// CloseOnOversize closes the connection with 1009 after an oversized
 	// frame or message, as real API Gateway does.
 	CloseOnOversize bool
@@ -127,6 +132,9 @@ func New(opt Options) *Gateway {
 	}
 	if opt.MessageQueue <= 0 {
 		opt.MessageQueue = 64
+	}
+	if opt.SendQueue <= 0 {
+		opt.SendQueue = 256
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()

@@ -1,8 +1,12 @@
 package gateway_test
 
 import (
+	"bytes"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veet-dev/veet/localstack/gateway"
 	"github.com/veet-dev/veet/localstack/wsclient"
@@ -88,5 +92,62 @@ func TestGatewayBinaryMessageIsBase64OnDefault(t *testing.T) {
 	m := byRoute(calls, "$default")[0].req
 	if !m.IsBase64Encoded || m.Body != "AAEC/w==" {
 		t.Errorf("binary message: base64 %v body %q", m.IsBase64Encoded, m.Body)
+	}
+}
+
+// A client that stops reading holds up no one: posts to it return at once
+// (API Gateway does not wait for the client either) until its send queue is
+// full, then it is closed (1008) and posts get 410; others are served
+// throughout.
+func TestGatewaySlowReaderBlocksNoPoster(t *testing.T) {
+	rec := newRecorder()
+	_, base := start(t, rec, gateway.Options{SendQueue: 8})
+	_, _ = rawDial(t, base) // never reads
+	slowID := rec.waitCalls(t, "$connect", hasRoute("$connect", 1))[0].req.RequestContext.ConnectionID
+	other := wsclient.Dial(t, wsURL(base), wsclient.Options{})
+	calls := rec.waitCalls(t, "2 $connect", hasRoute("$connect", 2))
+	otherID := byRoute(calls, "$connect")[1].req.RequestContext.ConnectionID
+
+	// A post that waited for the client would hit this timeout: the kernel
+	// buffers some MB, the queue 8 messages, then the gateway gives up.
+	hc := &http.Client{Timeout: 5 * time.Second}
+	post := func(id string, body []byte) int {
+		t.Helper()
+		resp, err := hc.Post(base+"/@connections/"+id, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("post to %s: %v", id, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	big := bigMessage("x", 100*1024)
+	gone := false
+	for i := 0; i < 2000 && !gone; i++ {
+		switch code := post(slowID, big); code {
+		case http.StatusOK:
+		case http.StatusGone:
+			gone = true
+		default:
+			t.Fatalf("post %d to the slow client: %d", i, code)
+		}
+		if i%50 == 0 {
+			if code := post(otherID, []byte(`{"type":"pong","id":"`+strconv.Itoa(i)+`"}`)); code != http.StatusOK {
+				t.Fatalf("post to the reading client: %d", code)
+			}
+			other.WaitFor(t, "pong")
+		}
+	}
+	if !gone {
+		t.Fatal("2000 posts of 100 KB to a client that does not read were all accepted")
+	}
+	calls = rec.waitCalls(t, "the slow client's $disconnect", hasRoute("$disconnect", 1))
+	if d := byRoute(calls, "$disconnect")[0].req.RequestContext; d.ConnectionID != slowID || d.DisconnectStatusCode != gateway.ClosePolicyViolation {
+		t.Errorf("$disconnect of %s with %d, want %s with 1008", d.ConnectionID, d.DisconnectStatusCode, slowID)
+	}
+	if code := post(otherID, []byte(`{"type":"pong","id":"after"}`)); code != http.StatusOK {
+		t.Errorf("post to the reading client after: %d", code)
+	}
+	if e := other.WaitFor(t, "pong"); e.ID != "after" {
+		t.Errorf("reading client got %s", e)
 	}
 }
