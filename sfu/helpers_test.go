@@ -35,7 +35,10 @@ type harness struct {
 	api    *webrtc.API
 	room   events.RoomCode
 	logs   *warnings
-	stop   func()
+	// sigterm ends Run's context; stopped is closed when Run returned runErr.
+	sigterm func()
+	stopped chan struct{}
+	runErr  error
 }
 
 // logRecorder passes records on to h and keeps the warnings and errors,
@@ -88,13 +91,17 @@ func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func start(t *testing.T) *harness {
+func start(t *testing.T) *harness { return startDraining(t, 500*time.Millisecond) }
+
+// startDraining starts a node that drains for up to drain when stopped.
+func startDraining(t *testing.T, drain time.Duration) *harness {
 	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
-	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode(), logs: &warnings{}}
+	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode(), logs: &warnings{},
+		stopped: make(chan struct{})}
 	node, err := sfu.New(sfu.Config{
 		NodeID: events.NodeID("node-" + strings.ToLower(t.Name())), Region: "test", Redis: rdb, Push: h.pusher,
-		Log: slog.New(logRecorder{testLog().Handler(), h.logs}), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 500 * time.Millisecond,
+		Log: slog.New(logRecorder{testLog().Handler(), h.logs}), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: drain,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,26 +113,41 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	h.stop = func() {
+	h.sigterm = cancel
+	go func() {
+		h.runErr = node.Run(ctx)
+		close(h.stopped)
+	}()
+	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("node did not stop")
-		}
-	}
-	t.Cleanup(func() { h.stop() })
+		h.waitStopped(10 * time.Second)
+	})
 	return h
 }
 
+// waitStopped waits up to d for Run to return, failing the test when it
+// does not or returns an error.
+func (h *harness) waitStopped(d time.Duration) {
+	h.t.Helper()
+	select {
+	case <-h.stopped:
+		if h.runErr != nil {
+			h.t.Errorf("Run: %v", h.runErr)
+		}
+	case <-time.After(d):
+		h.t.Fatalf("node did not stop within %s", d)
+	}
+}
+
+// client is a participant of the harness's room.
 func (h *harness) client() *simpeer.Client {
 	h.t.Helper()
-	c, err := simpeer.New(h.api, h.room, h.send)
+	return h.clientIn(h.room)
+}
+
+func (h *harness) clientIn(room events.RoomCode) *simpeer.Client {
+	h.t.Helper()
+	c, err := simpeer.New(h.api, room, h.send)
 	if err != nil {
 		h.t.Fatal(err)
 	}

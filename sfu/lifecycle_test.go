@@ -7,37 +7,12 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/events/bus"
-	"github.com/veet-dev/veet/internal/state"
-	"github.com/veet-dev/veet/internal/testenv"
-	"github.com/veet-dev/veet/sfu"
 	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
 func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {
-	rdb := testenv.StartRedis(t).Client(t)
-	pusher := simpeer.NewPusher()
-	node, err := sfu.New(sfu.Config{NodeID: "drainer", Region: "test", Redis: rdb, Push: pusher,
-		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := state.New(rdb)
-	b := bus.New(rdb, testLog())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	api, err := simpeer.NewAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := simpeer.New(api, events.NewRoomCode(), func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pusher.Attach(c)
-	defer c.Close()
+	h := startDraining(t, 20*time.Second)
+	c := h.client()
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
 	if err := c.Join(cctx); err != nil {
@@ -47,79 +22,51 @@ func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cancel() // SIGTERM
+	h.sigterm()
 	eventually(t, "draining in the registry", func() error {
-		n, err := st.Node(context.Background(), "drainer")
+		n, err := h.store.Node(context.Background(), h.node.ID())
 		if err != nil || n == nil || n.State != events.NodeDraining || n.Load.Participants != 1 {
 			return fmt.Errorf("registry entry %+v (%v)", n, err)
 		}
 		return nil
 	})
 	select {
-	case <-done:
+	case <-h.stopped:
 		t.Fatal("node stopped with a room still open")
 	case <-time.After(300 * time.Millisecond):
 	}
 	if err := c.Leave(cctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node did not stop after its last room emptied")
-	}
-	if n, err := st.Node(context.Background(), "drainer"); n != nil || err != nil {
+	h.waitStopped(10 * time.Second) // after its last room emptied
+	if n, err := h.store.Node(context.Background(), h.node.ID()); n != nil || err != nil {
 		t.Fatalf("registry still has %+v (%v)", n, err)
 	}
 }
 
 func TestRedisDrainTimeoutTellsParticipantsToReconnect(t *testing.T) {
-	rdb := testenv.StartRedis(t).Client(t)
-	pusher := simpeer.NewPusher()
-	node, err := sfu.New(sfu.Config{NodeID: "short-drain", Region: "test", Redis: rdb, Push: pusher,
-		Log: testLog(), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := bus.New(rdb, testLog())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	api, err := simpeer.NewAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := simpeer.New(api, events.NewRoomCode(), func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pusher.Attach(c)
-	defer c.Close()
+	h := startDraining(t, 300*time.Millisecond)
+	// Two rooms: they close side by side, each participant told once.
+	cs := []*simpeer.Client{h.client(), h.clientIn(events.NewRoomCode())}
 	jctx, jcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer jcancel()
-	if err := c.Join(jctx); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "joined", func() error {
-		if c.Seen(events.TypeTracks) == 0 {
-			return fmt.Errorf("no tracks event yet")
+	for _, c := range cs {
+		if err := c.Join(jctx); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node did not stop at its drain timeout")
+		eventually(t, "joined", func() error {
+			if c.Seen(events.TypeTracks) == 0 {
+				return fmt.Errorf("no tracks event yet")
+			}
+			return nil
+		})
 	}
-	if c.Seen(events.TypeMediaReconnect) != 1 {
-		t.Fatalf("participant got %d media_reconnect events, want 1", c.Seen(events.TypeMediaReconnect))
+	h.sigterm()
+	h.waitStopped(10 * time.Second) // at its drain timeout
+	for _, c := range cs {
+		if c.Seen(events.TypeMediaReconnect) != 1 {
+			t.Fatalf("participant got %d media_reconnect events, want 1", c.Seen(events.TypeMediaReconnect))
+		}
 	}
 }
 
@@ -244,12 +191,7 @@ func TestRedisLeavesAreQuietAndSpareARejoinedSession(t *testing.T) {
 	}
 	// Commands are handled in order: once a later join (in another room)
 	// is served, the leaves were.
-	later, err := simpeer.New(h.api, events.NewRoomCode(), h.send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(later.Close)
-	h.pusher.Attach(later)
+	later := h.clientIn(events.NewRoomCode())
 	if err := later.Join(ctx); err != nil {
 		t.Fatal(err)
 	}

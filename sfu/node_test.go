@@ -169,12 +169,7 @@ func TestRedisBadCommandsGetErrorsAndNodeKeepsServing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	stranger := h.client() // never joined
-	other, err := simpeer.New(h.api, events.NewRoomCode(), h.send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.pusher.Attach(other)
-	t.Cleanup(other.Close)
+	other := h.clientIn(events.NewRoomCode())
 	mid := "0"
 	cand := &events.ICECandidate{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", SDPMid: &mid}
 	cases := []struct {
