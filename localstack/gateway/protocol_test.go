@@ -104,3 +104,100 @@ func TestGatewayAnswersPing(t *testing.T) {
 		t.Fatal("no pong")
 	}
 }
+
+// clientFrame is one masked client frame; rsv sets the reserved bits.
+func clientFrame(fin bool, op byte, payload []byte, rsv byte) []byte {
+	b0 := op | rsv<<4
+	if fin {
+		b0 |= 0x80
+	}
+	out := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		out = append(out, 0x80|byte(n))
+	default:
+		out = append(out, 0x80|126, byte(n>>8), byte(n))
+	}
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	out = append(out, key[:]...)
+	for i, c := range payload {
+		out = append(out, c^key[i&3])
+	}
+	return out
+}
+
+func TestGatewayClosesOnProtocolErrors(t *testing.T) {
+	closeBody := func(code uint16) []byte { return binary.BigEndian.AppendUint16(nil, code) }
+	cases := []struct {
+		name   string
+		frames [][]byte
+		want   int
+	}{
+		{"control frame over 125 bytes", [][]byte{clientFrame(true, 0x9, make([]byte, 126), 0)}, gateway.CloseProtocolError},
+		{"fragmented control frame", [][]byte{clientFrame(false, 0x9, []byte("a"), 0)}, gateway.CloseProtocolError},
+		{"reserved bit", [][]byte{clientFrame(true, 0x1, []byte("{}"), 4)}, gateway.CloseProtocolError},
+		{"reserved opcode", [][]byte{clientFrame(true, 0x3, []byte("{}"), 0)}, gateway.CloseProtocolError},
+		{"continuation with nothing to continue", [][]byte{clientFrame(true, 0x0, []byte("{}"), 0)}, gateway.CloseProtocolError},
+		{"new message inside a fragmented one", [][]byte{clientFrame(false, 0x1, []byte("{"), 0), clientFrame(true, 0x1, []byte("}"), 0)}, gateway.CloseProtocolError},
+		{"one-byte close payload", [][]byte{clientFrame(true, 0x8, []byte{3}, 0)}, gateway.CloseProtocolError},
+		{"close code that may not be sent", [][]byte{clientFrame(true, 0x8, closeBody(1005), 0)}, gateway.CloseProtocolError},
+		{"text that is not UTF-8", [][]byte{clientFrame(true, 0x1, []byte{'"', 0xff, 0xfe, '"'}, 0)}, gateway.CloseInvalidPayload},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder()
+			_, base := start(t, rec, gateway.Options{})
+			nc, br := rawDial(t, base)
+			for _, f := range tc.frames {
+				_, _ = nc.Write(f)
+			}
+			code := readClose(t, br)
+			if code != tc.want {
+				t.Errorf("close code %d, want %d", code, tc.want)
+			}
+			_, _ = nc.Write(clientFrame(true, 0x8, closeBody(uint16(code)), 0)) // complete the handshake
+			calls := rec.waitCalls(t, "$disconnect", hasRoute("$disconnect", 1))
+			if code := byRoute(calls, "$disconnect")[0].req.RequestContext.DisconnectStatusCode; code != int64(tc.want) {
+				t.Errorf("$disconnect code %d, want %d", code, tc.want)
+			}
+			if n := len(calls); n != 2 {
+				t.Errorf("%d calls, want $connect and $disconnect only", n)
+			}
+		})
+	}
+}
+
+// A message may be split anywhere, even inside a UTF-8 character, with a
+// ping between its fragments; a client's close is echoed and reported.
+func TestGatewayFragmentsPingAndCloseHandshake(t *testing.T) {
+	rec := newRecorder()
+	_, base := start(t, rec, gateway.Options{})
+	nc, br := rawDial(t, base)
+	msg := []byte(`{"action":"ping","id":"é"}`)
+	cut := strings.IndexByte(string(msg), 0xc3) + 1 // between the two bytes of é
+	_, _ = nc.Write(clientFrame(false, 0x1, msg[:cut], 0))
+	_, _ = nc.Write(clientFrame(true, 0x9, []byte("hi"), 0))
+	_, _ = nc.Write(clientFrame(true, 0x0, msg[cut:], 0))
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil || h[0] != 0x8A || h[1] != 2 {
+		t.Fatalf("want a pong of 2 bytes, got %x (%v)", h, err)
+	}
+	_, _ = br.Discard(2)
+	calls := rec.waitCalls(t, "the message", hasRoute("ping", 1))
+	if body := byRoute(calls, "ping")[0].req.Body; body != string(msg) {
+		t.Errorf("body %q", body)
+	}
+
+	_, _ = nc.Write(clientFrame(true, 0x8, append(binary.BigEndian.AppendUint16(nil, 1000), "bye"...), 0))
+	if code := readClose(t, br); code != 1000 {
+		t.Errorf("echoed close code %d", code)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the close handshake the server should close TCP; read: %v", err)
+	}
+	calls = rec.waitCalls(t, "$disconnect", hasRoute("$disconnect", 1))
+	d := byRoute(calls, "$disconnect")[0].req.RequestContext
+	if d.DisconnectStatusCode != 1000 || *d.DisconnectReason != "bye" {
+		t.Errorf("$disconnect %d %q", d.DisconnectStatusCode, *d.DisconnectReason)
+	}
+}
