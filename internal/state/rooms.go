@@ -388,6 +388,20 @@ func (s *Store) Snapshot(ctx context.Context, code events.RoomCode, pid events.P
 	return r.room(code)
 }
 
+// Participants returns every participant connection of a room (for the
+// sweeper's media_reconnect), and the room's node.
+func (s *Store) Participants(ctx context.Context, code events.RoomCode) ([]Target, error) {
+	m, err := s.rdb.HGetAll(ctx, connsKey(code)).Result()
+	if err != nil {
+		return nil, err
+	}
+	l := make(list[pc], 0, len(m))
+	for p, c := range m {
+		l = append(l, pc{P: p, C: c})
+	}
+	return targets(l), nil
+}
+
 func sortRoom(r *events.Room) {
 	sort.Slice(r.Participants, func(i, j int) bool {
 		a, b := r.Participants[i], r.Participants[j]
