@@ -367,3 +367,45 @@ func TestRedisH264IsForwarded(t *testing.T) {
 		return nil
 	})
 }
+
+// A participant who muted their microphone and rejoins (page reload) with it
+// on is heard: the old session's mute does not outlive it.
+func TestRedisRejoinStartsWithItsOwnMutedSources(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceMicrophone, Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "mic muted", func() error {
+		for _, x := range sub.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceMicrophone) && x.Muted {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks: %+v", sub.Tracks())
+	})
+
+	// The same person in a new tab, microphone on.
+	tab := h.client()
+	tab.ID = pub.ID
+	tab.Conn.ConnectionID += "-reload"
+	h.pusher.Attach(tab)
+	h.joinAndPublish(tab)
+	eventually(t, "rejoined microphone heard", func() error {
+		mic := sub.In(trackID(pub, events.SourceMicrophone))
+		if mic == nil || !flowing(mic) {
+			return fmt.Errorf("microphone not flowing")
+		}
+		for _, x := range sub.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceMicrophone) && !x.Muted {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks: %+v", sub.Tracks())
+	})
+}

@@ -221,6 +221,11 @@ func (r *room) removeParticipant(p *participant, reason string) {
 		return
 	}
 	delete(r.parts, p.id)
+	for k := range r.muted {
+		if k.pid == p.id {
+			delete(r.muted, k) // a rejoin brings its own muted sources
+		}
+	}
 	changed := false
 	for k, t := range r.tracks {
 		if k.pid == p.id {
