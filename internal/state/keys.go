@@ -9,28 +9,31 @@ import (
 // all. Scripts never touch keys of two rooms, nor node keys (placement reads
 // the node registry first and then compare-and-sets the room).
 //
-//	room:{code}              hash   title, created (ms), host (creator id), node,
-//	                                locked (0/1), seq, ended (0/1), joined (ms of
-//	                                the last join). TTL: RoomIdleTTL while nobody
-//	                                is in it; RoomLiveTTL (refreshed by every join,
-//	                                ping and leave) while somebody is.
+//	room:{code}              hash   title, created (ms), host (creator id), region,
+//	                                node, locked (0/1), seq, ended (0/1), and
+//	                                role:<pid> for each role the host gave
 //	room:{code}:participants hash   participant id → Participant JSON (+ role)
-//	room:{code}:conns        hash   participant id → connection id (current socket)
+//	room:{code}:conns        hash   participant id → ConnRef JSON (current socket)
 //	room:{code}:lobby        hash   participant id → Guest JSON
-//	room:{code}:lobbyconns   hash   participant id → connection id of the waiting guest
+//	room:{code}:lobbyconns   hash   participant id → ConnRef JSON of the waiting
+//	                                guest, with src: the address it knocked from
 //	room:{code}:banned       set    removed participant ids
-//	room:{code}:denied       zset   participant id → time (ms) they may knock again
-//	conn:{id}                hash   room, participant, role (host|cohost|participant|
-//	                                guest), state (connected|lobby|joined), endpoint,
-//	                                token claims cache. TTL ConnTTL, refreshed by ping.
-//	rate:{id}                hash   token bucket of connection id: tokens, ts (ms)
+//	room:{code}:denied       zset   guest id, or ip:<address> → time (ms) they may
+//	                                knock again; past members pruned by knocks
+//	conn:{id}                hash   endpoint, token (given at $connect), room,
+//	                                participant. TTL ConnTTL, refreshed by ping.
+//	rate:{id}                hash   token bucket of connection id: m (thousandths
+//	                                of a message), ts (ms). TTL 60 s.
 //	node:{id}                string NodeInfo JSON, TTL = the heartbeat's TTL
+//	node:{id}:rooms          set    rooms placed on the node, for the sweeper
 //	node:{id}:cmds           stream the node's commands (package events/bus)
 //	nodes:{region}           zset   node id → load score, the placement index;
 //	                                members whose node:{id} expired are pruned
 //	                                when placement meets them
+//	nodes:{region}:known     set    every node that heartbeated, for the sweeper
 //
-// (The connection key is "conn:{id}" with the connection id as its tag: a
+// Every room key expires RoomTTL after the last script that touched the room
+// or the last ping in it. (The connection key is "conn:{id}" with the connection id as its tag: a
 // connection's keys are read before the room is known.)
 
 func roomKey(c events.RoomCode) string         { return "room:{" + string(c) + "}" }
