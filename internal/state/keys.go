@@ -33,8 +33,9 @@ import (
 //	nodes:{region}:known     set    every node that heartbeated, for the sweeper
 //
 // Every room key expires RoomTTL after the last script that touched the room
-// or the last ping in it. (The connection key is "conn:{id}" with the connection id as its tag: a
-// connection's keys are read before the room is known.)
+// or the last ping in it. (The connection key is "conn:{id}" with the
+// connection id as its tag: a connection's keys are read before the room is
+// known.)
 
 func roomKey(c events.RoomCode) string         { return "room:{" + string(c) + "}" }
 func participantsKey(c events.RoomCode) string { return roomKey(c) + ":participants" }
