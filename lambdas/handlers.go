@@ -154,10 +154,11 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	if len(req.Body) > MaxMessage {
 		return refuse(events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage), 0)
 	}
-	// The limit comes before parsing: garbage counts too.
-	allowed, retry, err := h.d.State.Allow(ctx, connID)
+	// The limit comes before parsing: garbage counts too. The connection's
+	// record comes in the same round trip.
+	conn, allowed, retry, err := h.d.State.Inbound(ctx, connID)
 	if err != nil {
-		h.log.Error("rate limit check failed", "conn", connID, "err", err)
+		h.log.Error("rate limit and connection lookup failed", "conn", connID, "err", err)
 		return refuse(events.AsError(err), 0)
 	}
 	if !allowed {
@@ -170,11 +171,6 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	act := msg.Head().Action
 	if !slices.Contains(keys, string(act)) {
 		return refuse(events.Errorf(events.CodeUnknownAction, "no route for action %q", act), 0)
-	}
-	conn, err := h.d.State.GetConn(ctx, connID)
-	if err != nil {
-		h.log.Error("connection lookup failed", "conn", connID, "err", err)
-		return refuse(events.AsError(err), 0)
 	}
 	if conn == nil {
 		// $connect's record expired or was never written (a connection older

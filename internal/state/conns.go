@@ -61,11 +61,16 @@ func (s *Store) GetConn(ctx context.Context, id events.ConnectionID) (*Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("state: conn %s: %w", id, err)
 	}
+	return connFrom(id, m), nil
+}
+
+// connFrom is the Conn a conn:{id} hash holds, nil for an empty one.
+func connFrom(id events.ConnectionID, m map[string]string) *Conn {
 	if len(m) == 0 {
-		return nil, nil
+		return nil
 	}
 	return &Conn{ID: id, Endpoint: m["endpoint"], Token: m["token"],
-		Room: events.RoomCode(m["room"]), Participant: events.ParticipantID(m["participant"])}, nil
+		Room: events.RoomCode(m["room"]), Participant: events.ParticipantID(m["participant"])}
 }
 
 // BindConn records which room and participant a connection now speaks for.
@@ -104,19 +109,34 @@ func (s *Store) Touch(ctx context.Context, id events.ConnectionID, room events.R
 // Allow takes one message from the connection's token bucket; when it is
 // empty it answers false and how long until the next message is allowed.
 func (s *Store) Allow(ctx context.Context, id events.ConnectionID) (bool, time.Duration, error) {
-	return s.allowAt(ctx, id, time.Now())
+	_, ok, retry, err := s.inboundAt(ctx, id, time.Now())
+	return ok, retry, err
 }
 
-// allowAt is Allow at the clock reading now (tests pin it).
-func (s *Store) allowAt(ctx context.Context, id events.ConnectionID, now time.Time) (bool, time.Duration, error) {
-	v, err := rateScript.Run(ctx, s.rdb, []string{rateKey(id)}, now.UnixMilli(), RatePerSecond, RateBurst).Int64Slice()
+// Inbound is Allow and GetConn in one round trip: every client message needs
+// both before its action runs.
+func (s *Store) Inbound(ctx context.Context, id events.ConnectionID) (conn *Conn, allowed bool, retry time.Duration, err error) {
+	return s.inboundAt(ctx, id, time.Now())
+}
+
+// inboundAt is Inbound at the clock reading now (tests pin it).
+func (s *Store) inboundAt(ctx context.Context, id events.ConnectionID, now time.Time) (*Conn, bool, time.Duration, error) {
+	v, err := rateScript.Run(ctx, s.rdb, []string{rateKey(id), connKey(id)}, now.UnixMilli(), RatePerSecond, RateBurst).Slice()
 	if err != nil {
-		return false, 0, fmt.Errorf("state: rate %s: %w", id, err)
+		return nil, false, 0, fmt.Errorf("state: rate %s: %w", id, err)
 	}
-	if len(v) != 2 {
-		return false, 0, errors.New("state: rate: bad script answer")
+	if len(v) != 3 {
+		return nil, false, 0, errors.New("state: rate: bad script answer")
 	}
-	return v[0] == 1, time.Duration(v[1]) * time.Millisecond, nil
+	ok, _ := v[0].(int64)
+	retry, _ := v[1].(int64)
+	kv, _ := v[2].([]any)
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		m[k], _ = kv[i+1].(string)
+	}
+	return connFrom(id, m), ok == 1, time.Duration(retry) * time.Millisecond, nil
 }
 
 // Seat checks that conn holds pid's seat in room and returns the room's node

@@ -400,7 +400,7 @@ func TestRedisStateRateLimit(t *testing.T) {
 	var retry time.Duration
 	now := time.Now()
 	for range 1000 {
-		ok, r, err := f.s.allowAt(f.cx, "c1", now)
+		_, ok, r, err := f.s.inboundAt(f.cx, "c1", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -429,12 +429,23 @@ func TestRedisStateRateLimit(t *testing.T) {
 		{0, false}, // a clock behind the last message's (another Lambda's) refills nothing
 		{retry + 3*time.Second, true},
 	} {
-		if ok, _, _ := f.s.allowAt(f.cx, "c1", now.Add(step.after)); ok != step.want {
+		if _, ok, _, _ := f.s.inboundAt(f.cx, "c1", now.Add(step.after)); ok != step.want {
 			t.Fatalf("step %d (+%v): allowed=%v", i, step.after, ok)
 		}
 	}
 	if ok, _, _ := f.s.Allow(f.cx, "c2"); !ok {
 		t.Fatal("another connection was limited")
+	}
+	// The same round trip reads the connection's record.
+	if c, _, _, err := f.s.Inbound(f.cx, "c3"); c != nil || err != nil {
+		t.Fatalf("unknown connection: %+v %v", c, err)
+	}
+	want := Conn{ID: "c3", Endpoint: "http://gw", Token: "tok", Room: "abc-defg-hij", Participant: "p_000000000001"}
+	if err := f.s.PutConn(f.cx, want); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, _, err := f.s.Inbound(f.cx, "c3"); err != nil || !ok || c == nil || *c != want {
+		t.Fatalf("inbound: %+v %v %v, want %+v", c, ok, err, want)
 	}
 }
 
