@@ -41,9 +41,7 @@ type DownTrack struct {
 	lastSeq uint16
 	offset  uint16
 
-	resync  atomic.Bool // set when packets were skipped: close the gap
-	paused  atomic.Bool // per-subscriber stop (e.g. video off-screen)
-	packets atomic.Uint64
+	resync atomic.Bool // set when packets were skipped: close the gap
 }
 
 // NewDownTrack returns a DownTrack of recv whose ids the subscriber's browser
@@ -52,9 +50,6 @@ type DownTrack struct {
 func NewDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
 	return &DownTrack{id: trackID, streamID: streamID, recv: recv, onBind: onBind}
 }
-
-// Receiver is the track this DownTrack copies.
-func (d *DownTrack) Receiver() *Receiver { return d.recv }
 
 // ID implements webrtc.TrackLocal.
 func (d *DownTrack) ID() string { return d.id }
@@ -91,23 +86,12 @@ func (d *DownTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// SetPaused stops or resumes this subscriber's copy only.
-func (d *DownTrack) SetPaused(p bool) {
-	if d.paused.Swap(p) != p && !p {
-		d.resync.Store(true)
-		d.recv.RequestKeyframe()
-	}
-}
-
-// Packets is how many packets were written to the subscriber.
-func (d *DownTrack) Packets() uint64 { return d.packets.Load() }
-
 // writeRTP sends one packet to the subscriber and reports whether it did.
-// Sequence numbers stay contiguous across packets not sent (mute, pause,
-// before bind), so the subscriber sees no loss to NACK for.
+// Sequence numbers stay contiguous across packets not sent (mute, before
+// bind), so the subscriber sees no loss to NACK for.
 func (d *DownTrack) writeRTP(p *rtp.Packet) bool {
 	b := d.bound.Load()
-	if b == nil || d.paused.Load() {
+	if b == nil {
 		d.resync.Store(true)
 		return false
 	}
@@ -134,11 +118,8 @@ func (d *DownTrack) writeRTP(p *rtp.Packet) bool {
 	if int16(out-d.lastSeq) > 0 {
 		d.lastSeq = out
 	}
-	if _, err := b.stream.WriteRTP(&d.hdr, p.Payload); err != nil {
-		return false
-	}
-	d.packets.Add(1)
-	return true
+	_, err := b.stream.WriteRTP(&d.hdr, p.Payload)
+	return err == nil
 }
 
 // MatchCodec finds the publisher's codec among a subscriber's negotiated

@@ -191,9 +191,6 @@ func (r *Receiver) RemoveDown(d *DownTrack) {
 	r.downs.Store(&next)
 }
 
-// Subscribers is the number of DownTracks fed.
-func (r *Receiver) Subscribers() int { return len(*r.downs.Load()) }
-
 // Stats are a Receiver's counters since it started.
 type Stats struct {
 	Packets, BytesIn, BytesOut uint64
