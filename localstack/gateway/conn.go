@@ -68,10 +68,11 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if g.isClosed() {
+	if !g.begin() {
 		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	defer g.wg.Done()
 	c := &conn{
 		g: g, id: newID(), connectedAt: time.Now(), domain: r.Host,
 		sourceIP: sourceIP(r), userAgent: r.UserAgent(),
@@ -103,7 +104,6 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.nc, c.br = nc, brw.Reader
-	go c.writeLoop()
 	hdr := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
 	// $connect chooses the subprotocol (API Gateway passes this header of its
@@ -111,19 +111,24 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" {
 		hdr += "Sec-WebSocket-Protocol: " + p + "\r\n"
 	}
+	// Reachable through @connections before the client hears of the
+	// upgrade, so a client that connected is one Close finds. Posts wait in
+	// the queue until the writer starts after the handshake.
+	registered := g.register(c)
 	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := io.WriteString(nc, hdr+"\r\n"); err != nil {
+	_, err = io.WriteString(nc, hdr+"\r\n")
+	go c.writeLoop()
+	if err != nil {
 		c.finish(nil)
 		return
 	}
-	if !g.register(c) {
+	if !registered {
 		// Close began while $connect ran: refuse politely, still disconnect.
 		c.closeWith(CloseGoingAway, "Going away")
 		c.drainAfterClose()
 		c.finish(nil)
 		return
 	}
-	defer g.wg.Done()
 	c.touch()
 	g.log.Debug("connected", "connection", c.id, "sourceIp", c.sourceIP)
 	workerDone := make(chan struct{})

@@ -98,7 +98,7 @@ type Gateway struct {
 	mu     sync.Mutex
 	conns  map[string]*conn
 	closed bool
-	wg     sync.WaitGroup // one per registered connection, until its $disconnect returned
+	wg     sync.WaitGroup // one per handshake begun before Close, until its $disconnect returned
 }
 
 // New returns a Gateway; serve it with any http.Server.
@@ -188,10 +188,17 @@ func (g *Gateway) Close(timeout time.Duration) error {
 	}
 }
 
-func (g *Gateway) isClosed() bool {
+// begin counts a handshake for Close to wait on; false once Close began.
+// Adding to wg under the lock that Close takes before it waits keeps Add
+// from racing with Wait.
+func (g *Gateway) begin() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.closed
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
 }
 
 func (g *Gateway) lookup(id string) *conn {
@@ -200,16 +207,14 @@ func (g *Gateway) lookup(id string) *conn {
 	return g.conns[id]
 }
 
-// register makes c reachable through @connections and counts it for Close;
-// false once Close began. Adding to wg under the lock that Close takes
-// before it waits keeps Add from racing with Wait.
+// register makes c reachable through @connections and closable by Close;
+// false once Close began.
 func (g *Gateway) register(c *conn) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return false
 	}
-	g.wg.Add(1)
 	g.conns[c.id] = c
 	return true
 }

@@ -76,6 +76,13 @@ func (r *recorder) waitCalls(t *testing.T, what string, match func([]call) bool)
 	}
 }
 
+// all returns the calls so far.
+func (r *recorder) all() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.calls...)
+}
+
 func byRoute(calls []call, route string) []call {
 	var out []call
 	for _, c := range calls {
@@ -106,7 +113,7 @@ func wsURL(base string) string { return "ws" + strings.TrimPrefix(base, "http") 
 
 func TestGatewayConnectMessageDisconnect(t *testing.T) {
 	rec := newRecorder()
-	_, base := start(t, rec, gateway.Options{})
+	g, base := start(t, rec, gateway.Options{})
 	c := wsclient.Dial(t, wsURL(base)+"?token=abc&x=1&x=2", wsclient.Options{Header: http.Header{"User-Agent": {"veet-test"}}})
 
 	conn := rec.waitCalls(t, "$connect", hasRoute("$connect", 1))[0]
@@ -170,8 +177,12 @@ func TestGatewayConnectMessageDisconnect(t *testing.T) {
 	if d.EventType != "DISCONNECT" || d.DisconnectStatusCode != 1000 || d.ConnectionID != rc.ConnectionID {
 		t.Errorf("disconnect: %q code %d conn %q", d.EventType, d.DisconnectStatusCode, d.ConnectionID)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := len(byRoute(rec.calls, "$disconnect")); n != 1 {
+	// Close returns once every connection's $disconnect has: a second one
+	// for this socket would be in by then.
+	if err := g.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(byRoute(rec.all(), "$disconnect")); n != 1 {
 		t.Errorf("%d $disconnect calls, want 1", n)
 	}
 }
@@ -189,8 +200,8 @@ func TestGatewayConnectRefused(t *testing.T) {
 	if g.Connections() != 0 {
 		t.Errorf("%d connections after a refusal", g.Connections())
 	}
-	time.Sleep(50 * time.Millisecond)
-	if d := byRoute(rec.calls, "$disconnect"); len(d) != 0 {
+	time.Sleep(50 * time.Millisecond) // nothing to wait for: the refusal must not be followed by anything
+	if d := byRoute(rec.all(), "$disconnect"); len(d) != 0 {
 		t.Errorf("$disconnect after a refused $connect")
 	}
 }
@@ -293,7 +304,7 @@ func TestGatewayCloseGoesAway(t *testing.T) {
 	if err := g.Close(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(byRoute(rec.calls, "$disconnect")); n != 2 {
+	if n := len(byRoute(rec.all(), "$disconnect")); n != 2 {
 		t.Errorf("%d $disconnect after Close, want 2", n)
 	}
 	for _, c := range []*wsclient.Client{a, b} {

@@ -82,7 +82,7 @@ func TestGatewayRejectsBadHandshake(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Errorf("plain GET /ws: %d, want 400", resp.StatusCode)
 	}
-	if len(rec.calls) != 0 {
+	if len(rec.all()) != 0 {
 		t.Errorf("$connect invoked for a bad handshake")
 	}
 }
