@@ -180,10 +180,13 @@ export class MediaSession extends Emitter<MediaEvents> {
       await pc.setRemoteDescription({ type: "offer", sdp });
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
+      if (pc !== this.subscribePC) return; // closed or rebuilt meanwhile: the offer is moot
       await this.flushCandidates("subscribe");
       this.sig.send({ action: "subscribe_answer", sdp: answer.sdp ?? "" });
     } catch (err) {
-      this.emit("error", new Error(`bad subscribe offer: ${(err as Error).message}`));
+      // A PeerConnection closed under us (leave, media_reconnect) is not a
+      // bad offer; only an offer our current one rejects is worth a notice.
+      if (pc === this.subscribePC) this.emit("error", new Error(`bad subscribe offer: ${(err as Error).message}`));
     }
   }
 
