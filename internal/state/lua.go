@@ -113,7 +113,6 @@ local res = room({}, isMod(p))
 res.me, res.placed, res.prevNode, res.rejoin = pj, placed, cur, prev and true or false
 if old and oldID ~= cid then res.old = old end
 res.conns = conns(pid)
-res.mods = mods()
 return cjson.encode(res)
 `)
 
@@ -180,7 +179,6 @@ if id == cid then
   redis.call('HDEL', C, pid); redis.call('HDEL', P, pid)
   res.kind, res.seq, res.node = 'participant', bump(), redis.call('HGET', R, 'node') or ''
   res.conns = conns('')
-  res.mods = mods()
   -- An empty room is placed afresh by its next join (least-loaded node).
   if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
 else

@@ -85,7 +85,6 @@ type JoinResult struct {
 	// Replaced is the participant's previous connection, now superseded.
 	Replaced *events.ConnRef
 	Others   []Target // everyone else's connections
-	Mods     []events.ConnRef
 }
 
 // Join seats a participant holding a valid token and places the room on a
@@ -123,7 +122,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			s.notePlacement(ctx, candidate, in.Code)
 		}
 		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin, PrevNode: events.NodeID(r.PrevNode),
-			Others: targets(r.Conns), Mods: refs(r.Mods)}
+			Others: targets(r.Conns)}
 		if out.Me, err = participant(r.Me); err != nil {
 			return nil, err
 		}
@@ -215,8 +214,8 @@ type LeaveResult struct {
 	Kind   LeaveKind
 	Seq    uint64
 	Node   events.NodeID
-	Others []Target
-	Mods   []events.ConnRef
+	Others []Target         // a seat's leave: every participant left in the room
+	Mods   []events.ConnRef // a lobby leave: every host and co-host connection
 }
 
 // Leave frees the seat or lobby place that conn holds for pid. A connection
