@@ -40,6 +40,7 @@ type conn struct {
 	userAgent   string
 
 	lastActive atomic.Int64 // Unix ns of the last data message, either way
+	idle       atomic.Pointer[time.Timer] // checkIdle's one timer, re-armed; stopped when the reader ends
 	msgs       chan message
 
 	// Posts are queued for the writer goroutine rather than written by the
@@ -133,10 +134,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	g.log.Debug("connected", "connection", c.id, "sourceIp", c.sourceIP)
 	workerDone := make(chan struct{})
 	go c.work(workerDone)
-	idle := time.AfterFunc(g.opt.IdleTimeout, c.checkIdle)
+	c.idle.Store(time.AfterFunc(g.opt.IdleTimeout, c.checkIdle))
 	limit := time.AfterFunc(g.opt.MaxDuration, func() { c.closeWith(CloseGoingAway, "Going away") })
 	c.read()
-	idle.Stop()
+	c.idle.Load().Stop()
 	limit.Stop()
 	c.finish(workerDone)
 }
@@ -415,7 +416,9 @@ func (c *conn) checkIdle() {
 		c.closeWith(CloseGoingAway, "Going away")
 		return
 	}
-	time.AfterFunc(c.g.opt.IdleTimeout-idle, c.checkIdle)
+	if t := c.idle.Load(); t != nil {
+		t.Reset(c.g.opt.IdleTimeout - idle)
+	}
 }
 
 // refuseOversized tells the client its message was dropped.
