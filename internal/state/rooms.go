@@ -387,8 +387,8 @@ func (s *Store) Snapshot(ctx context.Context, code events.RoomCode, pid events.P
 	return r.room(code)
 }
 
-// Participants returns every participant connection of a room (for the
-// sweeper's media_reconnect), and the room's node.
+// Participants returns every participant connection of a room (the local
+// stack's tests look; handlers get them from the scripts).
 func (s *Store) Participants(ctx context.Context, code events.RoomCode) ([]Target, error) {
 	m, err := s.rdb.HGetAll(ctx, connsKey(code)).Result()
 	if err != nil {
