@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -58,6 +59,21 @@ export function startStack({ timeoutMs = 30_000 } = {}) {
       }
     });
   });
+}
+
+// useStack starts the stack and a browser before a test file's tests and
+// stops them after; the returned object holds both once they run.
+export function useStack() {
+  const env = { stack: null, browser: null };
+  before(async () => {
+    env.stack = await startStack();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.stack?.stop();
+  });
+  return env;
 }
 
 export async function launchBrowser() {

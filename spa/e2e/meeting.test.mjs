@@ -1,22 +1,16 @@
 // Scenario (a): a host and two guests meet, see and hear each other; a
 // camera turned off shows the avatar; leaving removes the tile everywhere.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, knock, launchBrowser, myId, newPerson, startStack, tileIds, tileVideoWidth, waitFor, waitGrowing,
+  createAndJoin, knock, myId, newPerson, tileIds, tileVideoWidth, waitFor, waitGrowing,
+  useStack,
 } from "./harness.mjs";
 
-let stack, browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = useStack();
 
 test("a host and two guests see and hear each other", { timeout: 150_000 }, async () => {
+  const { stack, browser } = env;
   const host = await newPerson(browser, stack.url);
   const code = await createAndJoin(host.page, stack.url, "Hana Host");
 

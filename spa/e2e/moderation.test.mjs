@@ -1,22 +1,16 @@
 // Scenario (b), issue 5: lobby and host controls, plus the README pictures.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, inbound, knock, launchBrowser, myId, newPerson, shotPath, startStack, tileIds, tileVideoWidth, waitFor,
+  createAndJoin, inbound, knock, myId, newPerson, shotPath, tileIds, tileVideoWidth, waitFor,
   waitGrowing,
+  useStack,
 } from "./harness.mjs";
 
-let stack, browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = useStack();
 
 test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () => {
+  const { stack, browser } = env;
   const host = await newPerson(browser, stack.url);
   const code = await createAndJoin(host.page, stack.url, "Hana Host");
   const guest = await newPerson(browser, stack.url);
@@ -78,6 +72,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
 });
 
 test("six people: the grid picture", { timeout: 180_000 }, async () => {
+  const { stack, browser } = env;
   const host = await newPerson(browser, stack.url);
   const code = await createAndJoin(host.page, stack.url, "Hana Host");
 

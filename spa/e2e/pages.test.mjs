@@ -1,23 +1,17 @@
 // Bad input and the connection's life: codes that are not codes, meetings
 // that do not exist, a reload that rejoins without knocking, a dropped
 // WebSocket that reconnects.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, knock, launchBrowser, myId, newPerson, startStack, tileIds, tileVideoWidth, waitFor, waitGrowing,
+  createAndJoin, knock, myId, newPerson, tileIds, tileVideoWidth, waitFor, waitGrowing,
+  useStack,
 } from "./harness.mjs";
 
-let stack, browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = useStack();
 
 test("bad codes get a clear message", { timeout: 60_000 }, async () => {
+  const { stack, browser } = env;
   const { page } = await newPerson(browser, stack.url);
   await page.goto(stack.url + "/");
   await page.getByLabel("Meeting code or link").fill("not a code");
@@ -41,6 +35,7 @@ test("bad codes get a clear message", { timeout: 60_000 }, async () => {
 });
 
 test("a reload rejoins without knocking; a dropped socket reconnects", { timeout: 120_000 }, async () => {
+  const { stack, browser } = env;
   const host = await newPerson(browser, stack.url);
   const code = await createAndJoin(host.page, stack.url, "Hana Host");
   const guest = await newPerson(browser, stack.url);
@@ -104,6 +99,7 @@ test("a reload rejoins without knocking; a dropped socket reconnects", { timeout
 });
 
 test("a host denies one knock; another guest cancels theirs", { timeout: 90_000 }, async () => {
+  const { stack, browser } = env;
   const host = await newPerson(browser, stack.url);
   const code = await createAndJoin(host.page, stack.url, "Hana Host");
   const a = await newPerson(browser, stack.url);
