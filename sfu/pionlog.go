@@ -3,7 +3,10 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -11,7 +14,8 @@ import (
 )
 
 // pionLogs routes pion's own logging into the node's slog logger: pion's
-// errors become warnings, its warnings debug lines, the rest is dropped.
+// errors become warnings (but for writes to a closed connection), its
+// warnings debug lines, the rest is dropped.
 // Each scope is capped at pionLogBurst lines per second, since some pion
 // errors repeat per packet (e.g. writes to a connection being closed).
 type pionLogs struct{ log *slog.Logger }
@@ -29,6 +33,9 @@ type pionLogger struct {
 }
 
 func (l *pionLogger) emit(level slog.Level, msg string) {
+	if !l.log.Enabled(context.Background(), level) {
+		return // and leave the second's budget to lines that are shown
+	}
 	now := time.Now().Unix()
 	if l.second.Swap(now) != now {
 		l.count.Store(0)
@@ -51,5 +58,18 @@ func (l *pionLogger) Warnf(f string, a ...any) {
 		l.emit(slog.LevelDebug, fmt.Sprintf(f, a...))
 	}
 }
-func (l *pionLogger) Error(msg string)          { l.emit(slog.LevelWarn, msg) }
-func (l *pionLogger) Errorf(f string, a ...any) { l.emit(slog.LevelWarn, fmt.Sprintf(f, a...)) }
+func (l *pionLogger) Error(msg string) { l.emit(errorLevel(msg), msg) }
+func (l *pionLogger) Errorf(f string, a ...any) {
+	msg := fmt.Sprintf(f, a...)
+	l.emit(errorLevel(msg), msg)
+}
+
+// errorLevel is the level of one of pion's errors: a warning, unless it only
+// says a packet met a connection that was just closed, which happens
+// whenever a participant leaves while their browser is still sending.
+func errorLevel(msg string) slog.Level {
+	if strings.Contains(msg, io.ErrClosedPipe.Error()) || strings.Contains(msg, net.ErrClosed.Error()) {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
