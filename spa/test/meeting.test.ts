@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { MeetingClient } from "../src/client/meeting";
 import { memoryTokens } from "../src/client/tokens";
-import type { SocketLike } from "../src/client/signaling";
+import { FakeSocket } from "./fakes";
 import type { Participant } from "../src/client/protocol";
 
 // Just enough of RTCPeerConnection for the publish side to make an offer.
@@ -23,18 +23,6 @@ class FakePC {
   close() {}
 }
 
-class FakeSocket implements SocketLike {
-  readyState = 0;
-  sent: Record<string, any>[] = [];
-  onopen: SocketLike["onopen"] = null;
-  onclose: SocketLike["onclose"] = null;
-  onmessage: SocketLike["onmessage"] = null;
-  onerror: SocketLike["onerror"] = null;
-  send(d: string) { this.sent.push(JSON.parse(d)); }
-  close() { this.readyState = 3; }
-  receive(ev: object) { this.onmessage?.({ data: JSON.stringify(ev) }); }
-}
-
 const me: Participant = { id: "p_me", name: "Me", role: "participant", micOn: true, camOn: false, screenOn: false, handRaised: false, joinedAt: 2 };
 const host: Participant = { ...me, id: "p_host", name: "Hana", role: "host", joinedAt: 1 };
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -47,7 +35,8 @@ function client(tokens = memoryTokens()) {
     tokens,
     socketFactory: () => {
       sock = new FakeSocket();
-      setTimeout(() => { sock.readyState = 1; sock.onopen?.({}); }, 0);
+      const s = sock;
+      setTimeout(() => s.open(), 0);
       return sock;
     },
   });

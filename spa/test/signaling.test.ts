@@ -1,20 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { RequestError, Signaling, SocketLike } from "../src/client/signaling";
+import { RequestError, Signaling } from "../src/client/signaling";
+import { FakeSocket } from "./fakes";
 import { reconnectDelay } from "../src/client/backoff";
-
-class FakeSocket implements SocketLike {
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  onopen: SocketLike["onopen"] = null;
-  onclose: SocketLike["onclose"] = null;
-  onmessage: SocketLike["onmessage"] = null;
-  onerror: SocketLike["onerror"] = null;
-  send(d: string) { this.sent.push(JSON.parse(d)); }
-  close() { this.readyState = 3; }
-  open() { this.readyState = 1; this.onopen?.({}); }
-  drop(code = 1006) { this.readyState = 3; this.onclose?.({ code, reason: "" }); }
-  receive(ev: object) { this.onmessage?.({ data: JSON.stringify(ev) }); }
-}
 
 function setup(opts: Partial<ConstructorParameters<typeof Signaling>[0]> = {}) {
   const sockets: FakeSocket[] = [];
