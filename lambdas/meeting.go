@@ -77,9 +77,7 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 		}
 		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
 	}
-	if err := h.vacateOther(ctx, c, m.Code, claims.Participant); err != nil {
-		return err
-	}
+	prev := *c.conn
 	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, claims.Participant); err != nil {
 		return err
 	}
@@ -97,6 +95,7 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	} else {
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantJoined{Participant: res.Me}))
 	}
+	h.vacateOther(ctx, &prev, m.Code, claims.Participant)
 	if res.Replaced != nil {
 		// The old tab learns why it lost the meeting, then its socket closes;
 		// its $disconnect finds no seat to free.
@@ -111,15 +110,17 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	return nil
 }
 
-// vacateOther frees the seat or lobby place the connection held for someone
-// else or in another meeting, once it holds the new one: a connection speaks
-// for one person in one meeting at a time, and a refused join or knock keeps
-// the old place.
-func (h *Handlers) vacateOther(ctx context.Context, c *call, code events.RoomCode, pid events.ParticipantID) error {
-	if c.conn.Room == "" || (c.conn.Room == code && c.conn.Participant == pid) {
-		return nil
+// vacateOther frees the seat or lobby place prev (the connection before this
+// join or knock) held for someone else or in another meeting, once the new one
+// is announced: a connection speaks for one person in one meeting at a time,
+// and a refused join or knock keeps the old place.
+func (h *Handlers) vacateOther(ctx context.Context, prev *state.Conn, code events.RoomCode, pid events.ParticipantID) {
+	if prev.Room == "" || (prev.Room == code && prev.Participant == pid) {
+		return
 	}
-	return h.vacate(ctx, c.conn, events.ReasonLeft, "")
+	if err := h.vacate(ctx, prev, events.ReasonLeft, ""); err != nil {
+		h.log.Error("leave the connection's previous meeting", "conn", prev.ID, "room", prev.Room, "err", err)
+	}
 }
 
 // baseRole is the role a token carries: co-host is a room setting, kept in
@@ -180,15 +181,15 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 	if err != nil {
 		return err
 	}
-	if err := h.vacateOther(ctx, c, m.Code, g.ID); err != nil {
-		return err
-	}
+	prev := *c.conn
 	if err := h.d.State.BindConn(ctx, c.connID(), m.Code, g.ID); err != nil {
 		return err
 	}
+	c.conn.Room, c.conn.Participant = m.Code, g.ID
 	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", len(res.Mods))
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title}))
 	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	h.vacateOther(ctx, &prev, m.Code, g.ID)
 	return nil
 }
 
