@@ -33,6 +33,7 @@ function client(tokens = memoryTokens()) {
     wsUrl: "ws://x/ws",
     code: "abc-defg-hij",
     tokens,
+    backoff: { baseMs: 1, maxMs: 1 },
     socketFactory: () => {
       sock = new FakeSocket();
       const s = sock;
@@ -172,6 +173,25 @@ describe("MeetingClient", () => {
     sock.receive({ type: "left", id: lastSent("leave").id });
     await leaving;
     expect(c.phase.kind).toBe("left");
+  });
+
+  it("a re-join cut short by another drop waits for the next reconnect instead of failing", async () => {
+    const { c } = await joined();
+    const until = async (what: string, f: () => boolean) => {
+      for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 2));
+      if (!f()) throw new Error(`timed out waiting for ${what}`);
+    };
+    const first = sock;
+    first.drop();
+    await until("a re-join on a new socket", () => sock !== first && sock.sent.some((m) => m.action === "join"));
+    const second = sock;
+    second.drop();
+    await until("a re-join on a third socket", () => sock !== second && sock.sent.some((m) => m.action === "join"));
+    expect(c.phase.kind).toBe("joined");
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 2, participants: [host, me], lobby: [] } });
+    await tick();
+    expect(c.phase.kind).toBe("joined");
+    expect(c.sig.state).toBe("open");
   });
 
   it("a refused join becomes a page with a human message", async () => {

@@ -221,6 +221,10 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     try {
       await this.sendJoin();
     } catch (err) {
+      // The new socket dropped before the reply: the next reconnect joins
+      // again. Ending the meeting here would turn a flaky network into a
+      // "can't join" page.
+      if (err instanceof RequestError && err.code === "offline") return;
       this.fail(err);
     }
   }
