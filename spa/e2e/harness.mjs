@@ -104,6 +104,21 @@ export async function launchBrowser() {
 export async function newPerson(browser, baseUrl, viewport = { width: 1280, height: 720 }) {
   const context = await browser.newContext({ viewport });
   await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin: baseUrl });
+  // Keep every captured track, so a test can check that the camera, the
+  // microphone and a presentation are released (the camera light goes off).
+  await context.addInitScript(() => {
+    const md = navigator.mediaDevices;
+    window.__captures = [];
+    for (const name of ["getUserMedia", "getDisplayMedia"]) {
+      const orig = md?.[name]?.bind(md);
+      if (!orig) continue;
+      md[name] = async (c) => {
+        const s = await orig(c);
+        for (const t of s.getTracks()) window.__captures.push({ what: name === "getDisplayMedia" ? "screen" : t.kind, track: t });
+        return s;
+      };
+    }
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const errors = [];
@@ -192,6 +207,11 @@ export function tileVideoWidth(page, pid) {
     const v = tile?.querySelector("video");
     return tile?.dataset.video === "true" && v ? v.videoWidth : 0;
   }, pid);
+}
+
+// liveCaptures lists what the page still captures: "audio", "video", "screen".
+export function liveCaptures(page) {
+  return page.evaluate(() => window.__captures.filter((c) => c.track.readyState === "live").map((c) => c.what).sort());
 }
 
 export function tileIds(page) {

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, knock, myId, newPerson, tileIds, tileVideoWidth, waitFor, waitGrowing,
+  createAndJoin, knock, liveCaptures, myId, newPerson, tileIds, tileVideoWidth, waitFor, waitGrowing,
   useStack,
 } from "./harness.mjs";
 
@@ -52,6 +52,7 @@ test("a host and two guests see and hear each other", { timeout: 150_000 }, asyn
   for (const p of [host, guests[1]]) await waitFor("a playing presentation tile", async () => (await screenTile(p.page)) > 0, { timeoutMs: 20_000 });
   await guests[0].page.getByRole("button", { name: "Stop presenting" }).click();
   for (const p of [host, guests[1]]) await waitFor("the presentation tile gone", async () => (await screenTile(p.page)) === -1);
+  await waitFor("the presenter's screen capture ended", async () => !(await liveCaptures(guests[0].page)).includes("screen"));
 
   // The first guest turns the camera off: the others see the avatar.
   await guests[0].page.getByRole("button", { name: "Turn off camera" }).click();
@@ -68,6 +69,7 @@ test("a host and two guests see and hear each other", { timeout: 150_000 }, asyn
   // The second guest leaves: the tile goes everywhere.
   await guests[1].page.getByRole("button", { name: "Leave call" }).click();
   await guests[1].page.getByText("You left the meeting").waitFor();
+  await waitFor("the leaver's camera and microphone released", async () => (await liveCaptures(guests[1].page)).length === 0);
   for (const p of [host, guests[0]]) {
     await waitFor("the leaver's tile is gone", async () => {
       const t = await tileIds(p.page);
