@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, inbound, knock, myId, newPerson, shotPath, tileIds, tileVideoWidth, waitFor,
+  createAndJoin, inbound, knock, liveCaptures, myId, newPerson, shotPath, tileIds, tileVideoWidth, waitFor,
   waitGrowing,
   useStack,
 } from "./harness.mjs";
@@ -63,6 +63,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   await host.page.getByRole("button", { name: "More actions for Gil Guest" }).click();
   await host.page.getByRole("button", { name: "Remove Gil Guest from the meeting" }).click();
   await guest.page.getByText("You've been removed from the meeting").waitFor();
+  await waitFor("the removed guest's camera and microphone released", async () => (await liveCaptures(guest.page)).length === 0);
   await waitFor("the removed guest's tile is gone", async () => !(await tileIds(host.page)).includes(gid));
   await guest.page.goto(`${stack.url}/${code}`);
   await guest.page.getByLabel("Your name").fill("Gil Guest");
@@ -123,4 +124,5 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
   await host.page.getByRole("button", { name: "End meeting for all" }).click();
   for (const g of guests) await g.page.getByText("The meeting has ended").waitFor();
   await host.page.getByText("You ended the meeting for everyone").waitFor();
+  for (const p of [host, ...guests]) await waitFor("camera and microphone released at the end", async () => (await liveCaptures(p.page)).length === 0);
 });
