@@ -93,8 +93,9 @@ func testLog() *slog.Logger {
 
 func start(t *testing.T) *harness { return startDraining(t, 500*time.Millisecond) }
 
-// startDraining starts a node that drains for up to drain when stopped.
-func startDraining(t *testing.T, drain time.Duration) *harness {
+// startDraining starts a node that drains for up to drain when stopped;
+// each of setup runs before the node starts.
+func startDraining(t *testing.T, drain time.Duration, setup ...func(*sfu.Node)) *harness {
 	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
 	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode(), logs: &warnings{},
@@ -111,6 +112,9 @@ func startDraining(t *testing.T, drain time.Duration) *harness {
 	h.send = func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, node.ID(), cmd) }
 	if h.api, err = simpeer.NewAPI(); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(node)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.sigterm = cancel

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/sfu"
 	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
@@ -103,6 +104,22 @@ func TestRedisLostSubscribeOfferIsSentAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "tracks after a lost offer", func() error { return receivesFrom(sub, pub) })
+}
+
+// Every copy of an offer lost (or every answer): the node keeps sending it,
+// less often, rather than leave the participant without tracks for good.
+func TestRedisUnansweredOfferKeepsBeingSent(t *testing.T) {
+	h := startDraining(t, 500*time.Millisecond, func(n *sfu.Node) { n.SetOfferRetry(200 * time.Millisecond) })
+	pub := h.client()
+	h.joinAndPublish(pub)
+	sub := h.client()
+	h.pusher.LoseOffers(sub, 4) // the offer, both early copies and the next
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sub.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "tracks after three lost offers", func() error { return receivesFrom(sub, pub) })
 }
 
 func TestRedisPublisherConnectionLossEndsItsTracks(t *testing.T) {

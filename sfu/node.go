@@ -25,6 +25,9 @@ import (
 const (
 	heartbeatEvery = 2 * time.Second
 	heartbeatTTL   = 6 * time.Second
+	// offerRetry is how long a subscribe offer may go unanswered before it
+	// is sent again.
+	offerRetry = 5 * time.Second
 )
 
 // Config is a node's configuration.
@@ -55,6 +58,8 @@ type Node struct {
 	bus   *bus.Bus
 	state *state.Store
 	load  *loadMeter
+	// offerRetry is the package's, shortened by tests.
+	offerRetry time.Duration
 
 	mu       sync.Mutex
 	rooms    map[events.RoomCode]*room
@@ -85,14 +90,15 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	return &Node{
-		cfg:    cfg,
-		log:    cfg.Log.With("node", cfg.NodeID),
-		media:  m,
-		bus:    bus.New(cfg.Redis, cfg.Log),
-		state:  state.New(cfg.Redis),
-		load:   newLoadMeter(),
-		rooms:  map[events.RoomCode]*room{},
-		closed: make(chan struct{}),
+		cfg:        cfg,
+		log:        cfg.Log.With("node", cfg.NodeID),
+		media:      m,
+		bus:        bus.New(cfg.Redis, cfg.Log),
+		state:      state.New(cfg.Redis),
+		load:       newLoadMeter(),
+		offerRetry: offerRetry,
+		rooms:      map[events.RoomCode]*room{},
+		closed:     make(chan struct{}),
 	}, nil
 }
 

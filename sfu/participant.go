@@ -21,7 +21,6 @@ const (
 	gatherTimeout  = 3 * time.Second
 	pushTimeout    = 5 * time.Second
 	enqueueTimeout = 2 * time.Second
-	offerRetry     = 5 * time.Second
 	offerAttempts  = 3
 )
 
@@ -195,18 +194,17 @@ func (p *participant) offer() error {
 		return nil
 	}
 	tracks, changed, err := p.syncDowns()
+	if changed {
+		// Owed until an offer is out: a failure from here on leaves the
+		// senders changed, and the next attempt must still offer them.
+		p.needOffer = true
+	}
 	if err != nil {
 		return err
 	}
-	if !changed && !p.needOffer {
+	if !p.needOffer || (len(tracks) == 0 && !p.offered) {
 		return nil
 	}
-	if len(tracks) == 0 && !p.offered {
-		return nil
-	}
-	// Owed until an offer is out: a failure below leaves the senders changed,
-	// and the next attempt must still offer them.
-	p.needOffer = true
 	offer, err := p.sub.CreateOffer(nil)
 	if err != nil {
 		return err
@@ -228,22 +226,27 @@ func (p *participant) offer() error {
 	return nil
 }
 
-// watchOffer sends an offer again when it is still unanswered after
-// offerRetry (its push may have been lost on the way), a few times, so the
-// participant is never stuck without the room's tracks. A client that did
-// get it answers the copy the same way.
+// watchOffer sends an offer again while it is unanswered: after the node's
+// offerRetry a few times, then every four. Its push may have been lost, or
+// the client's answer; a client that did get it answers the copy the same
+// way. So a participant is never left for good without the room's tracks.
 func (p *participant) watchOffer(seq int, e events.SubscribeOffer, attempt int) {
-	time.AfterFunc(offerRetry, func() {
+	wait := p.room.node.offerRetry
+	if attempt >= offerAttempts {
+		wait *= 4
+	}
+	time.AfterFunc(wait, func() {
 		p.negMu.Lock()
 		defer p.negMu.Unlock()
 		if p.isClosed() || p.offerSeq != seq || p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 			return
 		}
-		if attempt >= offerAttempts {
-			p.log.Warn("subscribe offer never answered", "attempts", attempt)
-			return
+		switch {
+		case attempt < offerAttempts:
+			p.log.Info("subscribe offer unanswered; sending it again", "attempt", attempt+1)
+		case attempt == offerAttempts:
+			p.log.Warn("subscribe offer never answered; sending it again less often", "attempts", attempt)
 		}
-		p.log.Info("subscribe offer unanswered; sending it again", "attempt", attempt+1)
 		again := e
 		p.send(&again)
 		p.watchOffer(seq, e, attempt+1)
