@@ -78,6 +78,23 @@ describe("Signaling connection", () => {
     expect(last().sent.filter((m) => m.action === "ping")).toHaveLength(2);
   });
 
+  it("a ping nobody answers counts as a drop and reconnects", async () => {
+    const { sig, sockets, last } = setup({ pingIntervalMs: 1000, requestTimeoutMs: 500 });
+    const c = sig.connect(); last().open(); await c;
+    const reconnected = vi.fn();
+    sig.on("reconnected", reconnected);
+    vi.advanceTimersByTime(1000);
+    expect(last().sent.at(-1)).toMatchObject({ action: "ping" });
+    vi.advanceTimersByTime(500);
+    await Promise.resolve(); await Promise.resolve();
+    expect(sockets[0].readyState).toBe(3);
+    expect(sig.state).toBe("reconnecting");
+    vi.advanceTimersByTime(1000);
+    expect(sockets).toHaveLength(2);
+    last().open();
+    expect(reconnected).toHaveBeenCalledTimes(1);
+  });
+
   it("reconnects with growing delays, fails pending requests, announces the reconnect", async () => {
     const { sig, sockets, last } = setup({ backoff: { baseMs: 100, maxMs: 10_000 } });
     let reconnected = 0;

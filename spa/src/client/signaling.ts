@@ -207,11 +207,20 @@ export class Signaling extends Emitter<SignalingEvents> {
     }
   }
 
+  // startPing keeps the socket inside API Gateway's idle timeout and finds
+  // a dead one: after a sleep or a network change the browser may not report
+  // a close for minutes, so a ping nobody answers counts as a drop.
   private startPing(): void {
     this.stopPing();
     this.pingTimer = setInterval(() => {
-      this.request({ action: "ping" }).catch(() => {
-        /* a lost pong shows up as a socket close */
+      const s = this.socket;
+      this.request({ action: "ping" }).catch((err) => {
+        if (err instanceof RequestError && err.code === "timeout" && this.socket === s && s) {
+          s.onclose = s.onmessage = s.onerror = s.onopen = null;
+          s.close(4000, "no pong");
+          this.socket = null;
+          this.onDrop("no answer to a ping");
+        }
       });
     }, this.opts.pingIntervalMs);
   }
