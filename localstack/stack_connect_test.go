@@ -34,4 +34,13 @@ func TestStackConnectToken(t *testing.T) {
 	if got := ids(again.joined.Room); len(got) != 1 || got[0] != host.id {
 		t.Errorf("room after rejoin lists %v", got)
 	}
+	// The old socket hears why it lost the seat (a left that answers no
+	// request, which the SPA shows as "You joined from another tab") and is
+	// closed normally.
+	if e := host.WaitFor(t, "left"); e.ID != "" {
+		t.Errorf("old socket's left answers request %q, want an unsolicited one", e.ID)
+	}
+	if code := host.WaitClosed(t); code != 1000 {
+		t.Errorf("old socket closed with %d, want 1000", code)
+	}
 }
