@@ -270,3 +270,34 @@ func TestRedisAnswerToAResentOfferIsHarmless(t *testing.T) {
 		t.Error("microphone stopped after the second answer")
 	}
 }
+
+// A participant whose endpoint stopped answering fills its push queue; the
+// node then drops its events at once instead of holding up every command
+// that tells the room something.
+func TestRedisStuckEndpointDoesNotHoldUpCommands(t *testing.T) {
+	h := start(t)
+	pub, stuck := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(stuck)
+	eventually(t, "forwarding", func() error { return receivesFrom(stuck, pub) })
+	h.pusher.Stall(stuck)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Each toggle is one tracks event to everyone: more than the queue holds.
+	for i := range 80 {
+		if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: i%2 == 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceMicrophone, Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every command handled", func() error {
+		for _, x := range pub.Tracks() {
+			if x.TrackID == trackID(pub, events.SourceMicrophone) && x.Muted {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracks: %+v", pub.Tracks())
+	})
+}

@@ -56,6 +56,7 @@ type participant struct {
 	negotiate chan struct{}
 	out       chan events.Event
 	unsent    atomic.Int32 // events queued and not yet pushed
+	stalled   atomic.Bool  // an event was dropped since the last push went through
 	done      chan struct{}
 	closeOnce sync.Once
 	drained   chan struct{} // closed when the sender goroutine exits
@@ -89,7 +90,10 @@ func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) (*par
 }
 
 // send queues an event for the participant's WebSocket, in order. A client
-// that cannot keep up for enqueueTimeout loses the event, loudly.
+// that cannot keep up for enqueueTimeout loses the event, loudly; until one
+// of its pushes goes through again, it loses further events at once, so a
+// stuck endpoint does not hold up its room's broadcasts or the node's
+// commands enqueueTimeout at a time.
 func (p *participant) send(e events.Event) {
 	p.unsent.Add(1)
 	select {
@@ -100,6 +104,11 @@ func (p *participant) send(e events.Event) {
 		return
 	default:
 	}
+	if p.stalled.Load() {
+		p.unsent.Add(-1)
+		p.log.Debug("event dropped: push queue still full", "type", e.EventType())
+		return
+	}
 	t := time.NewTimer(enqueueTimeout)
 	defer t.Stop()
 	select {
@@ -107,6 +116,7 @@ func (p *participant) send(e events.Event) {
 		return
 	case <-p.done:
 	case <-t.C:
+		p.stalled.Store(true)
 		p.log.Warn("event dropped: push queue full", "type", e.EventType())
 	}
 	p.unsent.Add(-1)
@@ -132,6 +142,8 @@ func (p *participant) sendLoop() {
 			return
 		case err != nil:
 			p.log.Warn("push failed", "type", e.EventType(), "err", err)
+		default:
+			p.stalled.Store(false)
 		}
 	}
 }

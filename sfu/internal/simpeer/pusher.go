@@ -21,6 +21,18 @@ type Pusher struct {
 	clients map[events.ConnectionID]*Client
 	deleted []events.ConnectionID
 	lose    map[events.ConnectionID]int // subscribe offers to lose on the way
+	stalled map[events.ConnectionID]bool
+}
+
+// Stall makes pushes to c hang until their context ends, like an endpoint
+// that stopped answering.
+func (p *Pusher) Stall(c *Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled == nil {
+		p.stalled = map[events.ConnectionID]bool{}
+	}
+	p.stalled[c.Conn.ConnectionID] = true
 }
 
 // LoseOffers makes the next n SubscribeOffers to c vanish after a
@@ -55,6 +67,11 @@ func (p *Pusher) Detach(c *Client) {
 // Post implements push.Pusher.
 func (p *Pusher) Post(ctx context.Context, to events.ConnRef, data []byte) error {
 	p.mu.Lock()
+	if p.stalled[to.ConnectionID] {
+		p.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	c := p.clients[to.ConnectionID]
 	lost := c != nil && p.lose[to.ConnectionID] > 0 && bytes.Contains(data, []byte(`"type":"subscribe_offer"`))
 	if lost {
