@@ -11,6 +11,7 @@ export function prejoinPage(app: App, code: string) {
   let micOn = true;
   let camOn = true;
   let gone = false;
+  let abandoned = false; // the page was left without joining
   const hasToken = !!app.tokens.get(code);
 
   const video = h("video.preview-video", { autoplay: true, playsInline: true, muted: true, "aria-label": "Your camera preview" });
@@ -95,6 +96,9 @@ export function prejoinPage(app: App, code: string) {
 
   // Joining waits for the devices, or a quick click would join camera-less.
   const opening = preview.open(true, true).then(() => {
+    // Left for another page while the browser was still asking for the
+    // devices: they opened after the cleanup, so release them now.
+    if (abandoned) return preview.stop();
     if (gone) return;
     if (!preview.tracks.camera) camOn = false;
     if (!preview.tracks.microphone) micOn = false;
@@ -119,5 +123,5 @@ export function prejoinPage(app: App, code: string) {
       ),
     ),
   );
-  return { el, cleanup: () => { if (!gone) preview.stop(); } };
+  return { el, cleanup: () => { if (!gone) { abandoned = true; preview.stop(); } } };
 }
