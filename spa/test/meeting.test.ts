@@ -28,8 +28,9 @@ const host: Participant = { ...me, id: "p_host", name: "Hana", role: "host", joi
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 let sock: FakeSocket;
-function client(tokens = memoryTokens()) {
+function client(tokens = memoryTokens(), extra: Partial<ConstructorParameters<typeof MeetingClient>[0]> = {}) {
   const c = new MeetingClient({
+    ...extra,
     wsUrl: "ws://x/ws",
     code: "abc-defg-hij",
     tokens,
@@ -80,10 +81,10 @@ describe("MeetingClient", () => {
     expect(lastSent("publish_offer")).toMatchObject({ tracks: [{ trackId: "mic-track", source: "microphone" }] });
   });
 
-  async function joined() {
+  async function joined(extra: Partial<ConstructorParameters<typeof MeetingClient>[0]> = {}) {
     const tokens = memoryTokens();
     tokens.set("abc-defg-hij", "tok");
-    const r = client(tokens);
+    const r = client(tokens, extra);
     const p = r.c.join({ name: "Me", micOn: true, camOn: false, tracks: { microphone: mic() } });
     await tick(); await tick();
     const join = lastSent("join");
@@ -145,6 +146,18 @@ describe("MeetingClient", () => {
     sock.receive({ type: "muted", source: "screen", by: "p_host" });
     for (let i = 0; i < 3; i++) await tick();
     expect(again.stop).toHaveBeenCalled();
+  });
+
+  it("a camera that opens after the meeting ended is released at once", async () => {
+    let open!: (t: MediaStreamTrack) => void;
+    const { c } = await joined({ getCamera: () => new Promise((r) => { open = r; }) });
+    const turningOn = c.setCam(true);
+    sock.receive({ type: "removed", by: "p_host" });
+    const cam = { id: "cam", enabled: true, readyState: "live", stop: vi.fn() } as unknown as MediaStreamTrack;
+    open(cam);
+    await turningOn;
+    expect(cam.stop).toHaveBeenCalled();
+    expect(c.camOn).toBe(false);
   });
 
   it("removal ends the session without reconnecting and keeps the barred token", async () => {

@@ -286,6 +286,12 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     if (!t.camera || t.camera.readyState === "ended") {
       if (!this.opts.getCamera) return;
       t.camera = await this.opts.getCamera();
+      if (this.phase.kind !== "joined") {
+        // The meeting ended while the camera opened: release it at once.
+        t.camera.stop();
+        t.camera = null;
+        return;
+      }
     }
     this.camOn = true;
     await this.media?.setTrack("camera", t.camera);
