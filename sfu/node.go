@@ -139,9 +139,7 @@ serve:
 			n.log.Error("command channel failed; stopping", "err", err)
 			break serve
 		case <-tick.C:
-			if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
-				n.log.Warn("heartbeat failed", "err", err)
-			}
+			n.beat(ctx)
 		}
 	}
 
@@ -174,14 +172,14 @@ func (n *Node) drain(ctx context.Context, tick <-chan time.Time) {
 	defer deadline.Stop()
 	poll := time.NewTicker(200 * time.Millisecond)
 	defer poll.Stop()
-	_ = n.heartbeat(ctx)
+	n.beat(ctx)
 	for {
 		select {
 		case <-deadline.C:
 			n.log.Warn("drain timeout; closing remaining rooms", "rooms", n.roomCount())
 			return
 		case <-tick:
-			_ = n.heartbeat(ctx)
+			n.beat(ctx)
 		case <-poll.C:
 			if n.roomCount() == 0 {
 				return
@@ -194,6 +192,14 @@ func (n *Node) roomCount() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.rooms)
+}
+
+// beat heartbeats, logging a failure: a node that misses beats for
+// heartbeatTTL looks dead and its rooms are moved elsewhere.
+func (n *Node) beat(ctx context.Context) {
+	if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("heartbeat failed", "err", err)
+	}
 }
 
 // heartbeat writes the node's registry entry with its current load.
