@@ -79,6 +79,9 @@ type Stack struct {
 	nodes   *nodeSet
 	sweep   *sweeper
 	sweepFn gateway.Handler
+	// pushHTTP carries the handlers' and nodes' @connections calls to our
+	// own port; Close drops its idle connections before shutting the port.
+	pushHTTP *http.Transport
 
 	closeOnce sync.Once
 	closeErr  error
@@ -135,9 +138,11 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 
 	// Handlers and nodes push through the real SDK client, signed with
 	// static credentials, to this process's own @connections endpoint.
+	s.pushHTTP = http.DefaultTransport.(*http.Transport).Clone()
 	pusher := push.NewAPIGateway(aws.Config{
 		Region:      Region,
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient:  &http.Client{Transport: s.pushHTTP},
 	})
 	cmds := bus.New(s.redis.client, opt.Log)
 	functions := newFunctions(handlerDeps{
@@ -208,6 +213,12 @@ func (s *Stack) Close() error {
 		}
 		if s.nodes != nil {
 			errs = append(errs, s.nodes.stop())
+		}
+		if s.pushHTTP != nil {
+			// A connection the transport dialed for a post that then went
+			// out on another one has never carried a request: Shutdown
+			// would wait 5 s for it (Go treats new connections as busy).
+			s.pushHTTP.CloseIdleConnections()
 		}
 		if s.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
