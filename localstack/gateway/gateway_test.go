@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -314,5 +315,39 @@ func TestGatewayCloseGoesAway(t *testing.T) {
 	}
 	if _, resp, err := wsclient.DialErr(wsURL(base), wsclient.Options{}); err == nil {
 		t.Errorf("dial after Close succeeded (%v)", resp.Status)
+	}
+}
+
+// Every goroutine of a connection (reader, handler worker, writer) ends
+// with its socket, whichever side closed it and however.
+func TestGatewayConnectionGoroutinesEndWithTheSocket(t *testing.T) {
+	rec := newRecorder()
+	g, base := start(t, rec, gateway.Options{})
+	before := runtime.NumGoroutine()
+	var cs []*wsclient.Client
+	for range 12 {
+		cs = append(cs, wsclient.Dial(t, wsURL(base), wsclient.Options{}))
+	}
+	rec.waitCalls(t, "12 $connect", hasRoute("$connect", 12))
+	for i, c := range cs {
+		c.MustSend(t, "ping", nil)
+		switch i % 3 {
+		case 0:
+			c.Close()
+		case 1:
+			c.Drop()
+		}
+	}
+	rec.waitCalls(t, "8 $disconnect", hasRoute("$disconnect", 8))
+	if err := g.Close(5 * time.Second); err != nil { // the last 4: closed by the server
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, %d before the connections:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
