@@ -39,7 +39,7 @@ type conn struct {
 	sourceIP    string
 	userAgent   string
 
-	lastActive atomic.Int64 // Unix ns of the last data message, either way
+	lastActive atomic.Int64               // Unix ns of the last data message, either way
 	idle       atomic.Pointer[time.Timer] // checkIdle's one timer, re-armed; stopped when the reader ends
 	msgs       chan message
 
