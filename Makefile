@@ -33,6 +33,7 @@ test-spa: spa local
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen
+	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
 	go test -run '^$$' -bench . -benchtime 300x ./localstack/
 
 ## lambdas: one bootstrap per function for provided.al2023 on arm64.

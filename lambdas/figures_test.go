@@ -14,12 +14,13 @@ import (
 	"github.com/veet-dev/veet/events"
 )
 
-// TestRedisHandlersFigures logs what a join and an update cost in Redis
-// commands and wall time on loopback. Figures, not assertions: performance is
-// measured, never asserted by a timed test.
-func TestRedisHandlersFigures(t *testing.T) {
-	e := newEnv(t)
-	code, _, _ := e.meeting("c-host")
+// BenchmarkRedisHandlersJoinAndUpdate measures what a join and an update
+// cost in Redis round trips, Redis commands (counting those inside scripts)
+// and wall time on loopback, with an in-memory pusher: each iteration fills a
+// fresh meeting with 50 participants, then each raises a hand (a broadcast
+// to everyone). `make bench` prints it.
+func BenchmarkRedisHandlersJoinAndUpdate(b *testing.B) {
+	e := newEnv(b)
 	ctx := context.Background()
 	commands := func() int64 {
 		info := e.st.Redis().Info(ctx, "stats").Val()
@@ -34,30 +35,50 @@ func TestRedisHandlersFigures(t *testing.T) {
 	var trips atomic.Int64
 	e.st.Redis().AddHook(tripCounter{&trips})
 	const n = 50
-	conns := make([]events.ConnectionID, n)
-	for i := range conns {
-		conns[i] = events.ConnectionID(fmt.Sprint("c-", i))
-		e.connect(conns[i], "")
+	var joins, updates struct {
+		trips, cmds int64
+		took        time.Duration
 	}
-	before, t0 := commands(), trips.Load()
-	start := time.Now()
-	for i := range n {
-		_, tok := e.participantToken(code)
-		e.send(conns[i], map[string]any{"action": "join", "id": "j", "code": code, "name": "P", "token": tok})
+	measure := func(into *struct {
+		trips, cmds int64
+		took        time.Duration
+	}, run func()) {
+		b.StartTimer()
+		c0, t0, start := commands(), trips.Load(), time.Now()
+		run()
+		into.took += time.Since(start)
+		into.cmds += commands() - c0 - 1 // minus one INFO
+		into.trips += trips.Load() - t0 - 1
+		b.StopTimer()
 	}
-	joinTime := time.Since(start) / n
-	joinCmds := float64(commands()-before-1) / n // minus one INFO
-	joinTrips := float64(trips.Load()-t0-1) / n
-	before, t0 = commands(), trips.Load()
-	start = time.Now()
-	for i := range n {
-		e.send(conns[i], map[string]any{"action": "update", "id": "u", "handRaised": true})
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		code, _, _ := e.meeting(events.ConnectionID(fmt.Sprint("host-", i)))
+		conns := make([]events.ConnectionID, n)
+		toks := make([]string, n)
+		for j := range conns {
+			conns[j] = events.ConnectionID(fmt.Sprint("c-", i, "-", j))
+			e.connect(conns[j], "")
+			_, toks[j] = e.participantToken(code)
+		}
+		measure(&joins, func() {
+			for j := range conns {
+				e.send(conns[j], map[string]any{"action": "join", "id": "j", "code": code, "name": "P", "token": toks[j]})
+			}
+		})
+		measure(&updates, func() {
+			for j := range conns {
+				e.send(conns[j], map[string]any{"action": "update", "id": "u", "handRaised": true})
+			}
+		})
 	}
-	updTime := time.Since(start) / n
-	updCmds := float64(commands()-before-1) / n
-	updTrips := float64(trips.Load()-t0-1) / n
-	t.Logf("join: %.1f Redis round trips, %.1f Redis commands (counting those inside scripts), %v per join (room growing to %d, in-memory pusher)", joinTrips, joinCmds, joinTime, n+1)
-	t.Logf("update: %.1f Redis round trips, %.1f Redis commands, %v per update (broadcast to %d)", updTrips, updCmds, updTime, n+1)
+	per := float64(b.N * n)
+	b.ReportMetric(float64(joins.trips)/per, "trips/join")
+	b.ReportMetric(float64(joins.cmds)/per, "cmds/join")
+	b.ReportMetric(float64(joins.took.Microseconds())/per, "µs/join")
+	b.ReportMetric(float64(updates.trips)/per, "trips/update")
+	b.ReportMetric(float64(updates.cmds)/per, "cmds/update")
+	b.ReportMetric(float64(updates.took.Microseconds())/per, "µs/update")
 }
 
 // tripCounter counts round trips to Redis (a pipeline is one).

@@ -68,7 +68,7 @@ func (r *recorder) take(conn events.ConnectionID) []map[string]any {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	h     *Handlers
 	push  *recorder
 	st    *state.Store
@@ -79,7 +79,7 @@ type env struct {
 	ip map[events.ConnectionID]string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	r := testenv.StartRedis(t)
 	rdb := r.Client(t)
 	signer, err := token.New([]byte("test-secret-0123456789"))
@@ -87,8 +87,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, push: newRecorder(), st: state.New(rdb), bus: bus.New(rdb, nil), tok: signer, ip: map[events.ConnectionID]string{}}
-	e.h = New(Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw",
-		Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	if _, bench := t.(*testing.B); bench {
+		log = slog.New(slog.DiscardHandler) // a benchmark's table, not its logs
+	}
+	e.h = New(Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw", Log: log})
 	if err := e.st.Heartbeat(context.Background(), events.NodeInfo{ID: "n1", Region: "local", State: events.NodeServing}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
