@@ -44,3 +44,38 @@ func TestStackNodeStopMovesRooms(t *testing.T) {
 		t.Errorf("room after the move lists %v", got)
 	}
 }
+
+// TestStackDrainingNodeHandsRoomsOver: a node that stops with a meeting still
+// on it (drain timeout) leaves the registry, then tells everyone
+// media_reconnect; a client answers by joining again on its open socket (as
+// the web client does), and that join moves the meeting to a live node at
+// once — no sweep needed — with everyone still in it. (Locally the node
+// leaves the registry within microseconds of its pushes, so this shows the
+// hand-over, not the order the node keeps: deregister first, then tell.)
+func TestStackDrainingNodeHandsRoomsOver(t *testing.T) {
+	s := startStack(t, localstack.Options{Nodes: 2, DrainTimeout: 500 * time.Millisecond, SweepEvery: -1})
+	host, code := createMeeting(t, s, "host")
+	ann := admitGuest(t, s, host, code, "ann")
+	host.WaitFor(t, "participant_joined")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := s.State().Meeting(ctx, code)
+	if err != nil || m.Node == "" {
+		t.Fatalf("meeting %+v: %v", m, err)
+	}
+	if err := s.StopNode(m.Node); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*person{host, ann} {
+		p.WaitFor(t, "media_reconnect")
+	}
+	joinWithToken(t, ann, code)
+	moved, err := s.State().Meeting(ctx, code)
+	if err != nil || moved.Node == "" || moved.Node == m.Node {
+		t.Fatalf("after the rejoin the meeting is on %q (was %q): %v", moved.Node, m.Node, err)
+	}
+	if got := ids(ann.joined.Room); !sameSet(got, []events.ParticipantID{host.id, ann.id}) {
+		t.Errorf("the rejoin's snapshot lists %v", got)
+	}
+}

@@ -151,12 +151,15 @@ serve:
 	if runErr == nil {
 		<-consumed
 	}
-	n.closeAll(bg, "node stopping")
+	// Deregister before telling anyone to reconnect: a client answers
+	// media_reconnect by joining again, and that join moves the room to a
+	// live node only once this one is gone from the registry.
 	rctx, cancel := context.WithTimeout(bg, 5*time.Second)
 	defer cancel()
 	if err := n.state.RemoveNode(rctx, n.cfg.NodeID); err != nil {
 		n.log.Warn("deregister failed", "err", err)
 	}
+	n.closeAll(bg, "node stopping")
 	n.log.Info("sfu node stopped")
 	return runErr
 }
