@@ -207,6 +207,26 @@ describe("MeetingClient", () => {
     expect(c.sig.state).toBe("open");
   });
 
+  it("media_reconnect joins again on the same socket, and the reply rebuilds media", async () => {
+    const { c } = await joined();
+    sock.receive({ type: "publish_answer", id: lastSent("publish_offer").id, sdp: "v=0\r\nanswer\r\n" });
+    await tick();
+    const socket = sock;
+    const joins = () => sock.sent.filter((m) => m.action === "join").length;
+    const before = joins();
+    const pcs = FakePC.made.length;
+    sock.receive({ type: "media_reconnect", reason: "node stopping" });
+    await tick();
+    expect(sock).toBe(socket); // signaling stays up
+    expect(joins()).toBe(before + 1);
+    expect(lastSent("join").token).toBe("tok");
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 2, participants: [host, me], lobby: [] } });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(c.phase.kind).toBe("joined");
+    expect(FakePC.made.length).toBeGreaterThan(pcs); // a fresh publish connection
+    expect(sock.sent.filter((m) => m.action === "publish_offer").length).toBeGreaterThanOrEqual(2);
+  });
+
   it("a refused join becomes a page with a human message", async () => {
     const { c } = client();
     const p = c.join({ name: "Me", micOn: false, camOn: false, tracks: {} });

@@ -20,7 +20,7 @@ const sources: Source[] = ["microphone", "camera", "screen"];
 // MediaSession owns the two PeerConnections of one participant: publish
 // (we offer our tracks, the SFU answers) and subscribe (the SFU offers
 // whatever is forwarded now, we answer). Either can be rebuilt on
-// media_reconnect without touching signaling.
+// a re-join (new socket, or media_reconnect) without touching signaling.
 export class MediaSession extends Emitter<MediaEvents> {
   publishPC: RTCPeerConnection | null = null;
   subscribePC: RTCPeerConnection | null = null;
@@ -59,9 +59,6 @@ export class MediaSession extends Emitter<MediaEvents> {
         break;
       case "candidate":
         this.onRemoteCandidate(ev.target, ev.candidate);
-        break;
-      case "media_reconnect":
-        void this.rebuild();
         break;
     }
   }

@@ -79,7 +79,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.sig = new Signaling({ ...opts, url: opts.wsUrl });
     this.sig.on("event", (ev) => this.onEvent(ev));
     this.sig.on("state", (s) => this.emit("connection", s));
-    this.sig.on("reconnected", () => void this.onReconnected());
+    this.sig.on("reconnected", () => void this.rejoin());
   }
 
   get code(): string {
@@ -200,9 +200,15 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       case "publish_answer":
       case "subscribe_offer":
       case "candidate":
-      case "media_reconnect":
         if (this.awaitingJoined) this.earlyMedia.push(ev);
         else this.media?.handle(ev);
+        break;
+      case "media_reconnect":
+        // Our media node went away. Joining again on this socket lets the
+        // server move the meeting to a live node if nobody has yet, and its
+        // reply rebuilds both PeerConnections. A join already in flight
+        // does the same.
+        if (!this.awaitingJoined) void this.rejoin();
         break;
     }
     if (r.changed) this.emit("room", this.room);
@@ -216,7 +222,9 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.emit("mutedByHost", { source, by, byName });
   }
 
-  private async onReconnected(): Promise<void> {
+  // rejoin joins again with our token after a new socket or a lost media
+  // node; the joined reply rebuilds the media session.
+  private async rejoin(): Promise<void> {
     if (this.phase.kind !== "joined" && this.phase.kind !== "lobby") return;
     try {
       await this.sendJoin();
