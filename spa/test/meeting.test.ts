@@ -11,7 +11,10 @@ class FakePC {
   remoteDescription: unknown = null;
   transceivers: { mid: string; sender: object }[] = [];
   onicecandidate: unknown = null;
+  connectionState = "new";
+  onconnectionstatechange: (() => void) | null = null;
   constructor() { FakePC.made.push(this); }
+  fail() { this.connectionState = "failed"; this.onconnectionstatechange?.(); }
   addTransceiver() { const t = { mid: String(this.transceivers.length), sender: { replaceTrack: async () => {} } }; this.transceivers.push(t); return t; }
   getTransceivers() { return this.transceivers; }
   async addIceCandidate() {}
@@ -225,6 +228,26 @@ describe("MeetingClient", () => {
     expect(c.phase.kind).toBe("joined");
     expect(FakePC.made.length).toBeGreaterThan(pcs); // a fresh publish connection
     expect(sock.sent.filter((m) => m.action === "publish_offer").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a failed PeerConnection (network change) joins again and rebuilds media", async () => {
+    await joined();
+    sock.receive({ type: "publish_answer", id: lastSent("publish_offer").id, sdp: "v=0\r\nanswer\r\n" });
+    await tick();
+    const joins = () => sock.sent.filter((m) => m.action === "join").length;
+    const before = joins();
+    const old = FakePC.made[0];
+    old.fail();
+    await tick();
+    expect(joins()).toBe(before + 1);
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 2, participants: [host, me], lobby: [] } });
+    for (let i = 0; i < 5; i++) await tick();
+    // The replaced connection failing late is not ours any more: no new join.
+    const after = joins();
+    old.fail();
+    await tick();
+    expect(joins()).toBe(after);
+    expect(FakePC.made.length).toBeGreaterThan(1);
   });
 
   it("a refused join becomes a page with a human message", async () => {

@@ -13,6 +13,9 @@ type MediaEvents = {
   // A remote track arrived or was replaced; the UI looks it up by trackId.
   remoteTrack: { trackId: string; track: MediaStreamTrack };
   error: Error;
+  // A PeerConnection failed (ICE or DTLS gave up, e.g. after a network
+  // change): the meeting joins again to get fresh ones.
+  failed: PeerTarget;
 };
 
 const sources: Source[] = ["microphone", "camera", "screen"];
@@ -111,10 +114,20 @@ export class MediaSession extends Emitter<MediaEvents> {
     this.subscribeQueue = Promise.resolve();
   }
 
+  // watch reports a PeerConnection that failed while it is still ours;
+  // "disconnected" is left alone, as browsers recover from it by themselves.
+  private watch(pc: RTCPeerConnection, target: PeerTarget): void {
+    pc.onconnectionstatechange = () => {
+      const ours = target === "publish" ? this.publishPC : this.subscribePC;
+      if (pc.connectionState === "failed" && pc === ours && !this.closed) this.emit("failed", target);
+    };
+  }
+
   private buildPublish(): void {
     const pc = new RTCPeerConnection(this.rtcConfig);
     this.publishPC = pc;
     pc.onicecandidate = (e) => this.sendCandidate("publish", e.candidate);
+    this.watch(pc, "publish");
     for (const s of sources) {
       const t = this.local[s as keyof LocalTracks];
       if (t) this.addSender(s, t);
@@ -168,6 +181,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       pc = new RTCPeerConnection(this.rtcConfig);
       this.subscribePC = pc;
       pc.onicecandidate = (e) => this.sendCandidate("subscribe", e.candidate);
+      this.watch(pc, "subscribe");
       pc.ontrack = (e) => {
         this.remote.set(e.track.id, e.track);
         this.emit("remoteTrack", { trackId: e.track.id, track: e.track });

@@ -146,6 +146,9 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.media = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig);
     this.media.on("remoteTrack", (t) => this.emit("remoteTrack", t));
     this.media.on("error", (e) => this.emit("notice", e.message));
+    this.media.on("failed", () => {
+      if (!this.awaitingJoined) void this.rejoin();
+    });
     const started = this.media.start();
     for (const e of early) this.media.handle(e);
     await started;
