@@ -52,6 +52,12 @@ type Command struct {
 	Muted            bool          `json:"muted,omitempty"`
 	// Muted sources at join, so forwarding starts in the right state.
 	MutedSources []Source `json:"mutedSources,omitempty"`
+	// Seq is the room's sequence number as of the state a join or set_muted
+	// carries out. Separate Lambdas queue a host's mute and a participant's
+	// own unmute, so they may reach the node in either order; the node
+	// ignores a set_muted older than the last it applied for that source.
+	// Zero means unordered (applied as it comes).
+	Seq uint64 `json:"seq,omitempty"`
 	// SentAt is the sender's clock (Unix ms), for latency figures and for
 	// dropping media commands that waited too long to matter.
 	SentAt int64 `json:"sentAt"`

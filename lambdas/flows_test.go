@@ -111,16 +111,31 @@ func TestRedisHandlersModeration(t *testing.T) {
 	if pu := e.one(got, "participant_updated"); pu["participant"].(map[string]any)["micOn"] != false {
 		t.Fatalf("participant_updated %v", pu)
 	}
+	muteSeq := uint64(e.one(got, "participant_updated")["seq"].(float64))
 	cmds := e.commands("n1")
 	if c := cmds[len(cmds)-1]; c.Type != events.CmdSetMuted || c.Participant != bob || !c.Muted || c.Source != events.SourceMicrophone {
 		t.Fatalf("command %+v", c)
+	} else if c.Seq != muteSeq {
+		// The node orders a host's mute and a self-unmute by this seq.
+		t.Fatalf("mute command carries seq %d, the change was seq %d", c.Seq, muteSeq)
 	}
 	// Bob unmutes himself; the node resumes.
 	e.one(e.send("c-bob", map[string]any{"action": "update", "id": "u", "micOn": true}), "ack")
 	cmds = e.commands("n1")
 	if c := cmds[len(cmds)-1]; c.Type != events.CmdSetMuted || c.Muted {
 		t.Fatalf("unmute command %+v", c)
+	} else if c.Seq != muteSeq+1 {
+		t.Fatalf("unmute command carries seq %d, want %d", c.Seq, muteSeq+1)
 	}
+	// Muting again what is already muted changes nothing but still tells
+	// the node (a repair), as of the room's current seq.
+	e.one(e.send("c-host", map[string]any{"action": "mute", "id": "m2", "participantId": bob, "source": "camera"}), "ack")
+	e.one(e.send("c-host", map[string]any{"action": "mute", "id": "m3", "participantId": bob, "source": "camera"}), "ack")
+	cmds = e.commands("n1")
+	if c := cmds[len(cmds)-1]; c.Type != events.CmdSetMuted || c.Source != events.SourceCamera || c.Seq != muteSeq+2 {
+		t.Fatalf("repeated mute command %+v, want seq %d", c, muteSeq+2)
+	}
+	e.push.take("c-bob")
 	e.push.take("c-host")
 
 	// Promote bob to co-host; the host sees the update.

@@ -75,7 +75,7 @@ func (h *Handlers) update(ctx context.Context, c *call) error {
 			continue
 		}
 		if h.command(ctx, res.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(),
-			Participant: c.participant(), Conn: c.ref(), Source: s.src, Muted: !s.on}) != nil {
+			Participant: c.participant(), Conn: c.ref(), Source: s.src, Muted: !s.on, Seq: res.At}) != nil {
 			sent = false
 		}
 	}

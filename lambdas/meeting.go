@@ -70,7 +70,7 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	if res.Replaced != nil {
 		h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: m.Code, Participant: claims.Participant, Conn: *res.Replaced})
 	}
-	if err := h.command(ctx, res.Node, joinCommand(m.Code, res.Me, c.ref(), c.id(), c.gatewayID())); err != nil {
+	if err := h.command(ctx, res.Node, joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())); err != nil {
 		seat := &state.Conn{ID: c.connID(), Endpoint: c.conn.Endpoint, Room: m.Code, Participant: claims.Participant}
 		if lerr := h.vacate(ctx, seat, events.ReasonDisconnected, ""); lerr != nil {
 			h.log.Error("join: undo after command failure", "room", m.Code, "err", lerr)
@@ -132,9 +132,10 @@ func baseRole(r events.Role) events.Role {
 	return events.RoleParticipant
 }
 
-func joinCommand(code events.RoomCode, p events.Participant, ref events.ConnRef, id, gwID string) events.Command {
+// joinCommand seats p on a node as of room seq (0 when unknown).
+func joinCommand(code events.RoomCode, p events.Participant, seq uint64, ref events.ConnRef, id, gwID string) events.Command {
 	return events.Command{Type: events.CmdJoin, Room: code, Participant: p.ID, Conn: ref,
-		RequestID: id, GatewayRequestID: gwID, MutedSources: mutedSources(p)}
+		RequestID: id, GatewayRequestID: gwID, MutedSources: mutedSources(p), Seq: seq}
 }
 
 func mutedSources(p events.Participant) []events.Source {
@@ -166,7 +167,7 @@ func (h *Handlers) moveMedia(ctx context.Context, code events.RoomCode, node eve
 		byID[p.ID] = p
 	}
 	for _, t := range conns {
-		if err := h.command(ctx, node, joinCommand(code, byID[t.Participant], t.Conn, "", "")); err == nil {
+		if err := h.command(ctx, node, joinCommand(code, byID[t.Participant], 0, t.Conn, "", "")); err == nil {
 			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
 		}
 	}

@@ -33,8 +33,8 @@ func TestRedisHandlersCreateJoinLeave(t *testing.T) {
 	if pj["seq"].(float64) != 2 || pj["participant"].(map[string]any)["name"] != "Bob" {
 		t.Fatalf("participant_joined %v", pj)
 	}
-	if cmds := e.commands("n1"); cmds[1].Type != events.CmdJoin || len(cmds[1].MutedSources) == 0 || cmds[1].MutedSources[0] != events.SourceMicrophone {
-		t.Fatalf("bob's join command %+v", cmds[1])
+	if cmds := e.commands("n1"); cmds[1].Type != events.CmdJoin || len(cmds[1].MutedSources) == 0 || cmds[1].MutedSources[0] != events.SourceMicrophone || cmds[1].Seq != 2 {
+		t.Fatalf("bob's join command %+v (want seq 2, the join's)", cmds[1])
 	}
 
 	// Ping answers pong.

@@ -83,7 +83,7 @@ func (h *Handlers) muted(ctx context.Context, c *call, ch *state.Change, src eve
 	sent := true
 	if ch.Node != "" {
 		sent = h.command(ctx, ch.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(), Participant: ch.Target.ID,
-			Conn: ch.TargetConn, Source: src, Muted: true}) == nil
+			Conn: ch.TargetConn, Source: src, Muted: true, Seq: ch.At}) == nil
 	}
 	h.reply(ctx, ch.TargetConn, &events.Muted{Source: src, By: c.participant()})
 	return sent

@@ -44,8 +44,11 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 		n.leave(cmd)
 	case events.CmdSetMuted:
 		err = n.withParticipant(cmd, func(p *participant) error {
-			p.room.setMuted(trackKey{p.id, cmd.Source}, cmd.Muted)
-			p.log.Info("source muted", "source", cmd.Source, "muted", cmd.Muted)
+			if !p.room.setMuted(p, cmd.Source, cmd.Muted, cmd.Seq) {
+				p.log.Debug("stale set_muted ignored", "source", cmd.Source, "muted", cmd.Muted, "seq", cmd.Seq)
+				return nil
+			}
+			p.log.Info("source muted", "source", cmd.Source, "muted", cmd.Muted, "seq", cmd.Seq)
 			return nil
 		})
 	case events.CmdCloseRoom:
@@ -81,6 +84,7 @@ func (n *Node) join(cmd events.Command) error {
 			p.close()
 			continue
 		}
+		p.joinSeq = cmd.Seq
 		for _, s := range cmd.MutedSources {
 			r.muted[trackKey{p.id, s}] = true
 		}

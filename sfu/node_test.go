@@ -159,6 +159,42 @@ func TestRedisMutedSourceStopsAndResumes(t *testing.T) {
 	}
 }
 
+// A host's mute and the participant's own unmute are queued by separate
+// Lambdas, so they may arrive in either order: the node applies each source's
+// set_muted in room-seq order and ignores an older one that comes late.
+func TestRedisStaleSetMutedIsIgnored(t *testing.T) {
+	h := start(t)
+	pub, sub := h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	mic := sub.In(trackID(pub, events.SourceMicrophone))
+	cam := sub.In(trackID(pub, events.SourceCamera))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range []events.Command{
+		{Type: events.CmdSetMuted, Source: events.SourceMicrophone, Muted: false, Seq: 12}, // the unmute overtook...
+		{Type: events.CmdSetMuted, Source: events.SourceMicrophone, Muted: true, Seq: 11},  // ...the mute before it
+		{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: true, Seq: 13},
+	} {
+		if err := pub.Command(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Commands are handled in order: once the camera stops, the stale mute
+	// was handled too.
+	eventually(t, "camera stops", func() error {
+		if flowing(cam) {
+			return fmt.Errorf("camera packets still arrive")
+		}
+		return nil
+	})
+	if !flowing(mic) {
+		t.Fatal("a stale mute (seq 11 after seq 12) stopped the microphone")
+	}
+}
+
 func TestRedisBadCommandsGetErrorsAndNodeKeepsServing(t *testing.T) {
 	h := start(t)
 	pub, sub := h.client(), h.client()

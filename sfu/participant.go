@@ -42,6 +42,9 @@ type participant struct {
 	conn events.ConnRef
 
 	// Guarded by room.mu.
+	// joinSeq is the room seq its join command carried: a set_muted older
+	// than that describes an earlier session and is stale.
+	joinSeq  uint64
 	pub      *webrtc.PeerConnection
 	declared map[string]events.Source // browser track id → source, from publish offers
 	downs    map[trackKey]*down

@@ -37,6 +37,7 @@ type room struct {
 	parts   map[events.ParticipantID]*participant
 	tracks  map[trackKey]*published
 	muted   map[trackKey]bool
+	mutedAt map[trackKey]uint64 // room seq of the last set_muted applied per source
 	closed  bool
 
 	retiredBytes uint64 // forwarded by tracks that ended, for the load figure
@@ -53,7 +54,7 @@ func newRoom(n *Node, code events.RoomCode) *room {
 	r := &room{
 		code: code, node: n, log: n.log.With("room", code),
 		parts: map[events.ParticipantID]*participant{}, tracks: map[trackKey]*published{},
-		muted: map[trackKey]bool{}, stop: make(chan struct{}),
+		muted: map[trackKey]bool{}, mutedAt: map[trackKey]uint64{}, stop: make(chan struct{}),
 	}
 	go r.speakerLoop()
 	return r
@@ -140,9 +141,17 @@ func (r *room) removeTrack(pub *published) {
 }
 
 // setMuted starts or stops forwarding one source at once; a source that is
-// not published yet starts in that state.
-func (r *room) setMuted(key trackKey, muted bool) {
+// not published yet starts in that state. seq orders it against the other
+// set_muted commands of the source (see events.Command.Seq): an older one
+// is stale and ignored, and setMuted reports false.
+func (r *room) setMuted(p *participant, source events.Source, muted bool, seq uint64) bool {
+	key := trackKey{p.id, source}
 	r.mu.Lock()
+	if seq != 0 && (seq < p.joinSeq || seq < r.mutedAt[key]) {
+		r.mu.Unlock()
+		return false
+	}
+	r.mutedAt[key] = max(r.mutedAt[key], seq)
 	r.muted[key] = muted
 	pub := r.tracks[key]
 	if pub != nil {
@@ -153,6 +162,7 @@ func (r *room) setMuted(key trackKey, muted bool) {
 		pub.recv.SetMuted(muted)
 		r.broadcastTracks()
 	}
+	return true
 }
 
 // tracksChanged renegotiates every subscriber and tells everyone; a room
@@ -224,6 +234,11 @@ func (r *room) removeParticipant(p *participant, reason string) {
 	for k := range r.muted {
 		if k.pid == p.id {
 			delete(r.muted, k) // a rejoin brings its own muted sources
+		}
+	}
+	for k := range r.mutedAt {
+		if k.pid == p.id {
+			delete(r.mutedAt, k)
 		}
 	}
 	changed := false

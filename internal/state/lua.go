@@ -228,6 +228,7 @@ if #changed > 0 then
 else
   res.me = redis.call('HGET', P, me.id)
 end
+res.at = tonumber(redis.call('HGET', R, 'seq') or '0')
 touch()
 return cjson.encode(res)
 `)
@@ -249,6 +250,7 @@ if f ~= '' and t[f] then
   res.conns = conns('')
 end
 res.target = pj
+res.at = tonumber(redis.call('HGET', R, 'seq') or '0')
 touch()
 return cjson.encode(res)
 `)

@@ -49,6 +49,7 @@ type result struct {
 	Retry int64  `json:"retry"`
 
 	Seq          uint64       `json:"seq"`
+	At           uint64       `json:"at"`
 	Node         string       `json:"node"`
 	PrevNode     string       `json:"prevNode"`
 	Placed       bool         `json:"placed"`

@@ -230,7 +230,11 @@ func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.Part
 
 // Change is a presence change to broadcast.
 type Change struct {
-	Seq    uint64
+	Seq uint64
+	// At is the room's seq as of this change: Seq when something changed,
+	// the current seq when nothing did. It orders the media commands the
+	// change sends (events.Command.Seq).
+	At     uint64
 	Node   events.NodeID
 	Target events.Participant
 	// TargetConn is the target's connection (for Muted, Removed).
@@ -239,7 +243,7 @@ type Change struct {
 }
 
 func (r *result) change() (*Change, error) {
-	c := &Change{Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Others: targets(r.Conns)}
 	c.TargetConn, _ = connRef(r.TargetConn)
 	if r.Target != "" {
 		p, err := participant(r.Target)
@@ -332,7 +336,7 @@ func (s *Store) MuteAll(ctx context.Context, code events.RoomCode, by events.Par
 			return nil, err
 		}
 		c, _ := connRef(m.C)
-		out.Muted = append(out.Muted, Change{Seq: m.Seq, Node: out.Node, Target: p, TargetConn: c})
+		out.Muted = append(out.Muted, Change{Seq: m.Seq, At: m.Seq, Node: out.Node, Target: p, TargetConn: c})
 	}
 	return out, nil
 }
