@@ -173,6 +173,17 @@ func (h *harness) joinAndPublish(c *simpeer.Client) {
 	}
 }
 
+// pair joins a publisher and a subscriber (both publish microphone and
+// camera) and waits until the subscriber receives the publisher's media.
+func (h *harness) pair() (pub, sub *simpeer.Client) {
+	h.t.Helper()
+	pub, sub = h.client(), h.client()
+	h.joinAndPublish(pub)
+	h.joinAndPublish(sub)
+	eventually(h.t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	return pub, sub
+}
+
 // eventually polls cond until it holds or 10 s passed.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
@@ -210,6 +221,17 @@ func receivesFrom(sub, pub *simpeer.Client) error {
 		}
 	}
 	return nil
+}
+
+// stops waits until packets of in no longer arrive.
+func stops(t *testing.T, what string, in *simpeer.In) {
+	t.Helper()
+	eventually(t, what+" stops", func() error {
+		if flowing(in) {
+			return fmt.Errorf("%s packets still arrive", what)
+		}
+		return nil
+	})
 }
 
 // flowing reports whether packets of in arrive now.

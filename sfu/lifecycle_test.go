@@ -73,10 +73,7 @@ func TestRedisDrainTimeoutTellsParticipantsToReconnect(t *testing.T) {
 
 func TestRedisGoneConnectionIsCleanedUp(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	// sub's socket vanishes (410 on push); the next event to it (the
 	// renegotiation for a new publisher) finds that out.
 	h.pusher.Detach(sub)
@@ -124,10 +121,7 @@ func TestRedisUnansweredOfferKeepsBeingSent(t *testing.T) {
 
 func TestRedisPublisherConnectionLossEndsItsTracks(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	pub.ClosePublishing()
 	eventually(t, "tracks gone", func() error {
 		for _, x := range sub.Tracks() {
@@ -236,10 +230,7 @@ func TestRedisLeavesAreQuietAndSpareARejoinedSession(t *testing.T) {
 // no error.
 func TestRedisAnswerToAResentOfferIsHarmless(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	offers := sub.Offers()
 	again, err := events.Marshal(&offers[len(offers)-1])
 	if err != nil {

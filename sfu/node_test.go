@@ -110,10 +110,7 @@ func TestRedisRoomForwardsEveryoneToEveryone(t *testing.T) {
 
 func TestRedisMutedSourceStopsAndResumes(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	cam := sub.In(trackID(pub, events.SourceCamera))
 	mic := sub.In(trackID(pub, events.SourceMicrophone))
 
@@ -122,12 +119,7 @@ func TestRedisMutedSourceStopsAndResumes(t *testing.T) {
 	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceCamera, Muted: true}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "camera stops", func() error {
-		if flowing(cam) {
-			return fmt.Errorf("camera packets still arrive")
-		}
-		return nil
-	})
+	stops(t, "camera", cam)
 	if !flowing(mic) {
 		t.Errorf("muting the camera stopped the microphone")
 	}
@@ -164,10 +156,7 @@ func TestRedisMutedSourceStopsAndResumes(t *testing.T) {
 // set_muted in room-seq order and ignores an older one that comes late.
 func TestRedisStaleSetMutedIsIgnored(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	mic := sub.In(trackID(pub, events.SourceMicrophone))
 	cam := sub.In(trackID(pub, events.SourceCamera))
 
@@ -184,12 +173,7 @@ func TestRedisStaleSetMutedIsIgnored(t *testing.T) {
 	}
 	// Commands are handled in order: once the camera stops, the stale mute
 	// was handled too.
-	eventually(t, "camera stops", func() error {
-		if flowing(cam) {
-			return fmt.Errorf("camera packets still arrive")
-		}
-		return nil
-	})
+	stops(t, "camera", cam)
 	if !flowing(mic) {
 		t.Fatal("a stale mute (seq 11 after seq 12) stopped the microphone")
 	}
@@ -197,10 +181,7 @@ func TestRedisStaleSetMutedIsIgnored(t *testing.T) {
 
 func TestRedisBadCommandsGetErrorsAndNodeKeepsServing(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -358,10 +339,7 @@ func TestRedisICETCPWhenUDPIsBlocked(t *testing.T) {
 
 func TestRedisScreenShareIsOneMoreTrack(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The publisher renegotiates its publish connection to add a screen.
@@ -408,10 +386,7 @@ func TestRedisH264IsForwarded(t *testing.T) {
 // on is heard: the old session's mute does not outlive it.
 func TestRedisRejoinStartsWithItsOwnMutedSources(t *testing.T) {
 	h := start(t)
-	pub, sub := h.client(), h.client()
-	h.joinAndPublish(pub)
-	h.joinAndPublish(sub)
-	eventually(t, "forwarding", func() error { return receivesFrom(sub, pub) })
+	pub, sub := h.pair()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := pub.Command(ctx, events.Command{Type: events.CmdSetMuted, Source: events.SourceMicrophone, Muted: true}); err != nil {
