@@ -13,20 +13,9 @@ import (
 // the next sweep places the meeting on the other node and tells everyone in
 // it to reconnect their media; signaling stays up and the meeting goes on.
 func TestStackNodeStopMovesRooms(t *testing.T) {
-	s := startStack(t, localstack.Options{Nodes: 2, DrainTimeout: time.Second, SweepEvery: -1})
-	host, code := createMeeting(t, s, "host")
-	ann := admitGuest(t, s, host, code, "ann")
-	host.WaitFor(t, "participant_joined")
-
+	s, host, ann, code, node := meetingOnStoppedNode(t, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	m, err := s.State().Meeting(ctx, code)
-	if err != nil || m.Node == "" {
-		t.Fatalf("meeting %+v: %v", m, err)
-	}
-	if err := s.StopNode(m.Node); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Sweep(ctx); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
@@ -34,8 +23,8 @@ func TestStackNodeStopMovesRooms(t *testing.T) {
 		p.WaitFor(t, "media_reconnect")
 	}
 	moved, err := s.State().Meeting(ctx, code)
-	if err != nil || moved.Node == "" || moved.Node == m.Node {
-		t.Fatalf("after the sweep the meeting is on %q (was %q): %v", moved.Node, m.Node, err)
+	if err != nil || moved.Node == "" || moved.Node == node {
+		t.Fatalf("after the sweep the meeting is on %q (was %q): %v", moved.Node, node, err)
 	}
 	// Signaling never dropped: both still talk to the meeting.
 	var snap events.Snapshot
@@ -53,12 +42,32 @@ func TestStackNodeStopMovesRooms(t *testing.T) {
 // leaves the registry within microseconds of its pushes, so this shows the
 // hand-over, not the order the node keeps: deregister first, then tell.)
 func TestStackDrainingNodeHandsRoomsOver(t *testing.T) {
-	s := startStack(t, localstack.Options{Nodes: 2, DrainTimeout: 500 * time.Millisecond, SweepEvery: -1})
+	s, host, ann, code, node := meetingOnStoppedNode(t, 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, p := range []*person{host, ann} {
+		p.WaitFor(t, "media_reconnect")
+	}
+	joinWithToken(t, ann, code)
+	moved, err := s.State().Meeting(ctx, code)
+	if err != nil || moved.Node == "" || moved.Node == node {
+		t.Fatalf("after the rejoin the meeting is on %q (was %q): %v", moved.Node, node, err)
+	}
+	if got := ids(ann.joined.Room); !sameSet(got, []events.ParticipantID{host.id, ann.id}) {
+		t.Errorf("the rejoin's snapshot lists %v", got)
+	}
+}
+
+// meetingOnStoppedNode starts a two-node stack with a host and an admitted
+// guest in a meeting, then stops the node the meeting is on (still holding
+// them, so it drains until drain passes). It returns that node.
+func meetingOnStoppedNode(t *testing.T, drain time.Duration) (*localstack.Stack, *person, *person, events.RoomCode, events.NodeID) {
+	t.Helper()
+	s := startStack(t, localstack.Options{Nodes: 2, DrainTimeout: drain, SweepEvery: -1})
 	host, code := createMeeting(t, s, "host")
 	ann := admitGuest(t, s, host, code, "ann")
 	host.WaitFor(t, "participant_joined")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m, err := s.State().Meeting(ctx, code)
 	if err != nil || m.Node == "" {
@@ -67,15 +76,5 @@ func TestStackDrainingNodeHandsRoomsOver(t *testing.T) {
 	if err := s.StopNode(m.Node); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*person{host, ann} {
-		p.WaitFor(t, "media_reconnect")
-	}
-	joinWithToken(t, ann, code)
-	moved, err := s.State().Meeting(ctx, code)
-	if err != nil || moved.Node == "" || moved.Node == m.Node {
-		t.Fatalf("after the rejoin the meeting is on %q (was %q): %v", moved.Node, m.Node, err)
-	}
-	if got := ids(ann.joined.Room); !sameSet(got, []events.ParticipantID{host.id, ann.id}) {
-		t.Errorf("the rejoin's snapshot lists %v", got)
-	}
+	return s, host, ann, code, m.Node
 }
