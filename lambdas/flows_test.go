@@ -26,9 +26,7 @@ func TestRedisHandlersLobby(t *testing.T) {
 		t.Fatalf("knock %v", k)
 	}
 	// A participant may not admit.
-	_, tok := e.participantToken(code)
-	e.connect("c-bob", "")
-	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	e.seat("c-bob", code, "Bob", false)
 	e.push.take("c-host")
 	if got := e.errorCode(e.send("c-bob", map[string]any{"action": "admit", "id": "a0", "participantId": gid})); got != "forbidden" {
 		t.Fatalf("participant admit: %s", got)
@@ -82,7 +80,7 @@ func TestRedisHandlersModeration(t *testing.T) {
 	code, host, _ := e.meeting("c-host")
 	bob, tok := e.participantToken(code)
 	e.connect("c-bob", "")
-	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok, "micOn": true, "camOn": true})
+	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok, "micOn": true, "camOn": true}), "joined")
 	e.push.take("c-host")
 
 	// Bob cannot moderate.
@@ -248,9 +246,7 @@ func TestRedisHandlersFloodIsRateLimited(t *testing.T) {
 func TestRedisHandlersReloadReplacesConnection(t *testing.T) {
 	e := newEnv(t)
 	code, host, hostTok := e.meeting("c-host")
-	_, tok := e.participantToken(code)
-	e.connect("c-bob", "")
-	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	e.seat("c-bob", code, "Bob", false)
 	e.push.take("c-host")
 	_ = host
 
@@ -279,9 +275,7 @@ func TestRedisHandlersReloadReplacesConnection(t *testing.T) {
 func TestRedisHandlersGoneConnectionIsCleanedUp(t *testing.T) {
 	e := newEnv(t)
 	code, _, _ := e.meeting("c-host")
-	bob, tok := e.participantToken(code)
-	e.connect("c-bob", "")
-	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	bob := e.seat("c-bob", code, "Bob", false)
 	e.push.take("c-host")
 	// Bob's socket died without a $disconnect; the next broadcast finds 410.
 	e.push.mu.Lock()
@@ -375,9 +369,7 @@ func TestKnockSource(t *testing.T) {
 func TestRedisHandlersUnsentMuteIsVisibleAndRepairable(t *testing.T) {
 	e := newEnv(t)
 	code, _, _ := e.meeting("c-host")
-	bob, tok := e.participantToken(code)
-	e.connect("c-bob", "")
-	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok, "micOn": true, "camOn": true})
+	bob := e.seat("c-bob", code, "Bob", true)
 	e.push.take("c-host")
 	lastCmd := func() events.Command {
 		cmds := e.commands("n1")

@@ -199,6 +199,17 @@ func (e *env) participantToken(code events.RoomCode) (events.ParticipantID, stri
 	return pid, tok
 }
 
+// seat joins a participant named name into code on connection conn with
+// mic and camera as given, fails unless joined, and returns its id. The
+// events it caused are taken from conn; others keep theirs.
+func (e *env) seat(conn events.ConnectionID, code events.RoomCode, name string, av bool) events.ParticipantID {
+	e.t.Helper()
+	pid, tok := e.participantToken(code)
+	e.connect(conn, "")
+	e.one(e.send(conn, map[string]any{"action": "join", "id": "j", "code": code, "name": name, "token": tok, "micOn": av, "camOn": av}), "joined")
+	return pid
+}
+
 // breakBus makes every command send fail, as when the bus's Redis is out of
 // reach, until the returned func puts the working handlers back.
 func (e *env) breakBus() (restore func()) {

@@ -14,9 +14,7 @@ func TestRedisHandlersSweepMovesRoomsOffDeadNodes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	code, _, _ := e.meeting("c-host")
-	_, tok := e.participantToken(code)
-	e.connect("c-bob", "")
-	e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok})
+	e.seat("c-bob", code, "Bob", false)
 	e.push.take("c-host")
 
 	// A second node comes up; n1 dies (its heartbeat entry expires).
