@@ -135,7 +135,11 @@ func (h *Handlers) remove(ctx context.Context, c *call) error {
 		if err := h.d.Push.Delete(ctx, ch.TargetConn); err != nil {
 			h.log.Warn("close removed connection", "conn", ch.TargetConn.ConnectionID, "err", err)
 		}
-		_ = h.d.State.DeleteConn(ctx, ch.TargetConn.ConnectionID)
+		// The record would otherwise linger until its TTL; the seat is gone
+		// already, so a failure here costs memory, not correctness.
+		if err := h.d.State.DeleteConn(ctx, ch.TargetConn.ConnectionID); err != nil {
+			h.log.Warn("forget removed connection", "conn", ch.TargetConn.ConnectionID, "err", err)
+		}
 	}
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantLeft{ParticipantID: m.ParticipantID, Reason: events.ReasonRemoved}))

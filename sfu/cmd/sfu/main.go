@@ -95,7 +95,9 @@ func run() error {
 	}
 
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(env("LOG_LEVEL", "info")))
+	if err := level.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
+		return fmt.Errorf("LOG_LEVEL must be debug, info, warn or error: %w", err)
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
