@@ -116,6 +116,17 @@ describe("MeetingClient", () => {
     expect(c.room.tracks.map((t) => t.trackId)).toEqual(["p_host-camera"]);
   });
 
+  it("tracks no longer in a subscribe_offer are forgotten", async () => {
+    const { c } = await joined();
+    const track = (id: string) => ({ id }) as unknown as MediaStreamTrack;
+    c.media!.remote.set("p_host-camera", track("p_host-camera"));
+    c.media!.remote.set("p_gone-camera", track("p_gone-camera"));
+    sock.receive({ type: "subscribe_offer", sdp: "v=0\r\noffer\r\n", tracks: [{ participantId: "p_host", source: "camera", streamId: "p_host", trackId: "p_host-camera", kind: "video", muted: false }] });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(lastSent("subscribe_answer")).toBeDefined();
+    expect([...c.media!.remote.keys()]).toEqual(["p_host-camera"]);
+  });
+
   it("asks for a snapshot on a sequence gap", async () => {
     await joined();
     sock.receive({ type: "participant_joined", seq: 3, participant: { ...me, id: "p_x" } });

@@ -174,7 +174,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     }
   }
 
-  private async onSubscribeOffer(sdp: string, _tracks: Track[]): Promise<void> {
+  private async onSubscribeOffer(sdp: string, tracks: Track[]): Promise<void> {
     if (this.closed) return;
     let pc = this.subscribePC;
     if (!pc) {
@@ -194,6 +194,10 @@ export class MediaSession extends Emitter<MediaEvents> {
       if (pc !== this.subscribePC) return; // closed or rebuilt meanwhile: the offer is moot
       await this.flushCandidates("subscribe");
       this.sig.send({ action: "subscribe_answer", sdp: answer.sdp ?? "" });
+      // The offer lists everything forwarded to us now: tracks of people who
+      // left or stopped presenting are forgotten, not kept for the meeting.
+      const live = new Set(tracks.map((t) => t.trackId));
+      for (const id of this.remote.keys()) if (!live.has(id)) this.remote.delete(id);
     } catch (err) {
       // A PeerConnection closed under us (leave, media_reconnect) is not a
       // bad offer; only an offer our current one rejects is worth a notice.
