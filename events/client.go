@@ -72,6 +72,12 @@ type JoinRequest struct {
 	// Initial device state, so others see the right tiles from the first frame.
 	MicOn bool `json:"micOn"`
 	CamOn bool `json:"camOn"`
+	// Session names the client's media session: its pair of PeerConnections.
+	// Joining again with the same session (a new socket, a resent join) keeps
+	// the media the node has for it; a new session starts fresh media. No
+	// session: the participant has no media (presence only) until a join
+	// that names one.
+	Session string `json:"session,omitempty"`
 }
 
 // ResyncRequest asks for a fresh Snapshot, e.g. after a sequence gap.
@@ -113,14 +119,21 @@ type TrackInfo struct {
 // PeerConnection and says what each track is; the SFU replies PublishAnswer.
 type PublishOfferRequest struct {
 	Request
-	SDP    string      `json:"sdp"`
-	Tracks []TrackInfo `json:"tracks"`
+	// Session is the media session (see JoinRequest) the offer belongs to;
+	// an offer of a session the node no longer has is refused.
+	Session string      `json:"session"`
+	SDP     string      `json:"sdp"`
+	Tracks  []TrackInfo `json:"tracks"`
 }
 
 // SubscribeAnswerRequest answers the SFU's SubscribeOffer.
 type SubscribeAnswerRequest struct {
 	Request
-	SDP string `json:"sdp"`
+	Session string `json:"session"`
+	// OfferID is the SubscribeOffer's offerId this answers; an answer to
+	// any other offer than the one waiting is ignored.
+	OfferID string `json:"offerId"`
+	SDP     string `json:"sdp"`
 }
 
 // ICECandidate mirrors the browser's RTCIceCandidateInit.
@@ -134,6 +147,7 @@ type ICECandidate struct {
 // CandidateRequest trickles one ICE candidate to the SFU.
 type CandidateRequest struct {
 	Request
+	Session   string       `json:"session"`
 	Target    PeerTarget   `json:"target"`
 	Candidate ICECandidate `json:"candidate"`
 }
@@ -234,6 +248,9 @@ func (m *JoinRequest) validate() error {
 	if len(m.Token) > MaxTokenLen {
 		return fmt.Errorf("token is longer than %d bytes", MaxTokenLen)
 	}
+	if m.Session != "" {
+		return checkSession(m.Session)
+	}
 	return nil
 }
 
@@ -256,6 +273,9 @@ func (m *UpdateRequest) validate() error {
 }
 
 func (m *PublishOfferRequest) validate() error {
+	if err := checkSession(m.Session); err != nil {
+		return err
+	}
 	if err := checkSDP(m.SDP); err != nil {
 		return err
 	}
@@ -273,9 +293,20 @@ func (m *PublishOfferRequest) validate() error {
 	return nil
 }
 
-func (m *SubscribeAnswerRequest) validate() error { return checkSDP(m.SDP) }
+func (m *SubscribeAnswerRequest) validate() error {
+	if err := checkSession(m.Session); err != nil {
+		return err
+	}
+	if !sessionRE.MatchString(m.OfferID) {
+		return fmt.Errorf("offerId is required: the subscribe_offer's offerId")
+	}
+	return checkSDP(m.SDP)
+}
 
 func (m *CandidateRequest) validate() error {
+	if err := checkSession(m.Session); err != nil {
+		return err
+	}
 	if m.Target != TargetPublish && m.Target != TargetSubscribe {
 		return fmt.Errorf("target must be %q or %q", TargetPublish, TargetSubscribe)
 	}
@@ -306,6 +337,17 @@ func (m *SetRoleRequest) validate() error {
 	}
 	if m.Role != RoleCohost && m.Role != RoleParticipant {
 		return fmt.Errorf("role must be %q or %q", RoleCohost, RoleParticipant)
+	}
+	return nil
+}
+
+// sessionRE is what a media session id and an offer id look like: the
+// request id's alphabet.
+var sessionRE = requestIDRE
+
+func checkSession(s string) error {
+	if !sessionRE.MatchString(s) {
+		return fmt.Errorf("session is required: 1-64 characters of [A-Za-z0-9_.:-]")
 	}
 	return nil
 }

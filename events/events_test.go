@@ -163,7 +163,7 @@ func TestParseClientRefuses(t *testing.T) {
 }
 
 func TestParseClientAccepts(t *testing.T) {
-	m, err := ParseClient([]byte(`{"action":"candidate","id":"1","target":"subscribe","candidate":{"candidate":""}}`))
+	m, err := ParseClient([]byte(`{"action":"candidate","id":"1","session":"m1","target":"subscribe","candidate":{"candidate":""}}`))
 	if err != nil {
 		t.Fatalf("end-of-candidates refused: %v", err)
 	}

@@ -34,6 +34,7 @@ const (
 	TypeTracks             EventType = "tracks"
 	TypeActiveSpeakers     EventType = "active_speakers"
 	TypeMediaReconnect     EventType = "media_reconnect"
+	TypeRejoin             EventType = "rejoin"
 )
 
 // Meta is the part every server event shares.
@@ -45,6 +46,14 @@ type Meta struct {
 	// changes). It grows by one per change, so a client that sees a gap asks
 	// for a Snapshot. Zero on events outside that sequence.
 	Seq uint64 `json:"seq,omitempty"`
+	// Epoch is the room's placement epoch: it grows each time the room is
+	// placed on a media node. A joined reply and every event a media node
+	// sends carry it; a client drops media events of an older epoch than the
+	// one it joined at (they come from a node that no longer owns the room).
+	Epoch uint64 `json:"epoch,omitempty"`
+	// Session is the client's media session a node event belongs to (see
+	// JoinRequest.Session); a client drops events of any other session.
+	Session string `json:"session,omitempty"`
 }
 
 func (m *Meta) meta() *Meta { return m }
@@ -70,6 +79,21 @@ func Reply[E Event](id string, e E) E {
 // WithSeq sets the room sequence number and returns the event.
 func WithSeq[E Event](seq uint64, e E) E {
 	e.meta().Seq = seq
+	return e
+}
+
+// MetaOf returns the part every event shares.
+func MetaOf(e Event) Meta { return *e.meta() }
+
+// WithEpoch sets the placement epoch and returns the event.
+func WithEpoch[E Event](epoch uint64, e E) E {
+	e.meta().Epoch = epoch
+	return e
+}
+
+// WithSession sets the media session the event belongs to and returns it.
+func WithSession[E Event](session string, e E) E {
+	e.meta().Session = session
 	return e
 }
 
@@ -262,11 +286,14 @@ type PublishAnswer struct {
 }
 
 // SubscribeOffer is the SFU's offer for the subscribe PeerConnection, sent
-// whenever the set of forwarded tracks changes. Tracks is that set.
+// whenever the set of forwarded tracks changes. Tracks is that set. OfferID
+// names the offer: the answer must carry it. An offer unanswered for a few
+// seconds is sent again with the same OfferID.
 type SubscribeOffer struct {
 	Meta
-	SDP    string  `json:"sdp"`
-	Tracks []Track `json:"tracks"`
+	OfferID string  `json:"offerId"`
+	SDP     string  `json:"sdp"`
+	Tracks  []Track `json:"tracks"`
 }
 
 // ICECandidateEvent trickles one of the SFU's candidates.
@@ -288,9 +315,22 @@ type ActiveSpeakers struct {
 	ParticipantIDs []ParticipantID `json:"participantIds"`
 }
 
-// MediaReconnect tells a client its media node went away: close both
-// PeerConnections and publish again (signaling stays up).
+// MediaReconnect tells a client its room moved to another media node, at
+// Meta.Epoch: join again with a new media session (signaling stays up). With
+// Migrate the old node keeps serving until the new session's media flows
+// (make-before-break: close the old session then); without it the old node
+// is gone and its media with it. A client ignores one whose epoch is not
+// newer than its own.
 type MediaReconnect struct {
+	Meta
+	Reason  string `json:"reason"`
+	Migrate bool   `json:"migrate,omitempty"`
+}
+
+// Rejoin asks a client to send join again on its socket with its token and
+// its current media session (the media stays up): the meeting's state was
+// rebuilt (Redis lost it) and the server must learn who is there again.
+type Rejoin struct {
 	Meta
 	Reason string `json:"reason"`
 }
@@ -320,6 +360,7 @@ func (*ICECandidateEvent) EventType() EventType  { return TypeICECandidate }
 func (*Tracks) EventType() EventType             { return TypeTracks }
 func (*ActiveSpeakers) EventType() EventType     { return TypeActiveSpeakers }
 func (*MediaReconnect) EventType() EventType     { return TypeMediaReconnect }
+func (*Rejoin) EventType() EventType             { return TypeRejoin }
 
 // serverTypes is every server event, for the TypeScript generator and tests.
 var serverTypes = []Event{
@@ -328,7 +369,7 @@ var serverTypes = []Event{
 	&ParticipantLeft{}, &ParticipantUpdated{}, &RoomUpdated{}, &Knock{},
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
-	&MediaReconnect{},
+	&MediaReconnect{}, &Rejoin{},
 }
 
 // ErrorFor builds the error event for a refused request.

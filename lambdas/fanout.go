@@ -122,7 +122,7 @@ func (h *Handlers) vacate(ctx context.Context, conn *state.Conn, reason events.L
 	case state.LeftSeat:
 		h.log.Info("participant left", "room", conn.Room, "participant", conn.Participant, "reason", reason, "seq", res.Seq)
 		if res.Node != "" {
-			h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: conn.Room,
+			h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: conn.Room, Epoch: res.Epoch,
 				Participant: conn.Participant, Conn: conn.Ref(), RequestID: requestID})
 		}
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantLeft{ParticipantID: conn.Participant, Reason: reason}))

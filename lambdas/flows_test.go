@@ -295,11 +295,11 @@ func TestRedisHandlersSignalRelay(t *testing.T) {
 	code, host, _ := e.meeting("c-host")
 	_ = code
 	before := len(e.commands("n1"))
-	if got := e.send("c-host", map[string]any{"action": "publish_offer", "id": "o1", "sdp": offerSDP,
+	if got := e.send("c-host", map[string]any{"action": "publish_offer", "id": "o1", "session": "m1", "sdp": offerSDP,
 		"tracks": []map[string]any{{"trackId": "t1", "source": "microphone"}}}); len(got) != 0 {
 		t.Fatalf("publish_offer answered by the lambda: %v", got)
 	}
-	e.send("c-host", map[string]any{"action": "candidate", "id": "c1", "target": "publish",
+	e.send("c-host", map[string]any{"action": "candidate", "id": "c1", "session": "m1", "target": "publish",
 		"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}})
 	cmds := e.commands("n1")[before:]
 	if len(cmds) != 2 || cmds[0].Type != events.CmdPublishOffer || cmds[0].RequestID != "o1" || cmds[0].Participant != host ||
@@ -310,7 +310,7 @@ func TestRedisHandlersSignalRelay(t *testing.T) {
 		t.Fatalf("candidate command %+v", cmds[1])
 	}
 	// Broken SDP that starts right is still refused, and not relayed.
-	if got := e.errorCode(e.send("c-host", map[string]any{"action": "subscribe_answer", "id": "a", "sdp": "v=0\r\nthis is not sdp"})); got != "bad_request" {
+	if got := e.errorCode(e.send("c-host", map[string]any{"action": "subscribe_answer", "id": "a", "session": "m1", "offerId": "o1", "sdp": "v=0\r\nthis is not sdp"})); got != "bad_request" {
 		t.Fatalf("bad sdp: %s", got)
 	}
 	if n := len(e.commands("n1")); n != before+2 {

@@ -158,8 +158,8 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	// record comes in the same round trip.
 	conn, allowed, retry, err := h.d.State.Inbound(ctx, connID)
 	if err != nil {
-		h.log.Error("rate limit and connection lookup failed", "conn", connID, "err", err)
-		return refuse(events.AsError(err), 0)
+		h.log.Warn("rate limit and connection lookup failed", "conn", connID, "err", err)
+		return refuse(clientError(err), 0)
 	}
 	if !allowed {
 		return refuse(events.Errorf(events.CodeRateLimited, "too many messages; slow down"), retry)
@@ -177,20 +177,23 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 		// than the TTL): a connection API Gateway still routes is real.
 		conn = &state.Conn{ID: connID, Endpoint: ref.Endpoint}
 		if err := h.d.State.PutConn(ctx, *conn); err != nil {
-			return refuse(events.AsError(err), 0)
+			return refuse(clientError(err), 0)
 		}
 	}
 	c := &call{req: req, msg: msg, conn: conn}
 	if err := h.actions[act](ctx, c); err != nil {
-		e := events.AsError(err)
+		e := clientError(err)
 		ev := events.ErrorFor(c.id(), rc.RequestID, e)
 		var r *state.Refused
 		if errors.As(err, &r) {
 			ev.RetryAfterMS = r.RetryAfterMS
 		}
-		if e.Code == events.CodeInternal {
+		switch {
+		case e.Code == events.CodeInternal:
 			h.log.Error("action failed", "action", act, "conn", connID, "room", conn.Room, "request", rc.RequestID, "err", err)
-		} else {
+		case state.Unavailable(err):
+			h.log.Warn("action failed: Redis unreachable", "action", act, "conn", connID, "room", conn.Room, "err", err)
+		default:
 			h.log.Debug("action refused", "action", act, "conn", connID, "room", conn.Room, "code", e.Code, "msg", e.Message)
 		}
 		h.reply(ctx, ref, ev)
@@ -205,6 +208,16 @@ func (h *Handlers) endpoint(req *awsevents.APIGatewayWebsocketProxyRequest) stri
 	}
 	rc := req.RequestContext
 	return "https://" + rc.DomainName + "/" + rc.Stage
+}
+
+// clientError is what the client is told of a failure: a refusal as it is,
+// Redis out of reach as "unavailable" (retry; nothing changed), anything else
+// as "internal" without detail.
+func clientError(err error) *events.Error {
+	if state.Unavailable(err) {
+		return events.Errorf(events.CodeUnavailable, "the meeting service is briefly unavailable; try again")
+	}
+	return events.AsError(err)
 }
 
 // refuse is the error an action returns for a client-facing refusal.

@@ -67,10 +67,11 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	// Media first: without the node's join the participant would sit in a
 	// room they cannot hear. If the command cannot be queued, undo the seat
 	// as a leave, so that whoever saw it (a rejoin was in the room) sees it go.
-	if res.Replaced != nil {
-		h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: m.Code, Participant: claims.Participant, Conn: *res.Replaced})
-	}
-	if err := h.command(ctx, res.Node, joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())); err != nil {
+	// A replaced connection needs no leave: the join names the new one, and
+	// the node keeps the session's media when the session is the same.
+	cmd := joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())
+	cmd.Epoch, cmd.Session, cmd.Meta = res.Epoch, m.Session, res.Meta
+	if err := h.command(ctx, res.Node, cmd); err != nil {
 		seat := &state.Conn{ID: c.connID(), Endpoint: c.conn.Endpoint, Room: m.Code, Participant: claims.Participant}
 		if lerr := h.vacate(ctx, seat, events.ReasonDisconnected, ""); lerr != nil {
 			h.log.Error("join: undo after command failure", "room", m.Code, "err", lerr)
@@ -88,11 +89,16 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 		return err
 	}
 	h.log.Info("participant joined", "room", m.Code, "participant", claims.Participant, "role", res.Me.Role,
-		"node", res.Node, "placed", res.Placed, "rejoin", res.Rejoin, "seq", res.Room.Seq)
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh, Room: res.Room}))
-	if res.Rejoin {
+		"node", res.Node, "epoch", res.Epoch, "placed", res.Placed, "rejoin", res.Rejoin, "seq", res.Room.Seq)
+	joined := events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh, Room: res.Room})
+	joined.Epoch, joined.Session = res.Epoch, m.Session
+	h.reply(ctx, c.ref(), joined)
+	switch {
+	case res.Unchanged:
+		// A new socket or a resent join: others see nothing new.
+	case res.Rejoin:
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantUpdated{Participant: res.Me}))
-	} else {
+	default:
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantJoined{Participant: res.Me}))
 	}
 	h.vacateOther(ctx, &prev, m.Code, claims.Participant)
@@ -104,8 +110,11 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 			h.log.Warn("close replaced connection", "conn", res.Replaced.ConnectionID, "err", err)
 		}
 	}
-	if res.Placed && res.PrevNodeDead() {
-		h.replace(ctx, m.Code, res)
+	if res.PrevNodeDead() {
+		// This join found the room's node gone and placed it anew: everyone
+		// else follows it there.
+		h.log.Warn("room re-placed after its node died", "room", m.Code, "node", res.Node, "epoch", res.Epoch, "participants", len(res.Others))
+		h.mediaMoved(ctx, res.Others, res.Epoch, "media server moved")
 	}
 	return nil
 }
@@ -152,25 +161,14 @@ func mutedSources(p events.Participant) []events.Source {
 	return out
 }
 
-// replace moves everyone already in a room whose node died onto the room's
-// new node.
-func (h *Handlers) replace(ctx context.Context, code events.RoomCode, res *state.JoinResult) {
-	h.log.Warn("room re-placed after its node died", "room", code, "node", res.Node, "participants", len(res.Others))
-	h.moveMedia(ctx, code, res.Node, res.Room.Participants, res.Others)
-}
-
-// moveMedia joins each of a room's connections on its new node and tells
-// them media_reconnect (their signaling stays up; they publish again).
-func (h *Handlers) moveMedia(ctx context.Context, code events.RoomCode, node events.NodeID, ps []events.Participant, conns []state.Target) {
-	byID := make(map[events.ParticipantID]events.Participant, len(ps))
-	for _, p := range ps {
-		byID[p.ID] = p
-	}
-	for _, t := range conns {
-		if err := h.command(ctx, node, joinCommand(code, byID[t.Participant], 0, t.Conn, "", "")); err == nil {
-			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
-		}
-	}
+// mediaMoved tells each connection that the room's media is now on another
+// node under epoch: each client joins again with a new media session (its
+// signaling stays up). Nothing is sent to the new node: the joins bring
+// each participant there, with the session the client chose.
+func (h *Handlers) mediaMoved(ctx context.Context, conns []state.Target, epoch uint64, reason string) {
+	ev := &events.MediaReconnect{Reason: reason}
+	ev.Epoch = epoch
+	h.broadcast(ctx, conns, ev)
 }
 
 // knock puts a caller without a token in the lobby. A guest's id derives

@@ -19,7 +19,7 @@ import (
 	"github.com/veet-dev/veet/internal/state"
 	"github.com/veet-dev/veet/internal/testenv"
 	"github.com/veet-dev/veet/sfu"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 const videoBps = 300_000

@@ -8,7 +8,7 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/sfu"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {

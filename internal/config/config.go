@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -123,6 +124,23 @@ func RedisFromEnv() (redis.UniversalClient, error) {
 	return redisClient(os.Getenv, os.Getenv("REDIS_PASSWORD"))
 }
 
+// Redis timeouts: short, so that while Redis is unreachable a handler answers
+// "unavailable" within about two seconds instead of holding the socket, and a
+// node's heartbeat gives up before its next one is due. go-redis reconnects on
+// the next command once Redis is back.
+const (
+	redisDialTimeout = time.Second
+	redisIOTimeout   = time.Second
+	redisPoolTimeout = 2 * time.Second
+	redisRetries     = 1
+)
+
+// TuneRedis sets the timeouts every veet Redis client uses.
+func TuneRedis(o *redis.Options) {
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout
+	o.PoolTimeout, o.MaxRetries = redisPoolTimeout, redisRetries
+}
+
 func redisClient(env Getenv, password string) (redis.UniversalClient, error) {
 	if u := env("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
@@ -132,13 +150,16 @@ func redisClient(env Getenv, password string) (redis.UniversalClient, error) {
 		if password != "" && opt.Password == "" {
 			opt.Password = password
 		}
+		TuneRedis(opt)
 		return redis.NewClient(opt), nil
 	}
 	addr := env("REDIS_ADDR")
 	if addr == "" {
 		return nil, errors.New("config: REDIS_URL or REDIS_ADDR is required")
 	}
-	opt := &redis.UniversalOptions{Addrs: []string{addr}, Password: password, IsClusterMode: env("REDIS_CLUSTER") == "1"}
+	opt := &redis.UniversalOptions{Addrs: []string{addr}, Password: password, IsClusterMode: env("REDIS_CLUSTER") == "1",
+		DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
+		PoolTimeout: redisPoolTimeout, MaxRetries: redisRetries}
 	if env("REDIS_TLS") == "1" {
 		host, _, _ := strings.Cut(addr, ":")
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -140,31 +141,37 @@ func (s *Store) inboundAt(ctx context.Context, id events.ConnectionID, now time.
 }
 
 // Seat checks that conn holds pid's seat in room and returns the room's node
-// (media signaling goes there). Two reads of one slot, no script: a seat lost
-// a moment later only means the node gets a message for a participant it
-// already dropped, which it refuses.
-func (s *Store) Seat(ctx context.Context, room events.RoomCode, pid events.ParticipantID, conn events.ConnectionID) (events.NodeID, error) {
+// (media signaling goes there) and placement epoch. Two reads of one slot, no
+// script: a seat lost a moment later only means the node gets a message for a
+// participant it already dropped, which it refuses.
+func (s *Store) Seat(ctx context.Context, room events.RoomCode, pid events.ParticipantID, conn events.ConnectionID) (events.NodeID, uint64, error) {
 	var held *redis.StringCmd
 	var r *redis.SliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		held = p.HGet(ctx, connsKey(room), string(pid))
-		r = p.HMGet(ctx, roomKey(room), "node", "ended")
+		r = p.HMGet(ctx, roomKey(room), "node", "ended", "epoch")
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("state: seat %s: %w", room, err)
+		return "", 0, fmt.Errorf("state: seat %s: %w", room, err)
 	}
 	v := r.Val()
-	if len(v) == 2 && v[1] == "1" {
-		return "", &Refused{Err: events.Errorf(events.CodeEnded, "the meeting is over")}
+	if len(v) == 3 && v[1] == "1" {
+		return "", 0, &Refused{Err: events.Errorf(events.CodeEnded, "the meeting is over")}
 	}
 	ref, ok := connRef(held.Val())
 	if !ok || ref.ConnectionID != conn {
-		return "", &Refused{Err: events.Errorf(events.CodeNotJoined, "join the meeting first")}
+		return "", 0, &Refused{Err: events.Errorf(events.CodeNotJoined, "join the meeting first")}
 	}
 	node, _ := v[0].(string)
 	if node == "" {
-		return "", &Refused{Err: events.Errorf(events.CodeUnavailable, "the meeting has no media server now; join again")}
+		return "", 0, &Refused{Err: events.Errorf(events.CodeUnavailable, "the meeting has no media server now; join again")}
 	}
-	return events.NodeID(node), nil
+	return events.NodeID(node), parseUint(v[2]), nil
+}
+
+func parseUint(v any) uint64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseUint(s, 10, 64)
+	return n
 }

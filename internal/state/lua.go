@@ -71,6 +71,31 @@ local function room(res, withLobby)
   return res
 end
 local function isMod(p) return p.role == 'host' or p.role == 'cohost' end
+-- place puts the room on node under a new epoch: never below the caller's
+-- clock (ms), so epochs keep growing even across a Redis that lost the room.
+local function place(node, now)
+  local ep = math.max(tonumber(redis.call('HGET', R, 'epoch') or '0') + 1, tonumber(now))
+  redis.call('HSET', R, 'node', node, 'epoch', ep)
+  return ep
+end
+local function epoch() return tonumber(redis.call('HGET', R, 'epoch') or '0') end
+-- meta: the room's settings a node keeps to rebuild the room (RoomMeta).
+local function meta(res)
+  local kv = redis.call('HGETALL', R)
+  local m = {cohosts = {}, banned = redis.call('SMEMBERS', B)}
+  for i = 1, #kv, 2 do
+    local k, v = kv[i], kv[i+1]
+    if k == 'title' then m.title = v
+    elseif k == 'host' then m.host = v
+    elseif k == 'region' then m.region = v
+    elseif k == 'created' then m.created = tonumber(v)
+    elseif k == 'locked' then m.locked = v == '1'
+    elseif k == 'seq' then m.seq = tonumber(v)
+    elseif string.sub(k, 1, 5) == 'role:' and v == 'cohost' then m.cohosts[#m.cohosts+1] = string.sub(k, 6) end
+  end
+  res.meta = m
+  return res
+end
 `, int(RoomTTL.Seconds()))
 
 func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
@@ -84,18 +109,20 @@ return cjson.encode({seq=0})
 `)
 
 // ARGV: pid, connRef JSON, connection id, participant JSON, node seen, node
-// alive (1/0), candidate node.
+// alive (1/0), candidate node, now (ms). A rejoin that changes nothing of
+// what others see (a new socket, a resent join) moves no seq: nobody needs
+// telling.
 var joinScript = script(`
 local e = closed(); if e then return e end
 local pid, cid = ARGV[1], ARGV[3]
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
 local cur = redis.call('HGET', R, 'node') or ''
 if cur ~= ARGV[5] then return fail('retry', 'placement changed') end
-local node, placed = cur, false
+local node, placed, ep = cur, false, epoch()
 if cur == '' or ARGV[6] ~= '1' then
   if ARGV[7] == '' then return fail('unavailable', 'no media server can take this meeting now') end
   node, placed = ARGV[7], true
-  redis.call('HSET', R, 'node', node)
+  ep = place(node, ARGV[8])
 end
 local p = cjson.decode(ARGV[4])
 local role = redis.call('HGET', R, 'role:' .. pid)
@@ -105,12 +132,22 @@ local prev = redis.call('HGET', P, pid)
 if prev then p.joinedAt = cjson.decode(prev).joinedAt end
 local old, oldID = connOf(C, pid)
 local pj = cjson.encode(p)
+local same = false
+if prev then
+  local q = cjson.decode(prev)
+  same = true
+  for _, k in ipairs({'name', 'role', 'micOn', 'camOn', 'screenOn', 'handRaised'}) do
+    if q[k] ~= p[k] then same = false end
+  end
+end
 redis.call('HSET', P, pid, pj)
 redis.call('HSET', C, pid, ARGV[2])
 redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid)
-bump(); touch()
-local res = room({}, isMod(p))
-res.me, res.placed, res.prevNode, res.rejoin = pj, placed, cur, prev and true or false
+if not same then bump() end
+touch()
+local res = meta(room({}, isMod(p)))
+res.me, res.placed, res.prevNode, res.rejoin, res.epoch, res.node = pj, placed, cur, prev and true or false, ep, node
+res.unchanged = same
 if old and oldID ~= cid then res.old = old end
 res.conns = conns(pid)
 return cjson.encode(res)
@@ -177,7 +214,7 @@ local res = {kind = 'none'}
 local _, id = connOf(C, pid)
 if id == cid then
   redis.call('HDEL', C, pid); redis.call('HDEL', P, pid)
-  res.kind, res.seq, res.node = 'participant', bump(), redis.call('HGET', R, 'node') or ''
+  res.kind, res.seq, res.node, res.epoch = 'participant', bump(), redis.call('HGET', R, 'node') or '', epoch()
   res.conns = conns('')
   -- An empty room is placed afresh by its next join (least-loaded node).
   if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
@@ -205,7 +242,7 @@ if tp.role == 'cohost' and me.role ~= 'host' then return fail('forbidden', 'only
 local c = redis.call('HGET', C, t) or ''
 redis.call('HDEL', P, t); redis.call('HDEL', C, t)
 redis.call('SADD', B, t)
-local res = {seq = bump(), node = redis.call('HGET', R, 'node') or '', targetConn = c, target = pj, conns = conns('')}
+local res = meta({seq = bump(), node = redis.call('HGET', R, 'node') or '', epoch = epoch(), targetConn = c, target = pj, conns = conns('')})
 touch()
 return cjson.encode(res)
 `)
@@ -219,7 +256,7 @@ for _, k in ipairs({'micOn', 'camOn', 'screenOn', 'handRaised', 'name'}) do
   local v = patch[k]
   if v ~= nil and v ~= cjson.null and v ~= me[k] then me[k] = v; changed[#changed+1] = k end
 end
-local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', changed = changed}
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), changed = changed}
 if #changed > 0 then
   res.me = cjson.encode(me)
   redis.call('HSET', P, me.id, res.me)
@@ -240,7 +277,7 @@ local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local pj = redis.call('HGET', P, ARGV[3])
 if not pj then return fail('not_found', 'that participant is not in the meeting') end
 local t = cjson.decode(pj)
-local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', targetConn = redis.call('HGET', C, ARGV[3]) or ''}
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), targetConn = redis.call('HGET', C, ARGV[3]) or ''}
 local f = ARGV[4]
 if f ~= '' and t[f] then
   t[f] = false
@@ -269,7 +306,7 @@ for i = 1, #kv, 2 do
   end
 end
 touch()
-return cjson.encode({muted = muted, node = redis.call('HGET', R, 'node') or '', conns = conns('')})
+return cjson.encode({muted = muted, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), conns = conns('')})
 `)
 
 // ARGV: host pid, connection id, target pid, role (cohost|participant).
@@ -280,7 +317,7 @@ local pj = redis.call('HGET', P, ARGV[3])
 if not pj then return fail('not_found', 'that participant is not in the meeting') end
 local t = cjson.decode(pj)
 if t.role == 'host' then return fail('forbidden', 'the host keeps their role') end
-local res = {seq = 0}
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 if t.role ~= ARGV[4] then
   t.role = ARGV[4]
   pj = cjson.encode(t)
@@ -288,6 +325,7 @@ if t.role ~= ARGV[4] then
   redis.call('HSET', R, 'role:' .. ARGV[3], ARGV[4])
   res.seq = bump()
   res.conns = conns('')
+  meta(res)
 end
 res.target = pj
 res.targetConn = redis.call('HGET', C, ARGV[3]) or ''
@@ -299,11 +337,12 @@ return cjson.encode(res)
 // ARGV: moderator pid, connection id, locked (1/0).
 var lockScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
-local res = {seq = 0, locked = ARGV[3] == '1'}
+local res = {seq = 0, locked = ARGV[3] == '1', node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 if (redis.call('HGET', R, 'locked') == '1') ~= res.locked then
   redis.call('HSET', R, 'locked', ARGV[3])
   res.seq = bump()
   res.conns = conns('')
+  meta(res)
 end
 touch()
 return cjson.encode(res)
@@ -313,7 +352,7 @@ return cjson.encode(res)
 // until its TTL so that late joins learn it is over.
 var endScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
-local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or ''}
+local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 redis.call('HSET', R, 'ended', '1', 'node', '')
 redis.call('DEL', P, C, L, LC)
 res.seq = bump()

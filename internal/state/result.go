@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/redis/go-redis/v9"
 
@@ -70,6 +71,39 @@ type result struct {
 	Admitted     list[pc]     `json:"admitted"`
 	Changed      list[string] `json:"changed"`
 	Muted        list[pc]     `json:"muted"`
+	Epoch        uint64       `json:"epoch"`
+	Unchanged    bool         `json:"unchanged"`
+	Meta         *metaResult  `json:"meta"`
+}
+
+// metaResult is the meta() helper's answer (RoomMeta, with cjson's empty
+// tables).
+type metaResult struct {
+	Title   string       `json:"title"`
+	Host    string       `json:"host"`
+	Region  string       `json:"region"`
+	Created int64        `json:"created"`
+	Locked  bool         `json:"locked"`
+	Seq     uint64       `json:"seq"`
+	Cohosts list[string] `json:"cohosts"`
+	Banned  list[string] `json:"banned"`
+}
+
+func (m *metaResult) meta() *events.RoomMeta {
+	if m == nil {
+		return nil
+	}
+	out := &events.RoomMeta{Title: m.Title, Host: events.ParticipantID(m.Host), Region: m.Region,
+		Created: m.Created, Locked: m.Locked, Seq: m.Seq}
+	for _, id := range m.Cohosts {
+		out.Cohosts = append(out.Cohosts, events.ParticipantID(id))
+	}
+	for _, id := range m.Banned {
+		out.Banned = append(out.Banned, events.ParticipantID(id))
+	}
+	sort.Slice(out.Cohosts, func(i, j int) bool { return out.Cohosts[i] < out.Cohosts[j] })
+	sort.Slice(out.Banned, func(i, j int) bool { return out.Banned[i] < out.Banned[j] })
+	return out
 }
 
 // run executes a room script and decodes its answer; a refusal comes back as

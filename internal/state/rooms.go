@@ -85,6 +85,12 @@ type JoinResult struct {
 	// Replaced is the participant's previous connection, now superseded.
 	Replaced *events.ConnRef
 	Others   []Target // everyone else's connections
+	// Epoch is the room's placement epoch on Node.
+	Epoch uint64
+	// Unchanged: a rejoin that changed nothing others see (no seq moved).
+	Unchanged bool
+	// Meta is the room's settings, for the node's copy.
+	Meta *events.RoomMeta
 }
 
 // Join seats a participant holding a valid token and places the room on a
@@ -110,7 +116,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			}
 		}
 		r, err := s.run(ctx, joinScript, in.Code, string(in.Participant.ID), cj, string(in.Conn.ConnectionID),
-			pj, cur, b2s(alive), string(candidate))
+			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli())
 		if IsRefused(err, "retry") {
 			continue
 		}
@@ -122,7 +128,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			s.notePlacement(ctx, candidate, in.Code)
 		}
 		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin, PrevNode: events.NodeID(r.PrevNode),
-			Others: targets(r.Conns)}
+			Others: targets(r.Conns), Epoch: r.Epoch, Unchanged: r.Unchanged, Meta: r.Meta.meta()}
 		if out.Me, err = participant(r.Me); err != nil {
 			return nil, err
 		}
@@ -214,6 +220,7 @@ type LeaveResult struct {
 	Kind   LeaveKind
 	Seq    uint64
 	Node   events.NodeID
+	Epoch  uint64
 	Others []Target         // a seat's leave: every participant left in the room
 	Mods   []events.ConnRef // a lobby leave: every host and co-host connection
 }
@@ -225,7 +232,7 @@ func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.Part
 	if err != nil {
 		return nil, err
 	}
-	return &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns), Mods: refs(r.Mods)}, nil
+	return &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Mods: refs(r.Mods)}, nil
 }
 
 // Change is a presence change to broadcast.
@@ -236,14 +243,18 @@ type Change struct {
 	// change sends (events.Command.Seq).
 	At     uint64
 	Node   events.NodeID
+	Epoch  uint64
 	Target events.Participant
 	// TargetConn is the target's connection (for Muted, Removed).
 	TargetConn events.ConnRef
 	Others     []Target // every participant connection (to broadcast to)
+	// Meta is the room's settings after a change of them (lock, role,
+	// removal), for the node's copy; nil otherwise.
+	Meta *events.RoomMeta
 }
 
 func (r *result) change() (*Change, error) {
-	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Meta: r.Meta.meta()}
 	c.TargetConn, _ = connRef(r.TargetConn)
 	if r.Target != "" {
 		p, err := participant(r.Target)
@@ -320,6 +331,7 @@ func (s *Store) Mute(ctx context.Context, code events.RoomCode, by events.Partic
 type MuteAllResult struct {
 	Muted  []Change
 	Node   events.NodeID
+	Epoch  uint64
 	Others []Target
 }
 
@@ -329,14 +341,14 @@ func (s *Store) MuteAll(ctx context.Context, code events.RoomCode, by events.Par
 	if err != nil {
 		return nil, err
 	}
-	out := &MuteAllResult{Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	out := &MuteAllResult{Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns)}
 	for _, m := range r.Muted {
 		p, err := participant(m.P)
 		if err != nil {
 			return nil, err
 		}
 		c, _ := connRef(m.C)
-		out.Muted = append(out.Muted, Change{Seq: m.Seq, At: m.Seq, Node: out.Node, Target: p, TargetConn: c})
+		out.Muted = append(out.Muted, Change{Seq: m.Seq, At: m.Seq, Node: out.Node, Epoch: out.Epoch, Target: p, TargetConn: c})
 	}
 	return out, nil
 }
@@ -369,6 +381,7 @@ func (s *Store) Lock(ctx context.Context, code events.RoomCode, by events.Partic
 type EndResult struct {
 	Seq        uint64
 	Node       events.NodeID
+	Epoch      uint64
 	Others     []Target         // every participant's connection, the caller's included
 	LobbyConns []events.ConnRef // waiting guests
 }
@@ -379,7 +392,7 @@ func (s *Store) End(ctx context.Context, code events.RoomCode, by events.Partici
 	if err != nil {
 		return nil, err
 	}
-	return &EndResult{Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns), LobbyConns: refs(r.LobbyConns)}, nil
+	return &EndResult{Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), LobbyConns: refs(r.LobbyConns)}, nil
 }
 
 // Snapshot returns the room as pid sees it (lobby for moderators).

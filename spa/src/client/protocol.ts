@@ -30,6 +30,7 @@ export interface ICECandidate {
 export interface CandidateRequest {
   action: "candidate";
   id: string;
+  session: string;
   target: PeerTarget;
   candidate: ICECandidate;
 }
@@ -61,6 +62,7 @@ export interface JoinRequest {
   token?: string;
   micOn: boolean;
   camOn: boolean;
+  session?: string;
 }
 
 export interface LeaveRequest {
@@ -99,6 +101,7 @@ export interface TrackInfo {
 export interface PublishOfferRequest {
   action: "publish_offer";
   id: string;
+  session: string;
   sdp: string;
   tracks: TrackInfo[];
 }
@@ -124,6 +127,8 @@ export interface SetRoleRequest {
 export interface SubscribeAnswerRequest {
   action: "subscribe_answer";
   id: string;
+  session: string;
+  offerId: string;
   sdp: string;
 }
 
@@ -141,6 +146,8 @@ export interface ErrorEvent {
   type: "error";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   code: Code;
   message: string;
   requestId: string;
@@ -151,12 +158,16 @@ export interface Ack {
   type: "ack";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
 }
 
 export interface Pong {
   type: "pong";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   serverTime: number;
 }
 
@@ -164,6 +175,8 @@ export interface Created {
   type: "created";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   code: RoomCode;
   hostToken: string;
   expiresAt: number;
@@ -199,6 +212,8 @@ export interface Joined {
   type: "joined";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   you: Participant;
   token: string;
   room: Room;
@@ -208,6 +223,8 @@ export interface LobbyWaiting {
   type: "lobby_waiting";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   you: Guest;
   code: RoomCode;
   title: string;
@@ -217,6 +234,8 @@ export interface Admitted {
   type: "admitted";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   token: string;
 }
 
@@ -224,6 +243,8 @@ export interface Denied {
   type: "denied";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   retryAfterMs: number;
 }
 
@@ -231,12 +252,16 @@ export interface Left {
   type: "left";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
 }
 
 export interface Snapshot {
   type: "snapshot";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   room: Room;
 }
 
@@ -244,6 +269,8 @@ export interface ParticipantJoined {
   type: "participant_joined";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   participant: Participant;
 }
 
@@ -251,6 +278,8 @@ export interface ParticipantLeft {
   type: "participant_left";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   participantId: ParticipantID;
   reason: LeaveReason;
 }
@@ -259,6 +288,8 @@ export interface ParticipantUpdated {
   type: "participant_updated";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   participant: Participant;
 }
 
@@ -266,6 +297,8 @@ export interface RoomUpdated {
   type: "room_updated";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   locked: boolean;
 }
 
@@ -273,6 +306,8 @@ export interface Knock {
   type: "knock";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   guest: Guest;
 }
 
@@ -280,6 +315,8 @@ export interface LobbyLeft {
   type: "lobby_left";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   participantId: ParticipantID;
   reason: LeaveReason;
 }
@@ -288,6 +325,8 @@ export interface Muted {
   type: "muted";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   source: Source;
   by: ParticipantID;
 }
@@ -296,6 +335,8 @@ export interface Removed {
   type: "removed";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   by: ParticipantID;
 }
 
@@ -303,6 +344,8 @@ export interface Ended {
   type: "ended";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   by: ParticipantID;
 }
 
@@ -310,6 +353,8 @@ export interface PublishAnswer {
   type: "publish_answer";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   sdp: string;
 }
 
@@ -326,6 +371,9 @@ export interface SubscribeOffer {
   type: "subscribe_offer";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
+  offerId: string;
   sdp: string;
   tracks: Track[];
 }
@@ -334,6 +382,8 @@ export interface ICECandidateEvent {
   type: "candidate";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   target: PeerTarget;
   candidate: ICECandidate;
 }
@@ -342,6 +392,8 @@ export interface Tracks {
   type: "tracks";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   tracks: Track[];
 }
 
@@ -349,6 +401,8 @@ export interface ActiveSpeakers {
   type: "active_speakers";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
   participantIds: ParticipantID[];
 }
 
@@ -356,6 +410,18 @@ export interface MediaReconnect {
   type: "media_reconnect";
   id?: string;
   seq?: number;
+  epoch?: number;
+  session?: string;
+  reason: string;
+  migrate?: boolean;
+}
+
+export interface Rejoin {
+  type: "rejoin";
+  id?: string;
+  seq?: number;
+  epoch?: number;
+  session?: string;
   reason: string;
 }
 
@@ -400,6 +466,7 @@ export type ServerEvent =
   | ParticipantUpdated
   | Pong
   | PublishAnswer
+  | Rejoin
   | Removed
   | RoomUpdated
   | Snapshot
