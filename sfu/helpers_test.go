@@ -16,10 +16,10 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/bus"
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/internal/state"
 	"github.com/veet-dev/veet/internal/testenv"
 	"github.com/veet-dev/veet/sfu"
-	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 const videoBps = 300_000

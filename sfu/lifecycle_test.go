@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/sfu"
 	"github.com/veet-dev/veet/internal/simpeer"
+	"github.com/veet-dev/veet/sfu"
 )
 
 func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/internal/testenv"
 	"github.com/veet-dev/veet/localstack"
 	"github.com/veet-dev/veet/localstack/wsclient"
-	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 // wsPeer is a simulated participant whose signaling goes through the whole

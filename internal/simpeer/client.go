@@ -72,7 +72,7 @@ type Client struct {
 	sub      *webrtc.PeerConnection
 	pub      *webrtc.PeerConnection
 	outs     []*Out
-	recv     map[string]*In // by track id
+	recv     map[string]*In  // by track id
 	gaps     map[string]*Gap // by track id, across sessions
 	errs     []events.ErrorEvent
 	tracks   []events.Track // last Tracks event

@@ -22,8 +22,8 @@ import (
 // nodeRoomsTTL bounds how long a node's room list outlives its last placement.
 const nodeRoomsTTL = RoomTTL
 
-func knownKey(region string) string            { return "nodes:{" + region + "}:known" }
-func nodeRoomsKey(id events.NodeID) string     { return "node:{" + string(id) + "}:rooms" }
+func knownKey(region string) string           { return "nodes:{" + region + "}:known" }
+func nodeRoomsKey(id events.NodeID) string    { return "node:{" + string(id) + "}:rooms" }
 func failoverLockKey(id events.NodeID) string { return "node:{" + string(id) + "}:failover" }
 
 // notePlacement remembers that code was placed on node, for failover.
