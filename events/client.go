@@ -78,6 +78,10 @@ type JoinRequest struct {
 	// session: the participant has no media (presence only) until a join
 	// that names one.
 	Session string `json:"session,omitempty"`
+	// Resume says the client has media under Session and means to keep it
+	// (a new socket after a drop). Should the node not have that session any
+	// more, it answers media_reconnect naming it: start a new one.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // ResyncRequest asks for a fresh Snapshot, e.g. after a sequence gap.

@@ -83,6 +83,8 @@ type Command struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 	// Session is the participant's media session (JoinRequest.Session).
 	Session string `json:"session,omitempty"`
+	// Resume: the join means to keep Session's media (JoinRequest.Resume).
+	Resume bool `json:"resume,omitempty"`
 	// OfferID names the subscribe offer a subscribe_answer answers.
 	OfferID string `json:"offerId,omitempty"`
 	// Meta is the room's settings (join and room_meta).

@@ -128,6 +128,10 @@ type Participant struct {
 	ScreenOn   bool          `json:"screenOn"`
 	HandRaised bool          `json:"handRaised"`
 	JoinedAt   int64         `json:"joinedAt"` // Unix milliseconds
+	// Reconnecting: their socket dropped and they have not joined again
+	// yet; they stay in the meeting (and in its media) for a grace period,
+	// then leave with reason "disconnected".
+	Reconnecting bool `json:"reconnecting,omitempty"`
 }
 
 // Guest is a person waiting in the lobby.
@@ -147,6 +151,11 @@ type Track struct {
 	TrackID       string        `json:"trackId"`
 	Kind          string        `json:"kind"` // "audio" or "video"
 	Muted         bool          `json:"muted"`
+	// Mid is the transceiver that carries the track on the subscriber's
+	// connection (in a SubscribeOffer's list only). A client maps received
+	// tracks to tiles by it: a browser that reuses a transceiver for another
+	// track keeps the old MediaStreamTrack (and its id).
+	Mid string `json:"mid,omitempty"`
 }
 
 // Room is a meeting as one participant sees it at one sequence number.

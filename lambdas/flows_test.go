@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/veet-dev/veet/events"
 )
@@ -282,11 +283,23 @@ func TestRedisHandlersGoneConnectionIsCleanedUp(t *testing.T) {
 	e.push.gone["c-bob"] = true
 	e.push.mu.Unlock()
 	got := e.send("c-host", map[string]any{"action": "update", "id": "u", "handRaised": true})
-	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["reason"] != "disconnected" {
-		t.Fatalf("participant_left %v", pl)
+	var away map[string]any
+	for _, ev := range got {
+		if p, _ := ev["participant"].(map[string]any); ev["type"] == "participant_updated" && p["id"] == string(bob) {
+			away = p
+		}
+	}
+	if away == nil || away["reconnecting"] != true {
+		t.Fatalf("bob not shown reconnecting: %v", got)
 	}
 	if c, _ := e.st.GetConn(context.Background(), "c-bob"); c != nil {
 		t.Fatalf("gone connection kept: %+v", c)
+	}
+	// Bob does not come back: his seat goes (the room's node does this).
+	time.Sleep(60 * time.Millisecond)
+	gone, _, err := e.st.ExpireAway(context.Background(), code)
+	if err != nil || len(gone) != 1 || gone[0].Participant != bob {
+		t.Fatalf("expired %+v (%v)", gone, err)
 	}
 }
 

@@ -37,7 +37,10 @@ type Deps struct {
 	// CallbackURL is the `@connections` endpoint; "" = https://{domainName}/{stage}
 	// from the request.
 	CallbackURL string
-	Log         *slog.Logger
+	// AwayGrace is how long a participant whose socket dropped keeps their
+	// seat; 0 = state.AwayGrace.
+	AwayGrace time.Duration
+	Log       *slog.Logger
 }
 
 // Handlers serves every function of the route table.

@@ -70,7 +70,7 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	// A replaced connection needs no leave: the join names the new one, and
 	// the node keeps the session's media when the session is the same.
 	cmd := joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())
-	cmd.Epoch, cmd.Session, cmd.Meta = res.Epoch, m.Session, res.Meta
+	cmd.Epoch, cmd.Session, cmd.Resume, cmd.Meta = res.Epoch, m.Session, m.Resume, res.Meta
 	if err := h.command(ctx, res.Node, cmd); err != nil {
 		seat := &state.Conn{ID: c.connID(), Endpoint: c.conn.Endpoint, Room: m.Code, Participant: claims.Participant}
 		if lerr := h.vacate(ctx, seat, events.ReasonDisconnected, ""); lerr != nil {

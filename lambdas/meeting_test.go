@@ -3,6 +3,7 @@ package lambdas
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veet-dev/veet/events"
 )
@@ -53,8 +54,12 @@ func TestRedisHandlersCreateJoinLeave(t *testing.T) {
 		t.Fatalf("last command %+v", last)
 	}
 
-	// The host disconnects: the room is empty.
+	// The host disconnects and does not come back: the room is empty.
 	e.invoke("$disconnect", "c-host", "", nil)
+	time.Sleep(60 * time.Millisecond)
+	if gone, _, err := e.st.ExpireAway(t.Context(), code); err != nil || len(gone) != 1 {
+		t.Fatalf("expired %+v (%v)", gone, err)
+	}
 	snap, err := e.st.Meeting(t.Context(), code)
 	if err != nil || snap.Node != "" {
 		t.Fatalf("after everyone left: %+v %v", snap, err)

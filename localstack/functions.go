@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/veet-dev/veet/events/bus"
 	"github.com/veet-dev/veet/events/push"
@@ -17,6 +18,7 @@ type handlerDeps struct {
 	push        push.Pusher
 	tokens      *token.Signer
 	callbackURL string
+	awayGrace   time.Duration
 	log         *slog.Logger
 }
 
@@ -31,6 +33,7 @@ func newFunctions(d handlerDeps) func(string) gateway.Handler {
 		Tokens:      d.tokens,
 		Region:      Region,
 		CallbackURL: d.callbackURL,
+		AwayGrace:   d.awayGrace,
 		Log:         d.log,
 	})
 	return func(name string) gateway.Handler {

@@ -64,6 +64,9 @@ type Options struct {
 	SweepEvery time.Duration
 	// DrainTimeout bounds an SFU node's drain at Close; default 5s.
 	DrainTimeout time.Duration
+	// AwayGrace is how long a participant whose socket dropped keeps their
+	// seat (tests shorten it); 0 = state.AwayGrace.
+	AwayGrace time.Duration
 	Log          *slog.Logger
 }
 
@@ -147,7 +150,7 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	cmds := bus.New(s.redis.client, opt.Log)
 	functions := newFunctions(handlerDeps{
 		state: s.state, bus: cmds, push: pusher, tokens: s.tokens,
-		callbackURL: s.url, log: opt.Log,
+		callbackURL: s.url, awayGrace: opt.AwayGrace, log: opt.Log,
 	})
 	gopt := opt.Gateway
 	gopt.Functions = functions

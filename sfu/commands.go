@@ -146,7 +146,7 @@ func (n *Node) join(r *room, cmd events.Command) error {
 			r.muted[trackKey{p.id, s}] = true
 		}
 	} else {
-		p.conn.Store(&cmd.Conn)
+		p.setConn(cmd.Conn)
 	}
 	// A rejoin's muted sources are the state as of its seq.
 	var toggle []events.Source
@@ -183,6 +183,13 @@ func (n *Node) join(r *room, cmd events.Command) error {
 		if !p.do(cur.resume) {
 			return events.Errorf(events.CodeUnavailable, "too many media requests; slow down")
 		}
+		return nil
+	}
+	if cmd.Resume {
+		// The client means to keep media this node does not have (it ended,
+		// or the node is not the one that had it): it must start anew.
+		p.log.Info("participant asked to resume a media session the node does not have", "session", cmd.Session)
+		p.send(events.WithSession(cmd.Session, &events.MediaReconnect{Reason: "media session not found; start a new one"}))
 		return nil
 	}
 	p.log.Info("participant joined", "session", cmd.Session, "fresh", fresh)

@@ -48,12 +48,19 @@ func (n *Node) drain(ctx context.Context, tick <-chan time.Time) {
 	}
 }
 
-// migrateAll hands over every room not handed over yet, side by side.
+// migrateAll hands over every room not handed over yet, side by side. A
+// room where nobody has media has nothing to hand over: it closes at once
+// (its participants' next join places it anew).
 func (n *Node) migrateAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for _, r := range n.roomList() {
 		if r.handedOver.Load() {
+			continue
+		}
+		if r.sessions() == 0 {
+			r.log.Info("room without media closed by the drain")
+			r.close(ctx, nil)
 			continue
 		}
 		sem <- struct{}{}

@@ -87,6 +87,9 @@ type Node struct {
 
 	lagMs      atomic.Int64 // the oldest command's wait since the last sample
 	pushErrors atomic.Int32 // pushes failed in a row (not 410)
+	// cutOff makes heartbeats fail as if Redis were out of the node's
+	// reach (tests partition a node with it).
+	cutOff atomic.Bool
 }
 
 // New opens the node's ICE ports; Run starts serving.
@@ -207,6 +210,8 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+var errCutOff = errors.New("sfu: cut off from Redis")
+
 // beat heartbeats and keeps track of the node's health: an unbroken run of
 // beats, each within a TTL of the last, is what lets the node judge others.
 // A stall longer than the TTL (SIGSTOP, a long GC, a partition) breaks the
@@ -222,7 +227,10 @@ func (n *Node) beat(ctx context.Context) error {
 	info := n.Info()
 	info.HealthySince = since.UnixMilli()
 	bctx, cancel := context.WithTimeout(ctx, n.cfg.HeartbeatTTL)
-	err := n.state.Heartbeat(bctx, info, n.cfg.HeartbeatTTL)
+	err := errCutOff
+	if !n.cutOff.Load() {
+		err = n.state.Heartbeat(bctx, info, n.cfg.HeartbeatTTL)
+	}
 	cancel()
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -42,6 +42,10 @@ type participant struct {
 	work chan func()
 
 	out       chan events.Event
+	// gone is set when a push found the connection gone (410): events are
+	// dropped until a join names a new one. The media stays: the client
+	// reconnects its socket and joins again with the same session.
+	gone      atomic.Bool
 	unsent    atomic.Int32 // events queued and not yet pushed
 	stalled   atomic.Bool  // an event was dropped since the last push went through
 	done      chan struct{}
@@ -63,6 +67,12 @@ func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) *part
 
 // connRef is where the participant's events go now.
 func (p *participant) connRef() events.ConnRef { return *p.conn.Load() }
+
+// setConn points the participant's events at a new socket.
+func (p *participant) setConn(c events.ConnRef) {
+	p.conn.Store(&c)
+	p.gone.Store(false)
+}
 
 // current is the participant's media session, nil without one.
 func (p *participant) current() *session {
@@ -153,15 +163,24 @@ func (p *participant) sendLoop() {
 		case <-p.done:
 			return
 		}
+		if p.gone.Load() {
+			p.unsent.Add(-1)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
-		err := push.Send(ctx, p.room.node.cfg.Push, p.connRef(), e)
+		to := p.connRef()
+		err := push.Send(ctx, p.room.node.cfg.Push, to, e)
 		cancel()
 		p.unsent.Add(-1)
 		switch {
 		case errors.Is(err, push.ErrGone):
-			p.log.Info("connection gone; closing media", "type", e.EventType())
-			go p.room.removeParticipant(p, "connection gone")
-			return
+			// The socket dropped; its $disconnect marks the participant
+			// reconnecting. Nothing more goes out until a join brings a
+			// new socket (unless one already did).
+			if p.connRef() == to {
+				p.log.Info("connection gone; dropping events until the participant joins again", "type", e.EventType())
+				p.gone.Store(true)
+			}
 		case err != nil:
 			p.log.Warn("push failed", "type", e.EventType(), "err", err)
 			p.room.node.pushFailed()

@@ -113,6 +113,19 @@ func (r *room) participants() []*participant {
 	return out
 }
 
+// sessions is how many participants have media here.
+func (r *room) sessions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.parts {
+		if p.session != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // counts returns participants, tracks and bytes forwarded so far.
 func (r *room) counts() (int, int, uint64) {
 	r.mu.Lock()

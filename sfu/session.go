@@ -164,7 +164,7 @@ func (s *session) offer() error {
 		s.needOffer = true
 		return nil
 	}
-	tracks, changed, err := s.syncDowns()
+	changed, err := s.syncDowns()
 	if changed {
 		// Owed until an offer is out: a failure from here on leaves the
 		// senders changed, and the next attempt must still offer them.
@@ -173,7 +173,7 @@ func (s *session) offer() error {
 	if err != nil {
 		return err
 	}
-	if !s.needOffer || (len(tracks) == 0 && !s.offered) {
+	if !s.needOffer || (s.downCount() == 0 && !s.offered) {
 		return nil
 	}
 	offer, err := s.sub.CreateOffer(nil)
@@ -188,7 +188,7 @@ func (s *session) offer() error {
 	s.needOffer = false
 	s.offered = true
 	s.offerSeq++
-	s.waiting = &events.SubscribeOffer{OfferID: offerID(s.offerSeq), SDP: s.sub.LocalDescription().SDP, Tracks: tracks}
+	s.waiting = &events.SubscribeOffer{OfferID: offerID(s.offerSeq), SDP: s.sub.LocalDescription().SDP, Tracks: s.received()}
 	s.resendWaiting()
 	s.watchOffer(s.offerSeq, 1)
 	return nil
@@ -232,9 +232,9 @@ func (s *session) watchOffer(seq int, attempt int) {
 }
 
 // syncDowns adds a sender for every track of the others the session does
-// not get yet and removes those whose track ended. It returns what the
-// session receives after the change.
-func (s *session) syncDowns() ([]events.Track, bool, error) {
+// not get yet and removes those whose track ended; it reports whether
+// anything changed.
+func (s *session) syncDowns() (bool, error) {
 	r := s.p.room
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -257,21 +257,43 @@ func (s *session) syncDowns() ([]events.Track, bool, error) {
 		dt := forward.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
 		sender, err := s.sub.AddTrack(dt)
 		if err != nil {
-			return nil, changed, err
+			return changed, err
 		}
 		recv.AddDown(dt)
 		s.downs[k] = &down{pub: pub, dt: dt, sender: sender}
 		go readSenderRTCP(sender, recv)
 		changed = true
 	}
+	return changed, nil
+}
+
+func (s *session) downCount() int {
+	s.p.room.mu.Lock()
+	defer s.p.room.mu.Unlock()
+	return len(s.downs)
+}
+
+// received is what the session receives, each track with the mid of its
+// transceiver as the local description (just set) has it.
+func (s *session) received() []events.Track {
+	mids := map[*webrtc.RTPSender]string{}
+	for _, t := range s.sub.GetTransceivers() {
+		if t.Sender() != nil {
+			mids[t.Sender()] = t.Mid()
+		}
+	}
+	r := s.p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	tracks := make([]events.Track, 0, len(s.downs))
 	for _, d := range s.downs {
 		t := d.pub.info
 		t.Muted = r.muted[d.pub.key]
+		t.Mid = mids[d.sender]
 		tracks = append(tracks, t)
 	}
 	sortTracks(tracks)
-	return tracks, changed, nil
+	return tracks
 }
 
 // answer applies the client's answer to the offer waiting for it; an answer

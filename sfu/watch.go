@@ -110,6 +110,9 @@ func (n *Node) checkOwnership(ctx context.Context) {
 	}
 	for _, r := range rooms {
 		pl := placed[r.code]
+		if pl.AwayDue && pl.Node == n.cfg.NodeID {
+			n.expireAway(cctx, r)
+		}
 		switch {
 		case !pl.Exists:
 			n.restore(cctx, r)
@@ -145,4 +148,23 @@ func (n *Node) restore(ctx context.Context, r *room) {
 	}
 	r.log.Warn("room lost from Redis; rebuilt from the node's copy", "participants", len(r.participants()))
 	r.sendAll(func() events.Event { return &events.Rejoin{Reason: "meeting state rebuilt"} })
+}
+
+// expireAway takes out the participants whose socket dropped and who did
+// not come back in time: their media here ends, and everyone is told they
+// left. The room's node does it because it is the one long-running part
+// that serves the room.
+func (n *Node) expireAway(ctx context.Context, r *room) {
+	gone, conns, err := n.state.ExpireAway(ctx, r.code)
+	if err != nil {
+		r.log.Debug("expiring reconnecting participants failed", "err", err)
+		return
+	}
+	for _, g := range gone {
+		r.log.Info("participant did not come back in time", "participant", g.Participant, "seq", g.Seq)
+		if p := r.participant(g.Participant); p != nil {
+			r.removeParticipant(p, "did not reconnect in time")
+		}
+		n.tell(ctx, conns, events.WithSeq(g.Seq, &events.ParticipantLeft{ParticipantID: g.Participant, Reason: events.ReasonDisconnected}))
+	}
 }

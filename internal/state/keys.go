@@ -20,6 +20,9 @@ import (
 //	room:{code}:banned       set    removed participant ids
 //	room:{code}:denied       zset   guest id, or ip:<address> → time (ms) they may
 //	                                knock again; past members pruned by knocks
+//	room:{code}:away         zset   participant id → time (ms) their seat goes
+//	                                if they have not joined again (their socket
+//	                                dropped); the room's node expires them
 //	conn:{id}                hash   endpoint, token (given at $connect), room,
 //	                                participant. TTL ConnTTL, refreshed by ping.
 //	rate:{id}                hash   token bucket of connection id: m (thousandths
@@ -44,10 +47,11 @@ func lobbyKey(c events.RoomCode) string        { return roomKey(c) + ":lobby" }
 func lobbyConnsKey(c events.RoomCode) string   { return roomKey(c) + ":lobbyconns" }
 func bannedKey(c events.RoomCode) string       { return roomKey(c) + ":banned" }
 func deniedKey(c events.RoomCode) string       { return roomKey(c) + ":denied" }
+func awayKey(c events.RoomCode) string         { return roomKey(c) + ":away" }
 
 // roomKeys is the fixed KEYS list every room script receives, in this order.
 func roomKeys(c events.RoomCode) []string {
-	return []string{roomKey(c), participantsKey(c), connsKey(c), lobbyKey(c), lobbyConnsKey(c), bannedKey(c), deniedKey(c)}
+	return []string{roomKey(c), participantsKey(c), connsKey(c), lobbyKey(c), lobbyConnsKey(c), bannedKey(c), deniedKey(c), awayKey(c)}
 }
 
 func connKey(id events.ConnectionID) string { return "conn:{" + string(id) + "}" }

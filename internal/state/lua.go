@@ -11,7 +11,7 @@ import (
 // Lobby changes do not move the room's seq: only hosts see them, and a seq
 // gap must mean the same thing to everyone.
 var prelude = fmt.Sprintf(`
-local R, P, C, L, LC, B, D = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local R, P, C, L, LC, B, D, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local TTL = %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
 local function touch() for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], TTL) end end
@@ -136,13 +136,13 @@ local same = false
 if prev then
   local q = cjson.decode(prev)
   same = true
-  for _, k in ipairs({'name', 'role', 'micOn', 'camOn', 'screenOn', 'handRaised'}) do
+  for _, k in ipairs({'name', 'role', 'micOn', 'camOn', 'screenOn', 'handRaised', 'reconnecting'}) do
     if q[k] ~= p[k] then same = false end
   end
 end
 redis.call('HSET', P, pid, pj)
 redis.call('HSET', C, pid, ARGV[2])
-redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid)
+redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid); redis.call('ZREM', A, pid)
 if not same then bump() end
 touch()
 local res = meta(room({}, isMod(p)))
@@ -227,6 +227,45 @@ else
 end
 touch()
 return cjson.encode(res)
+`)
+
+// ARGV: pid, connection id, until (ms). The participant's socket dropped:
+// they stay, marked reconnecting, until a join brings them back or their
+// time runs out (expireAwayScript). Only the socket that holds the seat
+// counts: a stale one replaced by a reload changes nothing.
+var awayScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'none'}) end
+local pid, cid = ARGV[1], ARGV[2]
+local _, id = connOf(C, pid)
+local pj = redis.call('HGET', P, pid)
+if id ~= cid or not pj then return cjson.encode({kind = 'none'}) end
+local p = cjson.decode(pj)
+p.reconnecting = true
+pj = cjson.encode(p)
+redis.call('HSET', P, pid, pj)
+redis.call('HDEL', C, pid)
+redis.call('ZADD', A, ARGV[3], pid)
+local res = {kind = 'away', seq = bump(), target = pj, conns = conns(''), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: now (ms). Takes out everyone whose reconnecting time ran out; each
+// leave moves the seq by one.
+var expireAwayScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({}) end
+local gone = {}
+for _, pid in ipairs(redis.call('ZRANGEBYSCORE', A, '-inf', ARGV[1])) do
+  redis.call('ZREM', A, pid)
+  if redis.call('HEXISTS', P, pid) == 1 and redis.call('HEXISTS', C, pid) == 0 then
+    redis.call('HDEL', P, pid)
+    gone[#gone+1] = {p = pid, seq = bump()}
+  end
+end
+if #gone == 0 then return cjson.encode({}) end
+if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
+touch()
+return cjson.encode({muted = gone, conns = conns('')})
 `)
 
 // ARGV: moderator pid, connection id, target pid.
@@ -354,7 +393,7 @@ var endScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 redis.call('HSET', R, 'ended', '1', 'node', '')
-redis.call('DEL', P, C, L, LC)
+redis.call('DEL', P, C, L, LC, A)
 res.seq = bump()
 touch()
 return cjson.encode(res)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -236,15 +237,20 @@ type RoomPlacement struct {
 	Ended  bool
 	Node   events.NodeID
 	Epoch  uint64
+	// AwayDue: someone's reconnecting time ran out (ExpireAway is due).
+	AwayDue bool
 }
 
 // Placements reads the placement of each room in one pipeline, for a node
 // checking that it still owns what it serves.
 func (s *Store) Placements(ctx context.Context, codes []events.RoomCode) (map[events.RoomCode]RoomPlacement, error) {
 	cmds := make([]*redis.SliceCmd, len(codes))
+	due := make([]*redis.IntCmd, len(codes))
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range codes {
 			cmds[i] = p.HMGet(ctx, roomKey(c), "host", "ended", "node", "epoch")
+			due[i] = p.ZCount(ctx, awayKey(c), "-inf", now)
 		}
 		return nil
 	})
@@ -259,7 +265,8 @@ func (s *Store) Placements(ctx context.Context, codes []events.RoomCode) (map[ev
 			continue
 		}
 		node, _ := v[2].(string)
-		out[codes[i]] = RoomPlacement{Exists: true, Ended: v[1] == "1", Node: events.NodeID(node), Epoch: parseUint(v[3])}
+		out[codes[i]] = RoomPlacement{Exists: true, Ended: v[1] == "1", Node: events.NodeID(node), Epoch: parseUint(v[3]),
+			AwayDue: due[i].Val() > 0}
 	}
 	return out, nil
 }

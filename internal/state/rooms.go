@@ -439,3 +439,44 @@ func b2s(b bool) string {
 // PrevNodeDead reports whether the join moved the room off a node that had
 // it (that node's heartbeat expired).
 func (r *JoinResult) PrevNodeDead() bool { return r.Placed && r.PrevNode != "" }
+
+// AwayGrace is how long a participant whose socket dropped keeps their seat
+// (shown as reconnecting) before they leave, as Meet keeps a tile through a
+// network blip.
+const AwayGrace = 60 * time.Second
+
+// Away marks the participant that conn seats as reconnecting, for grace (0 =
+// AwayGrace): their socket dropped. It reports the change to broadcast, or
+// nil when conn held no seat (a lobby place, a socket a reload replaced,
+// nothing).
+func (s *Store) Away(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID, grace time.Duration) (*Change, error) {
+	if grace <= 0 {
+		grace = AwayGrace
+	}
+	until := time.Now().Add(grace).UnixMilli()
+	r, err := s.run(ctx, awayScript, code, string(pid), string(conn), until)
+	if err != nil || r.Kind != "away" {
+		return nil, err
+	}
+	return r.change()
+}
+
+// Expired is a participant whose reconnecting time ran out.
+type Expired struct {
+	Participant events.ParticipantID
+	Seq         uint64
+}
+
+// ExpireAway takes out the participants of a room whose reconnecting time
+// ran out, and returns them with everyone's connections (to tell).
+func (s *Store) ExpireAway(ctx context.Context, code events.RoomCode) ([]Expired, []Target, error) {
+	r, err := s.run(ctx, expireAwayScript, code, time.Now().UnixMilli())
+	if err != nil || len(r.Muted) == 0 {
+		return nil, nil, err
+	}
+	out := make([]Expired, 0, len(r.Muted))
+	for _, m := range r.Muted {
+		out = append(out, Expired{Participant: events.ParticipantID(m.P), Seq: m.Seq})
+	}
+	return out, targets(r.Conns), nil
+}

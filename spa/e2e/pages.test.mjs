@@ -56,7 +56,8 @@ test("a reload rejoins without knocking; a dropped socket reconnects", { timeout
   }, { timeoutMs: 25_000 });
 
   // Drop the guest's WebSocket: the banner shows, the client rejoins with
-  // its token and rebuilds media; the host keeps receiving the guest.
+  // its token and its media session, which the node kept: the media never
+  // stopped, and the host keeps receiving the guest.
   await guest.page.evaluate(() => {
     const c = window.__veet.client;
     c.sig.socket.__old = true;
@@ -66,10 +67,10 @@ test("a reload rejoins without knocking; a dropped socket reconnects", { timeout
   await guest.page.getByText("Reconnecting…").waitFor({ timeout: 5000 }).catch(() => {
     /* the reconnect can beat the first poll; what matters is the outcome */
   });
-  await waitFor("a new socket and a new publish PeerConnection", () =>
+  await waitFor("a new socket and the same publish PeerConnection", () =>
     guest.page.evaluate(() => {
       const c = window.__veet.client;
-      return c.sig.state === "open" && !c.sig.socket.__old && c.media?.publishPC && !c.media.publishPC.__old;
+      return c.sig.state === "open" && !c.sig.socket.__old && c.media?.publishPC?.__old === true && !c.awaitingJoined;
     }),
   );
   await waitFor("banner gone", async () => !(await guest.page.getByText("Reconnecting…").isVisible()));

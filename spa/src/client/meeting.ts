@@ -1,8 +1,8 @@
-import type { Participant, ParticipantID, Role, ServerEvent, Source } from "./protocol";
+import type { Participant, ParticipantID, Role, ServerEvent, Source, Track } from "./protocol";
 import { Emitter } from "./emitter";
 import { RoomState } from "./roomState";
 import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
-import { LocalTracks, MediaSession } from "./media";
+import { LocalTracks, MediaSession, newSessionId } from "./media";
 import type { TokenStore } from "./tokens";
 
 export type Phase =
@@ -43,6 +43,10 @@ export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
   getCamera?: () => Promise<MediaStreamTrack>;
 }
 
+// Events a media node sends: they carry the room's placement epoch and,
+// when they concern our media, its session.
+const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin"]);
+
 // A human sentence for each refusal a join can meet.
 const joinErrors: Record<string, string> = {
   not_found: "This meeting doesn't exist. Check the code and try again.",
@@ -60,7 +64,13 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   readonly room = new RoomState();
   readonly sig: Signaling;
   media: MediaSession | null = null;
+  // The session being replaced while the room migrates between nodes: it
+  // keeps playing until the new one receives the same (make-before-break).
+  private retiring: MediaSession | null = null;
   you: Participant | null = null;
+  // epoch is the room's placement epoch we joined at: node events of an
+  // older one come from a node that no longer owns the room.
+  epoch = 0;
   phase: Phase = { kind: "idle" };
   micOn = false;
   camOn = false;
@@ -73,6 +83,11 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   // resends it seconds later.
   private awaitingJoined = false;
   private earlyMedia: ServerEvent[] = [];
+  // The media session the join in flight is for.
+  private joinSession = "";
+  // The join in flight follows a draining node's migrate: keep the old
+  // session until the new one carries media.
+  private migrating = false;
 
   constructor(private readonly opts: MeetingClientOptions) {
     super();
@@ -108,18 +123,26 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     }
   }
 
-  // sendJoin joins with the stored token, or knocks without one.
-  private async sendJoin(): Promise<void> {
+  // sendJoin joins with the stored token, or knocks without one, for a
+  // media session: the current one (keep the media as it is) unless told
+  // otherwise.
+  private async sendJoin(session = this.media?.id ?? newSessionId()): Promise<void> {
     const o = this.joinOpts!;
     const token = this.opts.tokens.get(this.code) ?? undefined;
     this.awaitingJoined = true;
     this.earlyMedia = [];
+    this.joinSession = session;
+    // Joining again with the session we have: ask to keep its media. A node
+    // that lacks it says so (media_reconnect naming it) and we start anew.
+    const resume = !!this.media && !this.media.isClosed && this.media.id === session;
     const reply = await this.sig.request({
       action: "join",
       code: this.code,
       name: o.name,
       micOn: this.micOn,
       camOn: this.camOn,
+      session,
+      ...(resume ? { resume } : {}),
       ...(token ? { token } : {}),
     });
     if (reply.type === "lobby_waiting") this.setPhase({ kind: "lobby", title: reply.title });
@@ -129,29 +152,64 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private async onJoined(ev: Extract<ServerEvent, { type: "joined" }>): Promise<void> {
     this.you = ev.you;
     this.opts.tokens.set(this.code, ev.token);
-    const first = this.phase.kind !== "joined";
+    this.epoch = Math.max(this.epoch, ev.epoch ?? 0);
     this.setPhase({ kind: "joined" });
     this.emit("room", this.room);
-    const early = this.earlyMedia;
+    const session = ev.session ?? this.joinSession;
+    const early = this.earlyMedia.filter((e) => !e.session || e.session === session);
     this.awaitingJoined = false;
     this.earlyMedia = [];
-    if (this.media) {
-      // A re-join after a dropped socket: the SFU knows a new connection now.
-      const rebuilt = this.media.rebuild();
-      for (const e of early) this.media.handle(e);
-      await rebuilt;
+    const cur = this.media;
+    if (cur && cur.id === session && cur.epoch === (ev.epoch ?? 0)) {
+      // The same session on the same placement (a new socket, a rebuilt
+      // meeting): the media is as it was.
+      for (const e of early) cur.handle(e);
       return;
     }
-    if (!first) return;
-    this.media = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig);
-    this.media.on("remoteTrack", (t) => this.emit("remoteTrack", t));
-    this.media.on("error", (e) => this.emit("notice", e.message));
-    this.media.on("failed", () => {
-      if (!this.awaitingJoined) void this.rejoin();
+    const next = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig, session, ev.epoch ?? 0);
+    next.on("remoteTrack", (t) => this.emit("remoteTrack", t));
+    next.on("error", (e) => this.emit("notice", e.message));
+    next.on("failed", () => {
+      if (next === this.media && !this.awaitingJoined) void this.rejoin(newSessionId());
     });
-    const started = this.media.start();
-    for (const e of early) this.media.handle(e);
+    this.media = next;
+    if (cur) {
+      if (this.migrating) this.retire(cur);
+      else cur.close();
+    }
+    this.migrating = false;
+    const started = next.start();
+    for (const e of early) next.handle(e);
     await started;
+  }
+
+  // retire keeps an old session playing until the new one receives what it
+  // did (plus a moment for keyframes), then closes it; after 10 s it closes
+  // whatever happens.
+  private retire(old: MediaSession): void {
+    this.retiring?.close();
+    this.retiring = old;
+    const since = Date.now();
+    let readyAt = 0;
+    const check = () => {
+      const cur = this.media;
+      if (old !== this.retiring || old.isClosed) return;
+      if (cur && !cur.isClosed && cur.receivesAll(old)) readyAt ||= Date.now();
+      if ((readyAt && Date.now() - readyAt >= 1000) || Date.now() - since >= 10_000 || !cur) {
+        old.close();
+        this.retiring = null;
+        this.emit("room", this.room);
+        return;
+      }
+      setTimeout(check, 200);
+    };
+    setTimeout(check, 200);
+  }
+
+  // remoteFor finds the received track the SFU describes, in the current
+  // session or, while the room migrates, the one it replaces.
+  remoteFor(t: Track): MediaStreamTrack | undefined {
+    return this.media?.remoteFor(t) ?? this.retiring?.remoteFor(t);
   }
 
   // publishedTracks are the tracks to send now: a source that is off sends
@@ -161,7 +219,19 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     return { microphone: this.micOn ? t.microphone : null, camera: this.camOn ? t.camera : null };
   }
 
+  // stale reports a node event we must not apply: of an older placement
+  // than ours (a node that lost the room), or of a media session that is
+  // neither ours nor the one a join in flight is for.
+  private stale(ev: ServerEvent): boolean {
+    if (ev.type === "error") return !!ev.session && ev.session !== this.media?.id && ev.session !== this.joinSession;
+    if (!nodeEvents.has(ev.type)) return false;
+    if (ev.epoch && ev.epoch < this.epoch) return true;
+    if (!ev.session) return false;
+    return ev.session !== this.media?.id && ev.session !== this.joinSession;
+  }
+
   private onEvent(ev: ServerEvent): void {
+    if (this.stale(ev)) return;
     const r = this.room.apply(ev);
     if (r.needResync) {
       this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed());
@@ -203,15 +273,32 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       case "publish_answer":
       case "subscribe_offer":
       case "candidate":
-        if (this.awaitingJoined) this.earlyMedia.push(ev);
+        if (this.awaitingJoined && ev.session === this.joinSession && ev.session !== this.media?.id) this.earlyMedia.push(ev);
+        else if (this.awaitingJoined && !this.media) this.earlyMedia.push(ev);
         else this.media?.handle(ev);
         break;
       case "media_reconnect":
-        // Our media node went away. Joining again on this socket lets the
-        // server move the meeting to a live node if nobody has yet, and its
-        // reply rebuilds both PeerConnections. A join already in flight
-        // does the same.
+        // The room moved to another node (a newer epoch): join again on
+        // this socket with a new media session. With migrate the old node
+        // keeps serving until the new session carries media.
+        // One naming our session: the node does not have it (we asked to
+        // resume it); start anew where the room is.
+        if ((ev.epoch ?? 0) > this.epoch || !ev.epoch || (!!ev.session && ev.session === this.media?.id)) {
+          if (ev.epoch) this.epoch = ev.epoch;
+          this.migrating = !!ev.migrate;
+          void this.rejoin(newSessionId());
+        }
+        break;
+      case "rejoin":
+        // The meeting's state was rebuilt: tell the server again who we
+        // are, keeping the media.
         if (!this.awaitingJoined) void this.rejoin();
+        break;
+      case "error":
+        // Anything refused as not_joined while we think we are in: the
+        // server lost our seat (a rebuilt meeting, a moved room). Join
+        // again; the request the error answers is for the caller to retry.
+        if (ev.code === "not_joined" && this.phase.kind === "joined" && !this.awaitingJoined) void this.rejoin();
         break;
     }
     if (r.changed) this.emit("room", this.room);
@@ -225,12 +312,12 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.emit("mutedByHost", { source, by, byName });
   }
 
-  // rejoin joins again with our token after a new socket or a lost media
-  // node; the joined reply rebuilds the media session.
-  private async rejoin(): Promise<void> {
+  // rejoin joins again with our token: after a new socket (same session:
+  // the media may well be fine), a lost seat, or for a new media session.
+  private async rejoin(session?: string): Promise<void> {
     if (this.phase.kind !== "joined" && this.phase.kind !== "lobby") return;
     try {
-      await this.sendJoin();
+      await this.sendJoin(session);
     } catch (err) {
       // The new socket dropped before the reply: the next reconnect joins
       // again. Ending the meeting here would turn a flaky network into a
@@ -255,6 +342,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.earlyMedia = [];
     this.media?.close();
     this.media = null;
+    this.retiring?.close();
+    this.retiring = null;
     this.sig.close();
     this.setPhase(p);
   }

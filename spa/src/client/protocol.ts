@@ -63,6 +63,7 @@ export interface JoinRequest {
   micOn: boolean;
   camOn: boolean;
   session?: string;
+  resume?: boolean;
 }
 
 export interface LeaveRequest {
@@ -191,6 +192,7 @@ export interface Participant {
   screenOn: boolean;
   handRaised: boolean;
   joinedAt: number;
+  reconnecting?: boolean;
 }
 
 export interface Guest {
@@ -365,6 +367,7 @@ export interface Track {
   trackId: string;
   kind: string;
   muted: boolean;
+  mid?: string;
 }
 
 export interface SubscribeOffer {

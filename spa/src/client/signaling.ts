@@ -97,7 +97,17 @@ export class Signaling extends Emitter<SignalingEvents> {
   // request sends msg and resolves with the event that names its id, or
   // rejects with the error event that does.
   request(msg: Outgoing, timeoutMs = this.opts.requestTimeoutMs): Promise<ServerEvent> {
+    return this.requestWithId(msg, timeoutMs).reply;
+  }
+
+  // requestWithId is request, also saying which id the message went with
+  // (a caller that must tell its latest request's reply from older ones).
+  requestWithId(msg: Outgoing, timeoutMs = this.opts.requestTimeoutMs): { id: string; reply: Promise<ServerEvent> } {
     const id = `r${this.nextId++}`;
+    return { id, reply: this.send1(id, msg, timeoutMs) };
+  }
+
+  private send1(id: string, msg: Outgoing, timeoutMs: number): Promise<ServerEvent> {
     return new Promise((resolve, reject) => {
       if (!this.socket || this.socket.readyState !== OPEN) {
         reject(new RequestError("offline", "not connected"));

@@ -74,15 +74,14 @@ export class Grid {
 
   private remote(pid: string, source: "camera" | "screen"): MediaStreamTrack | null {
     const t = this.client.room.tracks.find((x) => x.participantId === pid && x.source === source && x.kind === "video");
-    return (t && !t.muted && this.client.media?.remoteFor(t)) || null;
+    return (t && !t.muted && this.client.remoteFor(t)) || null;
   }
 
   private syncAudio(): void {
-    const media = this.client.media;
     const want = new Map<string, MediaStreamTrack>();
     for (const t of this.client.room.tracks) {
       if (t.kind !== "audio" || t.participantId === this.client.you?.id) continue;
-      const track = media?.remoteFor(t);
+      const track = this.client.remoteFor(t);
       if (track) want.set(t.trackId, track);
     }
     for (const [id, a] of this.audios) if (!want.has(id)) { a.srcObject = null; a.remove(); this.audios.delete(id); }
