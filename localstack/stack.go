@@ -67,7 +67,7 @@ type Options struct {
 	// AwayGrace is how long a participant whose socket dropped keeps their
 	// seat (tests shorten it); 0 = state.AwayGrace.
 	AwayGrace time.Duration
-	Log          *slog.Logger
+	Log       *slog.Logger
 }
 
 // Stack is a running local veet.

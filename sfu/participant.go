@@ -41,7 +41,7 @@ type participant struct {
 	// hold up another's commands, nor a host's mute.
 	work chan func()
 
-	out       chan events.Event
+	out chan events.Event
 	// gone is set when a push found the connection gone (410): events are
 	// dropped until a join names a new one. The media stays: the client
 	// reconnects its socket and joins again with the same session.
