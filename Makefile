@@ -5,11 +5,11 @@ ADDR ?= 127.0.0.1:8080
 NODES ?= 2
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench lambdas generate spa local test-go test-cdk test-spa vet deploy
+.PHONY: run test bench chaos lambdas generate spa local test-go test-cdk test-spa vet deploy
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
-	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist
+	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist -token-key-file build/token.key
 
 ## test: every test (Go with a real redis-server, CDK synthesis, SPA unit and browser).
 test: vet test-go test-cdk test-spa
@@ -36,6 +36,13 @@ bench:
 	go run ./sfu/cmd/loadgen
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
 	go test -run '^$$' -bench . -benchtime 300x ./localstack/
+
+## chaos: every fault (node killed, stopped, drained; Redis cut off or emptied;
+## the stack restarted) RUNS times on real processes; prints the table (docs/benchmarks.md).
+RUNS ?= 5
+chaos:
+	@scripts/ensure-deps.sh redis
+	CHAOS_RUNS=$(RUNS) go test -count=1 -run '^TestChaos$$' -timeout 90m -v ./chaos/ | grep -v '^=== \|^    --- \|^--- '
 
 ## lambdas: one bootstrap per function for provided.al2023 on arm64.
 lambdas:

@@ -72,8 +72,8 @@ type Client struct {
 	sub      *webrtc.PeerConnection
 	pub      *webrtc.PeerConnection
 	outs     []*Out
-	recv     map[string]*In  // by track id
-	gaps     map[string]*Gap // by track id, across sessions
+	recv     map[string]*In // by track id
+	gaps     *Gaps          // by track id, across sessions
 	errs     []events.ErrorEvent
 	tracks   []events.Track // last Tracks event
 	offers   []events.SubscribeOffer
@@ -95,7 +95,7 @@ func New(api *webrtc.API, room events.RoomCode, send SendFunc) (*Client, error) 
 		ID: id, Room: room, api: api, send: send,
 		Conn:     events.ConnRef{ConnectionID: events.ConnectionID("c-" + string(id)), Endpoint: "http://pusher.test"},
 		recv:     map[string]*In{},
-		gaps:     map[string]*Gap{},
+		gaps:     NewGaps(),
 		seen:     map[events.EventType]int{},
 		answered: make(chan string, 4),
 	}
@@ -115,12 +115,7 @@ func (c *Client) NewSession() error {
 	}
 	sub.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.mu.Lock()
-		g := c.gaps[t.ID()]
-		if g == nil {
-			g = &Gap{}
-			c.gaps[t.ID()] = g
-		}
-		in := newIn(t, g)
+		in := newIn(t, c.gaps.of(t.ID()))
 		c.recv[t.ID()] = in
 		c.mu.Unlock()
 		go in.run()
@@ -464,8 +459,12 @@ func (c *Client) SubscribeState() webrtc.PeerConnectionState {
 
 // Gap is the arrival record of one track (by its id) across the client's
 // sessions; nil before any of it arrived.
-func (c *Client) Gap(trackID string) *Gap {
+func (c *Client) Gap(trackID string) *Gap { return c.gaps.Get(trackID) }
+
+// ShareGaps makes the client record arrivals in g: one person's successive
+// clients (one per media session) share one record. Call before media flows.
+func (c *Client) ShareGaps(g *Gaps) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gaps[trackID]
+	c.gaps = g
 }

@@ -291,6 +291,42 @@ func (in *In) ResetLatencies() {
 	in.lat = in.lat[:0]
 }
 
+// Gaps is the arrival record of every track a person receives, by track id.
+type Gaps struct {
+	mu sync.Mutex
+	m  map[string]*Gap
+}
+
+// NewGaps returns an empty record.
+func NewGaps() *Gaps { return &Gaps{m: map[string]*Gap{}} }
+
+func (g *Gaps) of(trackID string) *Gap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	x := g.m[trackID]
+	if x == nil {
+		x = &Gap{}
+		g.m[trackID] = x
+	}
+	return x
+}
+
+// Get is the record of one track, nil before any of it arrived.
+func (g *Gaps) Get(trackID string) *Gap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.m[trackID]
+}
+
+// Reset starts a new measure of every track at t.
+func (g *Gaps) Reset(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, x := range g.m {
+		x.Reset(t)
+	}
+}
+
 // Gap follows the arrivals of one track id across the subscribe connections
 // of successive media sessions: the longest silence since Reset is how long
 // a fault cost that track.

@@ -2,7 +2,7 @@
 // that wait for what a user would see (every wait is bounded).
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
@@ -25,9 +25,12 @@ export function startStack({ timeoutMs = 30_000 } = {}) {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = [];
+  // VEET_E2E_LOG=file keeps the stack's whole log there, for a failure's post-mortem.
+  const file = process.env.VEET_E2E_LOG;
   const keep = (line) => {
     log.push(line);
     if (log.length > 400) log.shift();
+    if (file) appendFileSync(file, line + "\n");
   };
   createInterface({ input: proc.stderr }).on("line", keep);
   const stop = () =>

@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/veet-dev/veet/events"
@@ -120,6 +121,11 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}
+	// A node that cannot sign its pushes would register, take rooms and
+	// answer nobody: refuse to start instead.
+	if err := canPush(ctx, awsCfg); err != nil {
+		return err
+	}
 	node, err := sfu.New(sfu.Config{
 		NodeID: events.NodeID(*nodeID), Region: *region, Redis: rdb, Push: push.NewAPIGateway(awsCfg),
 		Log: log, PublicIPs: ips, UDPPort: *udpPort, TCPPort: *tcpPort, DrainTimeout: *drain,
@@ -180,4 +186,18 @@ func defaultNodeID(ctx context.Context) string {
 	}
 	h, _ := os.Hostname()
 	return h
+}
+
+// canPush checks that the node has AWS credentials to sign its
+// `@connections` calls with (locally any static pair does).
+func canPush(ctx context.Context, cfg aws.Config) error {
+	if cfg.Credentials == nil {
+		return errors.New("no AWS credentials: the node could not push to any client (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with a task role)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("no AWS credentials: the node could not push to any client: %w", err)
+	}
+	return nil
 }

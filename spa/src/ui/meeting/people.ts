@@ -6,13 +6,17 @@ import { icon } from "../icons";
 const roleLabel: Record<string, string> = { host: "Meeting host", cohost: "Co-host" };
 
 // PeoplePanel is the side panel: who is in the meeting, who is waiting, and
-// for hosts and co-hosts the moderation actions. It is rebuilt on each room
-// change (a few dozen rows); focus is put back on the same control.
+// for hosts and co-hosts the moderation actions. It is rebuilt when what it
+// shows changes (not for the room's other news, such as who speaks, which
+// would replace a button under the pointer); focus is put back on the same
+// control.
 export class PeoplePanel {
   readonly el = h("aside.side-panel.people-panel", { "aria-label": "People", hidden: true });
   private body = h("div.panel-body");
   // The participant whose "more actions" menu is open, kept across re-renders.
   private menuFor: string | null = null;
+  // What the last render showed, to skip one that would show the same.
+  private shown = "";
 
   constructor(private readonly client: MeetingClient, onClose: () => void) {
     this.el.append(
@@ -26,11 +30,17 @@ export class PeoplePanel {
   }
 
   render(): void {
-    if (this.el.hidden) return;
-    const focusKey = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
+    if (this.el.hidden) {
+      this.shown = "";
+      return;
+    }
     const c = this.client;
     const room = c.room;
     const mod = c.isModerator;
+    const key = JSON.stringify([mod, c.isHost, room.locked, this.menuFor, c.you?.id, [...room.lobby.values()], room.sortedParticipants()]);
+    if (key === this.shown) return;
+    this.shown = key;
+    const focusKey = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
     clear(this.body);
 
     if (mod) {
