@@ -25,9 +25,9 @@ type network struct {
 // endpoint) and Secrets Manager only through NAT.
 func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *network {
 	vpc := awsec2.NewVpc(scope, jsii.String("Vpc"), &awsec2.VpcProps{
-		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR(regionIndex))),
-		MaxAzs:      jsii.Number(maxAZs),
-		NatGateways: jsii.Number(float64(cfg.NATGateways)),
+		IpAddresses:       awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR(regionIndex))),
+		AvailabilityZones: deployTimeAZs(),
+		NatGateways:       jsii.Number(float64(cfg.NATGateways)),
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(20)},
 			{Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(20)},
@@ -61,6 +61,19 @@ func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *networ
 	// The health port (8080) stays closed: ECS checks it from inside the task.
 
 	return &network{vpc: vpc, lambdaSG: lambdaSG, sfuSG: sfuSG}
+}
+
+// deployTimeAZs names the region's first maxAZs availability zones with
+// Fn::GetAZs, resolved by CloudFormation at deploy time. Without it a stack
+// with a known account has CDK look the zones up at synthesis (credentials
+// needed, the answer frozen in cdk.context.json, and literal zone names in
+// the template: cfn-lint W3010).
+func deployTimeAZs() *[]*string {
+	var azs []*string
+	for i := range maxAZs {
+		azs = append(azs, awscdk.Fn_Select(jsii.Number(float64(i)), awscdk.Fn_GetAzs(jsii.String(""))))
+	}
+	return &azs
 }
 
 // privateSubnets is where the Lambdas and Redis live.

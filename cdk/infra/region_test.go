@@ -153,7 +153,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 			secrets := c["Secrets"].([]interface{})
 			if len(secrets) != 1 || secrets[0].(map[string]interface{})["Name"] != "REDIS_PASSWORD" {
 				t.Errorf("%s: secrets %s, want REDIS_PASSWORD only", stack, asJSON(secrets))
-			} else if from := asJSON(secrets[0].(map[string]interface{})["ValueFrom"]); !strings.Contains(from, "RedisAuthToken") ||
+			} else if from := asJSON(resolveStackOutput(t, f, secrets[0].(map[string]interface{})["ValueFrom"])); !strings.Contains(from, "RedisAuthToken") ||
 				region != primaryRegion && !strings.Contains(from, ":secretsmanager:"+region+":") {
 				t.Errorf("%s: REDIS_PASSWORD from %s, want the AUTH token secret in this region", stack, from)
 			}
