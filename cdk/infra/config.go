@@ -36,8 +36,11 @@ type Config struct {
 	SFU   SFUConfig   `json:"sfu"`
 	Redis RedisConfig `json:"redis"`
 
-	// NATGateways per region VPC. One is the cheap default; use one per AZ
-	// (2) when an AZ outage must not cut the Lambdas off @connections.
+	// NATGateways per region VPC: one per availability zone (2) by default,
+	// so an AZ outage never cuts the Lambdas off @connections, which is a
+	// public endpoint reached only through NAT. 1 is the cheaper setting for
+	// trials (one NAT, $0.045/h less per region), at the price of that
+	// single point. See network.go for what else the Lambdas reach.
 	NATGateways int `json:"natGateways"`
 
 	// Paths, relative to the cdk/ directory unless absolute.
@@ -92,7 +95,7 @@ func DefaultConfig() Config {
 			HealthCheck: []string{"CMD", "/sfu", "-healthcheck"},
 		},
 		Redis:                   RedisConfig{NodeType: "cache.t4g.small", Replicas: 1},
-		NATGateways:             1,
+		NATGateways:             maxAZs,
 		LambdaAssetDir:          "../build/lambdas",
 		SPADir:                  "../spa/dist",
 		RepoRoot:                "..",

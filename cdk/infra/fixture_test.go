@@ -45,6 +45,7 @@ func domainConfig(assets string) (infra.Config, error) {
 	cfg.HostedZoneID = testZoneID
 	cfg.HostedZoneName = "example.com"
 	cfg.SFU.MinTasks, cfg.SFU.MaxTasks, cfg.SFU.TargetCPUPercent = 2, 7, 55
+	cfg.NATGateways = 1 // the documented trial setting
 	return withAssets(cfg, assets), cfg.Validate()
 }
 

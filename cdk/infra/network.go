@@ -20,9 +20,23 @@ type network struct {
 }
 
 // newNetwork builds the VPC: public subnets for the SFU tasks, which need
-// their own public IP for WebRTC; private subnets with NAT for the Lambdas and
-// Redis, because a Lambda in a VPC reaches the @connections API (a public
-// endpoint) and Secrets Manager only through NAT.
+// their own public IP for WebRTC; private subnets for the Lambdas and Redis.
+//
+// What the Lambdas reach, and how:
+//   - Redis: inside the VPC (or over the peering).
+//   - Secrets Manager, at every cold start: an interface endpoint in the
+//     private subnets, so a NAT or internet outage cannot stop a cold start.
+//   - @connections (execute-api): through NAT, one per AZ by default. An
+//     execute-api interface endpoint cannot carry it: it serves only private
+//     REST APIs, and with private DNS on it would capture every
+//     *.execute-api name in the VPC and answer 403 to public WebSocket APIs.
+//   - CloudWatch Logs: not from the VPC at all; Lambda ships its functions'
+//     logs itself.
+//
+// The SFU tasks sit in public subnets and reach ECR, CloudWatch Logs, the
+// EC2 API (their own public IP) and @connections through the internet
+// gateway, which is regional and has no single point; ECS fetches their
+// Redis password through the Secrets Manager endpoint.
 func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *network {
 	vpc := awsec2.NewVpc(scope, jsii.String("Vpc"), &awsec2.VpcProps{
 		IpAddresses:       awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR(regionIndex))),
@@ -60,7 +74,31 @@ func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *networ
 		jsii.String("WebRTC media, ICE-TCP fallback"), nil)
 	// The health port (8080) stays closed: ECS checks it from inside the task.
 
-	return &network{vpc: vpc, lambdaSG: lambdaSG, sfuSG: sfuSG}
+	n := &network{vpc: vpc, lambdaSG: lambdaSG, sfuSG: sfuSG}
+	n.secretsEndpoint(scope)
+	return n
+}
+
+// secretsEndpoint puts Secrets Manager inside the VPC (private DNS: the
+// SDK's usual endpoint name resolves to it), open on 443 to the Lambdas and
+// the SFU tasks only.
+func (n *network) secretsEndpoint(scope constructs.Construct) {
+	sg := awsec2.NewSecurityGroup(scope, jsii.String("SecretsEndpointSg"), &awsec2.SecurityGroupProps{
+		Vpc:              n.vpc,
+		Description:      jsii.String("veet Secrets Manager endpoint: 443 from the Lambdas and the SFU tasks"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	https := awsec2.Port_Tcp(jsii.Number(443))
+	sg.AddIngressRule(n.lambdaSG, https, jsii.String("signaling Lambdas read their secrets at cold start"), nil)
+	sg.AddIngressRule(n.sfuSG, https, jsii.String("ECS reads the SFU's Redis password at task start"), nil)
+	awsec2.NewInterfaceVpcEndpoint(scope, jsii.String("SecretsManagerEndpoint"), &awsec2.InterfaceVpcEndpointProps{
+		Vpc:               n.vpc,
+		Service:           awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER(),
+		Subnets:           n.privateSubnets(),
+		PrivateDnsEnabled: jsii.Bool(true),
+		SecurityGroups:    &[]awsec2.ISecurityGroup{sg},
+		Open:              jsii.Bool(false),
+	})
 }
 
 // deployTimeAZs names the region's first maxAZs availability zones with

@@ -250,6 +250,9 @@ func TestVPCLayoutAndPeering(t *testing.T) {
 		if n := len(f.resources(stack, "AWS::EC2::NatGateway")); n != 1 {
 			t.Errorf("%s: %d NAT gateways, want the configured 1", stack, n)
 		}
+		if n := len(synthPlain(t).resources(stack, "AWS::EC2::NatGateway")); n != 2 {
+			t.Errorf("%s (defaults): %d NAT gateways, want one per AZ (2)", stack, n)
+		}
 		if n := len(f.resources(stack, "AWS::EC2::FlowLog")); n != 1 {
 			t.Errorf("%s: %d flow logs", stack, n)
 		}
@@ -326,6 +329,58 @@ func TestSFUImageIsAnAssetNotABuild(t *testing.T) {
 		for _, excluded := range []string{".git", "spa", "build", "cdk"} {
 			if _, err := os.Stat(filepath.Join(ctx, excluded)); err == nil {
 				t.Errorf("staged docker context contains %s", excluded)
+			}
+		}
+	}
+}
+
+// Cold starts read the secrets through an endpoint inside the VPC, not
+// through NAT; only the Lambdas and the SFU tasks may reach it.
+func TestSecretsManagerEndpoint(t *testing.T) {
+	for _, f := range []*fixture{synth(t), synthPlain(t)} {
+		for _, region := range regions {
+			stack := regionStack(region)
+			eps := f.resources(stack, "AWS::EC2::VPCEndpoint")
+			if len(eps) != 1 {
+				t.Fatalf("%s: %d VPC endpoints, want Secrets Manager's", stack, len(eps))
+			}
+			for _, ep := range eps {
+				p := props(ep)
+				if p["VpcEndpointType"] != "Interface" || p["PrivateDnsEnabled"] != true ||
+					!strings.HasSuffix(asJSON(p["ServiceName"]), `".secretsmanager"]]}`) && p["ServiceName"] != "com.amazonaws."+region+".secretsmanager" {
+					t.Errorf("%s: endpoint %s", stack, asJSON(p))
+				}
+				subnets := refs(p["SubnetIds"])
+				if len(subnets) != 2 {
+					t.Errorf("%s: endpoint in %d subnets, want both AZs", stack, len(subnets))
+				}
+				for _, s := range subnets {
+					if !strings.Contains(s, "private") {
+						t.Errorf("%s: endpoint in subnet %s, want private subnets", stack, s)
+					}
+				}
+				sg := refs(p["SecurityGroupIds"])
+				if len(sg) != 1 || !strings.HasPrefix(sg[0], "SecretsEndpointSg") {
+					t.Fatalf("%s: endpoint security groups %v", stack, sg)
+				}
+				var sources []string
+				for _, in := range f.resources(stack, "AWS::EC2::SecurityGroupIngress") {
+					ip := props(in)
+					if !contains(refs(ip["GroupId"]), sg[0]) {
+						continue
+					}
+					if ip["FromPort"] != float64(443) || ip["ToPort"] != float64(443) || ip["IpProtocol"] != "tcp" {
+						t.Errorf("%s: endpoint ingress %s, want 443/tcp", stack, asJSON(ip))
+					}
+					sources = append(sources, refs(ip["SourceSecurityGroupId"])...)
+				}
+				sort.Strings(sources)
+				if len(sources) != 2 || !strings.HasPrefix(sources[0], "LambdaSg") || !strings.HasPrefix(sources[1], "SfuSg") {
+					t.Errorf("%s: endpoint admits %v, want the Lambdas and the SFU tasks", stack, sources)
+				}
+				if in := props(f.resources(stack, "AWS::EC2::SecurityGroup")[sg[0]])["SecurityGroupIngress"]; in != nil {
+					t.Errorf("%s: endpoint security group has inline ingress %s", stack, asJSON(in))
+				}
 			}
 		}
 	}
