@@ -6,6 +6,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +62,11 @@ type SFUConfig struct {
 	MinTasks         int `json:"minTasks"`
 	MaxTasks         int `json:"maxTasks"`
 	TargetCPUPercent int `json:"targetCpuPercent"` // CPU target-tracking goal
+	// PublicIPFallback is where an SFU task learns its public IP when its
+	// own network interface cannot tell it (the task's IAM role or the EC2
+	// API failing): "" (the default) stops the task with a clear error
+	// instead; "stun:host:port" asks a STUN server, an outside dependency.
+	PublicIPFallback string `json:"publicIpFallback"`
 	// HealthCheck is the container health check in ECS form ("CMD" or
 	// "CMD-SHELL" first). The SFU image is distroless (no shell, no wget),
 	// so the default runs the binary itself, which probes its own /healthz
@@ -145,7 +151,7 @@ func applyContext(cfg *Config, ctx ContextGetter) error {
 	strs := map[string]*string{
 		"account": &cfg.Account, "globalRegion": &cfg.GlobalRegion,
 		"domain": &cfg.Domain, "hostedZoneId": &cfg.HostedZoneID, "hostedZoneName": &cfg.HostedZoneName,
-		"redisNodeType":  &cfg.Redis.NodeType,
+		"redisNodeType": &cfg.Redis.NodeType, "sfuPublicIpFallback": &cfg.SFU.PublicIPFallback,
 		"lambdaAssetDir": &cfg.LambdaAssetDir, "spaDir": &cfg.SPADir, "repoRoot": &cfg.RepoRoot,
 	}
 	for k, p := range strs {
@@ -225,6 +231,9 @@ func (c Config) Validate() error {
 	if len(s.HealthCheck) == 1 || len(s.HealthCheck) > 0 && s.HealthCheck[0] != "CMD" && s.HealthCheck[0] != "CMD-SHELL" {
 		return fmt.Errorf(`config: sfu healthCheck %q: want ["CMD", program, args...], ["CMD-SHELL", command] or []`, s.HealthCheck)
 	}
+	if f := s.PublicIPFallback; f != "" && !validPublicIPFallback(f) {
+		return fmt.Errorf("config: sfu publicIpFallback %q: want \"\", \"stun:host:port\" or an IPv4 address", f)
+	}
 	if !validFargateSize(s.CPU, s.MemoryMiB) {
 		return fmt.Errorf("config: sfu cpu %d / memory %d MiB is not a Fargate task size", s.CPU, s.MemoryMiB)
 	}
@@ -238,6 +247,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: natGateways %d outside 1..%d (Lambdas reach @connections only through NAT)", c.NATGateways, maxAZs)
 	}
 	return nil
+}
+
+func validPublicIPFallback(f string) bool {
+	if hostPort, ok := strings.CutPrefix(f, "stun:"); ok {
+		host, port, err := net.SplitHostPort(hostPort)
+		return err == nil && host != "" && port != ""
+	}
+	ip := net.ParseIP(f)
+	return ip != nil && ip.To4() != nil
 }
 
 // validFargateSize follows the Fargate CPU/memory table.

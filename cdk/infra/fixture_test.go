@@ -46,6 +46,7 @@ func domainConfig(assets string) (infra.Config, error) {
 	cfg.HostedZoneName = "example.com"
 	cfg.SFU.MinTasks, cfg.SFU.MaxTasks, cfg.SFU.TargetCPUPercent = 2, 7, 55
 	cfg.NATGateways = 1 // the documented trial setting
+	cfg.SFU.PublicIPFallback = "stun:stun.l.google.com:19302"
 	return withAssets(cfg, assets), cfg.Validate()
 }
 

@@ -2,6 +2,7 @@ package infra_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -145,7 +146,8 @@ func TestSFUTaskDefinition(t *testing.T) {
 			want := map[string]string{
 				"REDIS_ADDR": "<token>", "REDIS_TLS": "1", "VEET_REGION": region,
 				"SFU_UDP_PORT": "50000", "SFU_TCP_PORT": "50000", "SFU_HTTP_PORT": "8080",
-				"SFU_PUBLIC_IP": "stun:stun.l.google.com:19302", "SFU_DRAIN_TIMEOUT": "100s",
+				"SFU_PUBLIC_IP": "ecs", "SFU_PUBLIC_IP_FALLBACK": "stun:stun.l.google.com:19302",
+				"SFU_DRAIN_TIMEOUT": "100s",
 			}
 			if !reflect.DeepEqual(env, want) {
 				t.Errorf("%s: SFU environment %v\nwant %v", stack, env, want)
@@ -171,13 +173,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 			if lc := asJSON(c["LogConfiguration"]); !strings.Contains(lc, `"awslogs"`) {
 				t.Errorf("%s: container logs %s", stack, lc)
 			}
-			role := refs(p["TaskRoleArn"])[0]
-			sts := policyStatements(f, stack, role)
-			if len(sts) != 1 || sts[0]["Action"] != "execute-api:ManageConnections" {
-				t.Errorf("%s: SFU task role may %s, want ManageConnections only", stack, asJSON(sts))
-			} else {
-				assertConnectionsGrant(t, stack+" SFU task role", sts[0], region)
-			}
+			assertSFUTaskRole(t, f, stack, region, refs(p["TaskRoleArn"])[0])
 		}
 	}
 }
@@ -383,5 +379,31 @@ func TestSecretsManagerEndpoint(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// assertSFUTaskRole: the SFU task may push to this region's clients, read
+// its own network interface (in this region) and nothing else.
+func assertSFUTaskRole(t *testing.T, f *fixture, stack, region, role string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, st := range policyStatements(f, stack, role) {
+		action := fmt.Sprint(st["Action"])
+		seen[action] = true
+		switch action {
+		case "execute-api:ManageConnections":
+			assertConnectionsGrant(t, stack+" SFU task role", st, region)
+		case "ec2:DescribeNetworkInterfaces":
+			want := `{"StringEquals":{"aws:RequestedRegion":"` + region + `"}}`
+			if st["Resource"] != "*" || asJSON(st["Condition"]) != want {
+				t.Errorf("%s: DescribeNetworkInterfaces on %s if %s, want * (no resource-level permissions) if %s",
+					stack, asJSON(st["Resource"]), asJSON(st["Condition"]), want)
+			}
+		default:
+			t.Errorf("%s: SFU task role may %s on %s", stack, asJSON(st["Action"]), asJSON(st["Resource"]))
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("%s: SFU task role grants %v, want ManageConnections and DescribeNetworkInterfaces", stack, seen)
 	}
 }

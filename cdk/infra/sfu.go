@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -21,10 +22,12 @@ import (
 const (
 	sfuStopTimeoutSeconds = 120
 	sfuDrainTimeout       = "100s"
-	// The SFU learns its public IP with a STUN binding request at start:
-	// Fargate's task metadata only knows the private IP, and a task in a
-	// public subnet is NATed 1:1 to its public IP by the internet gateway.
-	sfuPublicIPSource = "stun:stun.l.google.com:19302"
+	// The SFU learns its public IP from its own network interface at start
+	// (sfu/cmd/sfu/eni.go): a task in a public subnet is NATed 1:1 to its
+	// public IP by the internet gateway and only sees the private one. No
+	// outside service is involved; sfu.publicIpFallback may name a STUN
+	// server for when the lookup fails.
+	sfuPublicIPSource = "ecs"
 )
 
 // sfuImageExcludes keeps the docker build context (the repo root) to what an
@@ -70,12 +73,33 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 	// The SFU pushes media events (answers, candidates, speakers) straight to
 	// clients of this region's API, and to nothing else.
 	stage.GrantManagementApiAccess(task.TaskRole())
+	// Its public IP, read from its own interface. Describe calls have no
+	// resource-level permissions; the grant is one read-only action, in
+	// this region only.
+	task.TaskRole().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("ec2:DescribeNetworkInterfaces"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:RequestedRegion": region}},
+	}))
 
 	logs := awslogs.NewLogGroup(scope, jsii.String("SfuLogs"), &awslogs.LogGroupProps{
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	redisPassword := awssecretsmanager.Secret_FromSecretCompleteArn(scope, jsii.String("RedisAuthTokenRef"), shared.redisAuthSecretArn)
+	env := map[string]*string{
+		"REDIS_ADDR":        shared.redisAddr,
+		"REDIS_TLS":         jsii.String("1"),
+		"VEET_REGION":       jsii.String(region),
+		"SFU_UDP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
+		"SFU_TCP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
+		"SFU_HTTP_PORT":     jsii.String(fmt.Sprint(SFUHealthPort)),
+		"SFU_PUBLIC_IP":     jsii.String(sfuPublicIPSource),
+		"SFU_DRAIN_TIMEOUT": jsii.String(sfuDrainTimeout),
+	}
+	if f := cfg.SFU.PublicIPFallback; f != "" {
+		env["SFU_PUBLIC_IP_FALLBACK"] = jsii.String(f)
+	}
 	task.AddContainer(jsii.String("sfu"), &awsecs.ContainerDefinitionOptions{
 		Image:     sfuImage(cfg),
 		Essential: jsii.Bool(true),
@@ -83,16 +107,7 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 			StreamPrefix: jsii.String("sfu"),
 			LogGroup:     logs,
 		}),
-		Environment: &map[string]*string{
-			"REDIS_ADDR":        shared.redisAddr,
-			"REDIS_TLS":         jsii.String("1"),
-			"VEET_REGION":       jsii.String(region),
-			"SFU_UDP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
-			"SFU_TCP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
-			"SFU_HTTP_PORT":     jsii.String(fmt.Sprint(SFUHealthPort)),
-			"SFU_PUBLIC_IP":     jsii.String(sfuPublicIPSource),
-			"SFU_DRAIN_TIMEOUT": jsii.String(sfuDrainTimeout),
-		},
+		Environment: &env,
 		// Injected by ECS from Secrets Manager at task start; never in the
 		// task definition.
 		Secrets: &map[string]awsecs.Secret{

@@ -5,9 +5,11 @@
 //	REDIS_URL | REDIS_ADDR (+REDIS_TLS=1, REDIS_PASSWORD, REDIS_CLUSTER=1)
 //	SFU_NODE_ID        default: the ECS task id, else the hostname
 //	VEET_REGION        default: AWS_REGION, else "local"
-//	SFU_PUBLIC_IP      an IP (or comma-separated IPs) to advertise, or
+//	SFU_PUBLIC_IP      an IP (or comma-separated IPs) to advertise,
 //	                   stun:host:port to learn it with a STUN binding request
-//	                   at start (how a Fargate task learns its public IP)
+//	                   at start, or ecs: the ECS task's own interface's public
+//	                   IP (eni.go; how a Fargate task learns it)
+//	SFU_PUBLIC_IP_FALLBACK  used when SFU_PUBLIC_IP fails (e.g. stun:host:port)
 //	SFU_UDP_PORT       ICE UDP mux port (50000)
 //	SFU_TCP_PORT       ICE-TCP port (50000)
 //	SFU_HTTP_PORT      /healthz and /metrics (8080)
@@ -112,7 +114,7 @@ func run() error {
 	if *nodeID == "" {
 		*nodeID = defaultNodeID(ctx)
 	}
-	ips, err := publicIPs(ctx, *publicIP)
+	ips, err := resolvePublicIPs(ctx, *publicIP, awsRegion(*region), log)
 	if err != nil {
 		return err
 	}
