@@ -20,6 +20,9 @@ const maxCommandAge = 30 * time.Second
 // fails when the node should see the command again, which is never: a
 // command is either done or refused.
 func (n *Node) handle(ctx context.Context, cmd events.Command) error {
+	if cmd.SentAt > 0 {
+		n.noteCommandLag(time.Since(time.UnixMilli(cmd.SentAt)))
+	}
 	if err := cmd.Validate(); err != nil {
 		n.refuse(ctx, cmd, events.Errorf(events.CodeBadRequest, "%v", err))
 		return nil

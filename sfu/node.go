@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,6 +61,9 @@ type Node struct {
 	load  *loadMeter
 	// offerRetry is the package's, shortened by tests.
 	offerRetry time.Duration
+
+	// cmdLagMs is the longest command lag (ms) since TakeCommandLag.
+	cmdLagMs atomic.Int64
 
 	mu       sync.Mutex
 	rooms    map[events.RoomCode]*room
@@ -235,8 +239,19 @@ func (n *Node) Info() events.NodeInfo {
 		out += b
 	}
 	l.BitrateBps, l.CPU = n.load.sample(out)
+	l.CommandLagMs = n.cmdLagMs.Load()
 	return events.NodeInfo{ID: n.cfg.NodeID, Region: n.cfg.Region, State: st, Load: l, UpdatedAt: time.Now().UnixMilli()}
 }
+
+// noteCommandLag keeps the longest time a command waited to be handled.
+func (n *Node) noteCommandLag(d time.Duration) {
+	for ms, cur := d.Milliseconds(), n.cmdLagMs.Load(); ms > cur && !n.cmdLagMs.CompareAndSwap(cur, ms); cur = n.cmdLagMs.Load() {
+	}
+}
+
+// TakeCommandLag returns the longest command lag (ms) since its last call
+// and starts over: the metrics publisher's sample.
+func (n *Node) TakeCommandLag() int64 { return n.cmdLagMs.Swap(0) }
 
 // closeAll closes every room, telling whoever is still there to reconnect
 // their media (their room is re-placed on another node). Rooms close side by

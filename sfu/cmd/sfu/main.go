@@ -14,6 +14,9 @@
 //	SFU_TCP_PORT       ICE-TCP port (50000)
 //	SFU_HTTP_PORT      /healthz and /metrics (8080)
 //	SFU_DRAIN_TIMEOUT  how long SIGTERM waits for rooms to empty (100s)
+//	SFU_METRICS_INTERVAL     how often to log a CloudWatch EMF line (off)
+//	SFU_SCALE_IN_PROTECTION  longest ECS scale-in protection while hosting
+//	                   rooms (60m; off turns it off; only on ECS)
 //	LOG_LEVEL          debug|info|warn|error (info)
 //
 // `sfu -healthcheck` probes a running node's /healthz and exits 0 on 200: the
@@ -127,6 +130,9 @@ func run() error {
 		Log: log, PublicIPs: ips, UDPPort: *udpPort, TCPPort: *tcpPort, DrainTimeout: *drain,
 	})
 	if err != nil {
+		return err
+	}
+	if err := startOperations(ctx, node, log); err != nil {
 		return err
 	}
 	srv := &http.Server{Addr: ":" + strconv.Itoa(*httpPort), Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second}
