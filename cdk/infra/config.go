@@ -62,6 +62,12 @@ type SFUConfig struct {
 	MinTasks         int `json:"minTasks"`
 	MaxTasks         int `json:"maxTasks"`
 	TargetCPUPercent int `json:"targetCpuPercent"` // CPU target-tracking goal
+	// ScaleInProtectionMinutes is the longest a node hosting rooms keeps
+	// its task out of scale-in and deployments (sfu/cmd/sfu/protection.go);
+	// 0 turns protection off. A deployment waits at most this long for a
+	// busy old task, so keep it well under CloudFormation's wait for a
+	// service to stabilize (3 h).
+	ScaleInProtectionMinutes int `json:"scaleInProtectionMinutes"`
 	// PublicIPFallback is where an SFU task learns its public IP when its
 	// own network interface cannot tell it (the task's IAM role or the EC2
 	// API failing): "" (the default) stops the task with a clear error
@@ -98,7 +104,8 @@ func DefaultConfig() Config {
 		SFU: SFUConfig{
 			CPU: 1024, MemoryMiB: 2048,
 			MinTasks: 1, MaxTasks: 10, TargetCPUPercent: 60,
-			HealthCheck: []string{"CMD", "/sfu", "-healthcheck"},
+			ScaleInProtectionMinutes: 60,
+			HealthCheck:              []string{"CMD", "/sfu", "-healthcheck"},
 		},
 		Redis:                   RedisConfig{NodeType: "cache.t4g.small", Replicas: 1},
 		NATGateways:             maxAZs,
@@ -162,8 +169,8 @@ func applyContext(cfg *Config, ctx ContextGetter) error {
 	ints := map[string]*int{
 		"sfuCpu": &cfg.SFU.CPU, "sfuMemoryMiB": &cfg.SFU.MemoryMiB,
 		"sfuMinTasks": &cfg.SFU.MinTasks, "sfuMaxTasks": &cfg.SFU.MaxTasks,
-		"sfuTargetCpuPercent": &cfg.SFU.TargetCPUPercent,
-		"redisReplicas":       &cfg.Redis.Replicas, "natGateways": &cfg.NATGateways,
+		"sfuTargetCpuPercent": &cfg.SFU.TargetCPUPercent, "sfuScaleInProtectionMinutes": &cfg.SFU.ScaleInProtectionMinutes,
+		"redisReplicas": &cfg.Redis.Replicas, "natGateways": &cfg.NATGateways,
 	}
 	for k, p := range ints {
 		if v, ok := ctx(k); ok {
@@ -230,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if len(s.HealthCheck) == 1 || len(s.HealthCheck) > 0 && s.HealthCheck[0] != "CMD" && s.HealthCheck[0] != "CMD-SHELL" {
 		return fmt.Errorf(`config: sfu healthCheck %q: want ["CMD", program, args...], ["CMD-SHELL", command] or []`, s.HealthCheck)
+	}
+	if s.ScaleInProtectionMinutes < 0 || s.ScaleInProtectionMinutes > 120 {
+		return fmt.Errorf("config: sfu scaleInProtectionMinutes %d outside 0..120 (a deployment waits that long for a busy task)", s.ScaleInProtectionMinutes)
 	}
 	if f := s.PublicIPFallback; f != "" && !validPublicIPFallback(f) {
 		return fmt.Errorf("config: sfu publicIpFallback %q: want \"\", \"stun:host:port\" or an IPv4 address", f)

@@ -81,6 +81,7 @@ func TestValidateRejects(t *testing.T) {
 		"NAT beyond the AZs":  func(c *infra.Config) { c.NATGateways = 3 },
 		"STUN without port":   func(c *infra.Config) { c.SFU.PublicIPFallback = "stun:stun.example.com" },
 		"fallback not an IP":  func(c *infra.Config) { c.SFU.PublicIPFallback = "stun.example.com:3478" },
+		"protection too long": func(c *infra.Config) { c.SFU.ScaleInProtectionMinutes = 600 },
 	}
 	for name, mutate := range cases {
 		c := infra.DefaultConfig()

@@ -47,6 +47,7 @@ func domainConfig(assets string) (infra.Config, error) {
 	cfg.SFU.MinTasks, cfg.SFU.MaxTasks, cfg.SFU.TargetCPUPercent = 2, 7, 55
 	cfg.NATGateways = 1 // the documented trial setting
 	cfg.SFU.PublicIPFallback = "stun:stun.l.google.com:19302"
+	cfg.SFU.ScaleInProtectionMinutes = 45
 	return withAssets(cfg, assets), cfg.Validate()
 }
 

@@ -147,7 +147,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 				"REDIS_ADDR": "<token>", "REDIS_TLS": "1", "VEET_REGION": region,
 				"SFU_UDP_PORT": "50000", "SFU_TCP_PORT": "50000", "SFU_HTTP_PORT": "8080",
 				"SFU_PUBLIC_IP": "ecs", "SFU_PUBLIC_IP_FALLBACK": "stun:stun.l.google.com:19302",
-				"SFU_DRAIN_TIMEOUT": "100s",
+				"SFU_DRAIN_TIMEOUT": "100s", "SFU_METRICS_INTERVAL": "30s", "SFU_SCALE_IN_PROTECTION": "45m",
 			}
 			if !reflect.DeepEqual(env, want) {
 				t.Errorf("%s: SFU environment %v\nwant %v", stack, env, want)
@@ -399,11 +399,18 @@ func assertSFUTaskRole(t *testing.T, f *fixture, stack, region, role string) {
 				t.Errorf("%s: DescribeNetworkInterfaces on %s if %s, want * (no resource-level permissions) if %s",
 					stack, asJSON(st["Resource"]), asJSON(st["Condition"]), want)
 			}
+		case "ecs:UpdateTaskProtection":
+			// The ECS agent calls it with the task's role, for this task.
+			res := asJSON(st["Resource"])
+			if !strings.Contains(res, `"arn:aws:ecs:`+region+`:`+testAccount+`:task/"`) || !strings.Contains(res, `{"Ref":"SfuCluster`) ||
+				!strings.HasSuffix(res, `"/*"]]}`) {
+				t.Errorf("%s: UpdateTaskProtection on %s, want this cluster's tasks", stack, res)
+			}
 		default:
 			t.Errorf("%s: SFU task role may %s on %s", stack, asJSON(st["Action"]), asJSON(st["Resource"]))
 		}
 	}
-	if len(seen) != 2 {
-		t.Errorf("%s: SFU task role grants %v, want ManageConnections and DescribeNetworkInterfaces", stack, seen)
+	if len(seen) != 3 {
+		t.Errorf("%s: SFU task role grants %v, want ManageConnections, DescribeNetworkInterfaces, UpdateTaskProtection", stack, seen)
 	}
 }

@@ -28,6 +28,9 @@ const (
 	// outside service is involved; sfu.publicIpFallback may name a STUN
 	// server for when the lookup fails.
 	sfuPublicIPSource = "ecs"
+	// sfuMetricsInterval is how often each node logs its EMF metrics line
+	// (sfu/cmd/sfu/metrics.go): twice per one-minute alarm period.
+	sfuMetricsInterval = "30s"
 )
 
 // sfuImageExcludes keeps the docker build context (the repo root) to what an
@@ -82,6 +85,17 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:RequestedRegion": region}},
 	}))
 
+	// A node hosting rooms protects its task from scale-in through the ECS
+	// agent (sfu/cmd/sfu/protection.go), which calls this on its behalf;
+	// only for this cluster's tasks.
+	task.TaskRole().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ecs:UpdateTaskProtection"),
+		Resources: &[]*string{awscdk.Stack_Of(scope).FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ecs"), Resource: jsii.String("task"),
+			ResourceName: awscdk.Fn_Join(jsii.String(""), &[]*string{cluster.ClusterName(), jsii.String("/*")}),
+		})},
+	}))
+
 	logs := awslogs.NewLogGroup(scope, jsii.String("SfuLogs"), &awslogs.LogGroupProps{
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -96,6 +110,11 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		"SFU_HTTP_PORT":     jsii.String(fmt.Sprint(SFUHealthPort)),
 		"SFU_PUBLIC_IP":     jsii.String(sfuPublicIPSource),
 		"SFU_DRAIN_TIMEOUT": jsii.String(sfuDrainTimeout),
+	}
+	env["SFU_METRICS_INTERVAL"] = jsii.String(sfuMetricsInterval)
+	env["SFU_SCALE_IN_PROTECTION"] = jsii.String("off")
+	if m := cfg.SFU.ScaleInProtectionMinutes; m > 0 {
+		env["SFU_SCALE_IN_PROTECTION"] = jsii.String(fmt.Sprintf("%dm", m))
 	}
 	if f := cfg.SFU.PublicIPFallback; f != "" {
 		env["SFU_PUBLIC_IP_FALLBACK"] = jsii.String(f)
