@@ -85,6 +85,8 @@ func suppressRegion(r *RegionStack) {
 	suppress(task.ExecutionRole(), true, finding{"AwsSolutions-IAM5",
 		"ecr:GetAuthorizationToken has no resource-level permissions; the other execution-role grants name the image repository, log group and secret",
 		[]interface{}{"Resource::*"}})
+	suppress(r.obs.topic, false, finding{"AwsSolutions-SNS2",
+		"alarm notifications carry alarm names and states, no data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key for this costs $1/month per region", nil})
 	if r.Primary {
 		rotation := finding{"AwsSolutions-SMG4",
 			"rotating the Redis AUTH token needs a coordinated ElastiCache ROTATE/SET sequence and rotating the token key invalidates live meeting links; both are operator-run procedures (docs/deploy.md), not a scheduled Lambda", nil}

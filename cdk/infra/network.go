@@ -3,7 +3,6 @@ package infra
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -49,10 +48,7 @@ func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *networ
 	})
 	// Rejected flows only: media traffic would make an ALL flow log the
 	// largest line of the bill, and rejects are what an investigation needs.
-	flowLogs := awslogs.NewLogGroup(scope, jsii.String("VpcFlowLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	flowLogs := newLogGroup(scope, "VpcFlowLogs", nil, logRetention)
 	vpc.AddFlowLog(jsii.String("RejectedFlows"), &awsec2.FlowLogOptions{
 		Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil),
 		TrafficType: awsec2.FlowLogTrafficType_REJECT,

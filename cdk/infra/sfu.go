@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -96,10 +95,7 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		})},
 	}))
 
-	logs := awslogs.NewLogGroup(scope, jsii.String("SfuLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	logs := newLogGroup(scope, "SfuLogs", nil, logRetention)
 	redisPassword := awssecretsmanager.Secret_FromSecretCompleteArn(scope, jsii.String("RedisAuthTokenRef"), shared.redisAuthSecretArn)
 	env := map[string]*string{
 		"REDIS_ADDR":        shared.redisAddr,
@@ -154,16 +150,39 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		CircuitBreaker:    &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
 		// DesiredCount is left to the autoscaler, so a deploy never resets it.
 	})
+	// Container Insights writes its performance events to this name once
+	// tasks run; created first, with a retention.
+	performance := newLogGroup(scope, "SfuPerformanceLogs", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("/aws/ecs/containerinsights/"), cluster.ClusterName(), jsii.String("/performance"),
+	}), performanceLogRetention)
+	service.Node().AddDependency(performance)
 	scaling := service.AutoScaleTaskCount(&awsapplicationautoscaling.EnableScalingProps{
 		MinCapacity: jsii.Number(float64(cfg.SFU.MinTasks)),
 		MaxCapacity: jsii.Number(float64(cfg.SFU.MaxTasks)),
 	})
+	// Scale in slowly: every task removed drains and moves its rooms (the
+	// busy ones are protected from scale-in, protection.go). The service
+	// grows when any policy asks, and shrinks only when all agree.
+	out, in := awscdk.Duration_Seconds(jsii.Number(60)), awscdk.Duration_Seconds(jsii.Number(600))
 	scaling.ScaleOnCpuUtilization(jsii.String("Cpu"), &awsecs.CpuUtilizationScalingProps{
 		TargetUtilizationPercent: jsii.Number(float64(cfg.SFU.TargetCPUPercent)),
-		ScaleOutCooldown:         awscdk.Duration_Seconds(jsii.Number(60)),
-		// Scale in slowly: every task removed drains and moves its rooms.
-		ScaleInCooldown: awscdk.Duration_Seconds(jsii.Number(600)),
+		ScaleOutCooldown:         out, ScaleInCooldown: in,
 	})
+	// The node's own figures (metrics.go, one line per node every 30 s):
+	// their Average over a minute is the per-node mean, what target
+	// tracking holds at the target.
+	if n := cfg.SFU.TargetParticipants; n > 0 {
+		scaling.ScaleToTrackCustomMetric(jsii.String("Participants"), &awsecs.TrackCustomMetricProps{
+			Metric: sfuMetric(region, "Participants", "Average"), TargetValue: jsii.Number(float64(n)),
+			ScaleOutCooldown: out, ScaleInCooldown: in,
+		})
+	}
+	if mbps := cfg.SFU.TargetForwardedMbps; mbps > 0 {
+		scaling.ScaleToTrackCustomMetric(jsii.String("ForwardedBitrate"), &awsecs.TrackCustomMetricProps{
+			Metric: sfuMetric(region, "ForwardedBitrate", "Average"), TargetValue: jsii.Number(float64(mbps) * 1e6),
+			ScaleOutCooldown: out, ScaleInCooldown: in,
+		})
+	}
 	return service
 }
 
