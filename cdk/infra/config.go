@@ -38,6 +38,12 @@ type Config struct {
 	Redis     RedisConfig     `json:"redis"`
 	Signaling SignalingConfig `json:"signaling"`
 
+	// SecretsGeneration is handed to every Lambda and SFU task as
+	// VEET_SECRETS_GENERATION: they read their secrets at start, so raising
+	// it and deploying starts every one afresh with the secrets' current
+	// values (docs/deploy.md, rotating secrets).
+	SecretsGeneration int `json:"secretsGeneration"`
+
 	// AlarmEmail, when set, is subscribed to each region's alarm topic
 	// (it confirms the subscription by mail). Without it the topic exists
 	// and operators subscribe whatever they use (docs/deploy.md).
@@ -149,6 +155,7 @@ func DefaultConfig() Config {
 			ExecutionLogLevel: "ERROR", ReservedConcurrency: true,
 		},
 		NATGateways:             maxAZs,
+		SecretsGeneration:       1,
 		LambdaAssetDir:          "../build/lambdas",
 		SPADir:                  "../spa/dist",
 		RepoRoot:                "..",
@@ -212,7 +219,7 @@ func applyContext(cfg *Config, ctx ContextGetter) error {
 		"sfuMinTasks": &cfg.SFU.MinTasks, "sfuMaxTasks": &cfg.SFU.MaxTasks,
 		"sfuTargetCpuPercent": &cfg.SFU.TargetCPUPercent, "sfuScaleInProtectionMinutes": &cfg.SFU.ScaleInProtectionMinutes,
 		"sfuTargetParticipants": &cfg.SFU.TargetParticipants, "sfuTargetForwardedMbps": &cfg.SFU.TargetForwardedMbps,
-		"redisReplicas": &cfg.Redis.Replicas, "natGateways": &cfg.NATGateways,
+		"redisReplicas": &cfg.Redis.Replicas, "natGateways": &cfg.NATGateways, "secretsGeneration": &cfg.SecretsGeneration,
 		"apiRateLimit": &cfg.Signaling.RateLimit, "apiBurstLimit": &cfg.Signaling.BurstLimit,
 	}
 	for k, p := range ints {
@@ -304,6 +311,9 @@ func (c Config) Validate() error {
 	}
 	if c.Redis.Replicas < 1 || c.Redis.Replicas > 5 {
 		return fmt.Errorf("config: redis replicas %d outside 1..5 (multi-AZ needs at least one)", c.Redis.Replicas)
+	}
+	if c.SecretsGeneration < 1 {
+		return fmt.Errorf("config: secretsGeneration %d: want 1 or more", c.SecretsGeneration)
 	}
 	if err := c.Signaling.validate(); err != nil {
 		return err

@@ -50,6 +50,7 @@ func domainConfig(assets string) (infra.Config, error) {
 	cfg.SFU.ScaleInProtectionMinutes = 45
 	cfg.SFU.TargetParticipants, cfg.SFU.TargetForwardedMbps = 40, 0 // bandwidth scaling off
 	cfg.AlarmEmail = "ops@example.com"
+	cfg.SecretsGeneration = 3
 	cfg.Signaling.RateLimit, cfg.Signaling.BurstLimit = 200, 400
 	cfg.Signaling.ExecutionLogLevel = "INFO"
 	cfg.Signaling.ReservedConcurrency = false // as in an account with a low concurrency quota

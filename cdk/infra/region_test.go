@@ -148,6 +148,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 				"SFU_UDP_PORT": "50000", "SFU_TCP_PORT": "50000", "SFU_HTTP_PORT": "8080",
 				"SFU_PUBLIC_IP": "ecs", "SFU_PUBLIC_IP_FALLBACK": "stun:stun.l.google.com:19302",
 				"SFU_DRAIN_TIMEOUT": "100s", "SFU_METRICS_INTERVAL": "30s", "SFU_SCALE_IN_PROTECTION": "45m",
+				"VEET_SECRETS_GENERATION": "3",
 			}
 			if !reflect.DeepEqual(env, want) {
 				t.Errorf("%s: SFU environment %v\nwant %v", stack, env, want)

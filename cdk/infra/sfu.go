@@ -106,6 +106,8 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		"SFU_HTTP_PORT":     jsii.String(fmt.Sprint(SFUHealthPort)),
 		"SFU_PUBLIC_IP":     jsii.String(sfuPublicIPSource),
 		"SFU_DRAIN_TIMEOUT": jsii.String(sfuDrainTimeout),
+		// Changing it replaces every task: they read REDIS_PASSWORD at start.
+		"VEET_SECRETS_GENERATION": jsii.String(fmt.Sprint(cfg.SecretsGeneration)),
 	}
 	env["SFU_METRICS_INTERVAL"] = jsii.String(sfuMetricsInterval)
 	env["SFU_SCALE_IN_PROTECTION"] = jsii.String("off")

@@ -93,7 +93,8 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		"VEET_REGION":           jsii.String(region),
 		// The execute-api callback URL: with a custom domain the request's
 		// own domain name is the latency-routed one, not this API.
-		"VEET_CALLBACK_URL": s.stage.CallbackUrl(),
+		"VEET_CALLBACK_URL":       s.stage.CallbackUrl(),
+		"VEET_SECRETS_GENERATION": jsii.String(fmt.Sprint(cfg.SecretsGeneration)),
 	}
 	readSecrets := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),

@@ -141,7 +141,7 @@ func TestLambdaRuntimeArchitectureAndPlacement(t *testing.T) {
 					t.Errorf("%s %s: no %s", stack, name, k)
 				}
 			}
-			if env["REDIS_TLS"] != "1" || env["VEET_REGION"] != region {
+			if env["REDIS_TLS"] != "1" || env["VEET_REGION"] != region || env["VEET_SECRETS_GENERATION"] != "3" {
 				t.Errorf("%s %s: REDIS_TLS=%v VEET_REGION=%v", stack, name, env["REDIS_TLS"], env["VEET_REGION"])
 			}
 			if cb := asJSON(env["VEET_CALLBACK_URL"]); !strings.Contains(cb, `"https://"`) || !strings.Contains(cb, ".execute-api."+region+".") || !strings.HasSuffix(cb, `"/prod"]]}`) {
