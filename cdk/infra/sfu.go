@@ -98,19 +98,19 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 	logs := newLogGroup(scope, "SfuLogs", nil, logRetention)
 	redisPassword := awssecretsmanager.Secret_FromSecretCompleteArn(scope, jsii.String("RedisAuthTokenRef"), shared.redisAuthSecretArn)
 	env := map[string]*string{
-		"REDIS_ADDR":        shared.redisAddr,
-		"REDIS_TLS":         jsii.String("1"),
-		"VEET_REGION":       jsii.String(region),
-		"SFU_UDP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
-		"SFU_TCP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
-		"SFU_HTTP_PORT":     jsii.String(fmt.Sprint(SFUHealthPort)),
-		"SFU_PUBLIC_IP":     jsii.String(sfuPublicIPSource),
-		"SFU_DRAIN_TIMEOUT": jsii.String(sfuDrainTimeout),
+		"REDIS_ADDR":              shared.redisAddr,
+		"REDIS_TLS":               jsii.String("1"),
+		"VEET_REGION":             jsii.String(region),
+		"SFU_UDP_PORT":            jsii.String(fmt.Sprint(SFUMediaPort)),
+		"SFU_TCP_PORT":            jsii.String(fmt.Sprint(SFUMediaPort)),
+		"SFU_HTTP_PORT":           jsii.String(fmt.Sprint(SFUHealthPort)),
+		"SFU_PUBLIC_IP":           jsii.String(sfuPublicIPSource),
+		"SFU_DRAIN_TIMEOUT":       jsii.String(sfuDrainTimeout),
+		"SFU_METRICS_INTERVAL":    jsii.String(sfuMetricsInterval),
+		"SFU_SCALE_IN_PROTECTION": jsii.String("off"),
 		// Changing it replaces every task: they read REDIS_PASSWORD at start.
 		"VEET_SECRETS_GENERATION": jsii.String(fmt.Sprint(cfg.SecretsGeneration)),
 	}
-	env["SFU_METRICS_INTERVAL"] = jsii.String(sfuMetricsInterval)
-	env["SFU_SCALE_IN_PROTECTION"] = jsii.String("off")
 	if m := cfg.SFU.ScaleInProtectionMinutes; m > 0 {
 		env["SFU_SCALE_IN_PROTECTION"] = jsii.String(fmt.Sprintf("%dm", m))
 	}
