@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 NODES ?= 2
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench chaos lambdas generate spa local test-go test-cdk test-spa vet deploy
+.PHONY: run test bench chaos lambdas generate spa local test-go test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
@@ -24,6 +24,7 @@ test-go:
 	go test -p 2 -timeout 12m ./...
 
 test-cdk:
+	@command -v cfn-lint >/dev/null || echo "test-cdk: cfn-lint not on PATH, the templates go unlinted (CI=true fails): pip install cfn-lint==1.51.0"
 	cd cdk && go vet ./... && go test -timeout 12m ./...
 
 test-spa: spa local
@@ -53,8 +54,23 @@ lambdas:
 	done
 
 ## deploy: the AWS deployment (docs/deploy.md); needs AWS credentials and Docker.
-deploy: lambdas spa
-	cd cdk && npx aws-cdk deploy --all
+## It asks before security-broadening changes; APPROVE=never deploys without a prompt.
+APPROVE ?= broadening
+deploy: lambdas spa cdk-cli
+	cd cdk && PATH="$$PWD/node_modules/.bin:$$PATH" cdk deploy --all --require-approval $(APPROVE)
+
+## cdk-cli: the CDK CLI pinned in cdk/package.json, and the Node it needs:
+## Node 22 (20 is past its end of life for the CDK), put in cdk/node_modules
+## when the machine's is older. Then `cd cdk && npx cdk <command>` uses both.
+CDK_NODE := 22.23.3
+cdk-cli:
+	@command -v npm >/dev/null || { echo "cdk-cli: Node.js 22+ and npm are needed (apt-get install -y nodejs npm, then make cdk-cli)" >&2; exit 1; }
+	@if [ ! -f cdk/node_modules/.package-lock.json ] || [ cdk/package-lock.json -nt cdk/node_modules/.package-lock.json ]; then \
+	  cd cdk && npm ci --no-audit --no-fund --loglevel=error; fi
+	@if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ] && [ ! -x cdk/node_modules/.bin/node ]; then \
+	  echo "cdk-cli: node $$(node --version) is past its end of life for the CDK; installing node $(CDK_NODE) into cdk/node_modules"; \
+	  cd cdk && npm install --no-save --no-audit --no-fund --loglevel=error node@$(CDK_NODE); fi
+	@cd cdk && PATH="$$PWD/node_modules/.bin:$$PATH" && echo "cdk-cli: aws-cdk $$(cdk --version) on node $$(node --version)"
 
 ## generate: the SPA's TypeScript protocol types from package events.
 generate:

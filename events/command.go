@@ -161,9 +161,10 @@ type NodeLoad struct {
 	Tracks       int     `json:"tracks"`
 	BitrateBps   int64   `json:"bitrateBps"` // forwarded, all subscribers
 	CPU          float64 `json:"cpu"`        // 0..1 of the node's cores
-	// CommandLagMs is the longest a command waited in the node's channel
-	// (sent to handled) since the previous heartbeat.
-	CommandLagMs int64 `json:"commandLagMs,omitempty"`
+	// CommandLagMs is the longest a command waited between its sender
+	// (SentAt) and the node handling it, since the node's metrics were
+	// last published (sfu/cmd/sfu/metrics.go).
+	CommandLagMs int64 `json:"commandLagMs"`
 }
 
 // NodeInfo is a node's entry in the registry.

@@ -148,7 +148,10 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	connID := events.ConnectionID(rc.ConnectionID)
 	ref := events.ConnRef{ConnectionID: connID, Endpoint: h.endpoint(req)}
 	head := events.PeekRequest([]byte(req.Body))
+	inv := h.measure(head.Action, rc.RequestID) // metrics.go
+	defer h.record(inv)
 	refuse := func(e *events.Error, retry time.Duration) awsevents.APIGatewayProxyResponse {
+		inv.code = e.Code
 		ev := events.ErrorFor(head.ID, rc.RequestID, e)
 		ev.RetryAfterMS = retry.Milliseconds()
 		h.reply(ctx, ref, ev)
@@ -186,6 +189,7 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	c := &call{req: req, msg: msg, conn: conn}
 	if err := h.actions[act](ctx, c); err != nil {
 		e := clientError(err)
+		inv.code = e.Code
 		ev := events.ErrorFor(c.id(), rc.RequestID, e)
 		var r *state.Refused
 		if errors.As(err, &r) {

@@ -22,7 +22,9 @@ const maxCommandAge = 30 * time.Second
 // (a command is either done, queued or refused), so the channel acknowledges
 // it.
 func (n *Node) handle(ctx context.Context, cmd events.Command) error {
-	n.noteLag(cmd.SentAt)
+	if cmd.SentAt > 0 {
+		n.noteCommandLag(time.Since(time.UnixMilli(cmd.SentAt)))
+	}
 	if err := cmd.Validate(); err != nil {
 		n.refuse(ctx, cmd, events.Errorf(events.CodeBadRequest, "%v", err))
 		return nil

@@ -75,6 +75,9 @@ type Node struct {
 	// offerRetry is the package's, shortened by tests.
 	offerRetry time.Duration
 
+	// cmdLagMs is the longest command lag (ms) since TakeCommandLag.
+	cmdLagMs atomic.Int64
+
 	mu       sync.Mutex
 	rooms    map[events.RoomCode]*room
 	draining bool
@@ -85,7 +88,6 @@ type Node struct {
 	healthySince, lastBeat time.Time
 	closed                 chan struct{} // closed when Run returned
 
-	lagMs      atomic.Int64 // the oldest command's wait since the last sample
 	pushErrors atomic.Int32 // pushes failed in a row (not 410)
 	// cutOff makes heartbeats fail as if Redis were out of the node's
 	// reach (tests partition a node with it).
@@ -277,23 +279,19 @@ func (n *Node) Info() events.NodeInfo {
 		out += b
 	}
 	l.BitrateBps, l.CPU = n.load.sample(out)
-	l.CommandLagMs = n.lagMs.Swap(0)
+	l.CommandLagMs = n.cmdLagMs.Load()
 	return events.NodeInfo{ID: n.cfg.NodeID, Region: n.cfg.Region, State: st, Load: l, UpdatedAt: time.Now().UnixMilli()}
 }
 
-// noteLag records how long a command waited in the channel.
-func (n *Node) noteLag(sentAt int64) {
-	if sentAt <= 0 {
-		return
-	}
-	lag := time.Now().UnixMilli() - sentAt
-	for {
-		cur := n.lagMs.Load()
-		if lag <= cur || n.lagMs.CompareAndSwap(cur, lag) {
-			return
-		}
+// noteCommandLag keeps the longest time a command waited to be handled.
+func (n *Node) noteCommandLag(d time.Duration) {
+	for ms, cur := d.Milliseconds(), n.cmdLagMs.Load(); ms > cur && !n.cmdLagMs.CompareAndSwap(cur, ms); cur = n.cmdLagMs.Load() {
 	}
 }
+
+// TakeCommandLag returns the longest command lag (ms) since its last call
+// and starts over: the metrics publisher's sample.
+func (n *Node) TakeCommandLag() int64 { return n.cmdLagMs.Swap(0) }
 
 // pushWorked and pushFailed track whether the node can reach clients at all:
 // a node whose every push fails (no credentials, no route to API Gateway)

@@ -5,13 +5,18 @@
 //	REDIS_URL | REDIS_ADDR (+REDIS_TLS=1, REDIS_PASSWORD, REDIS_CLUSTER=1)
 //	SFU_NODE_ID        default: the ECS task id, else the hostname
 //	VEET_REGION        default: AWS_REGION, else "local"
-//	SFU_PUBLIC_IP      an IP (or comma-separated IPs) to advertise, or
+//	SFU_PUBLIC_IP      an IP (or comma-separated IPs) to advertise,
 //	                   stun:host:port to learn it with a STUN binding request
-//	                   at start (how a Fargate task learns its public IP)
+//	                   at start, or ecs: the ECS task's own interface's public
+//	                   IP (eni.go; how a Fargate task learns it)
+//	SFU_PUBLIC_IP_FALLBACK  used when SFU_PUBLIC_IP fails (e.g. stun:host:port)
 //	SFU_UDP_PORT       ICE UDP mux port (50000)
 //	SFU_TCP_PORT       ICE-TCP port (50000)
 //	SFU_HTTP_PORT      /healthz and /metrics (8080)
 //	SFU_DRAIN_TIMEOUT  how long SIGTERM waits for rooms to empty (100s)
+//	SFU_METRICS_INTERVAL     how often to log a CloudWatch EMF line (off)
+//	SFU_SCALE_IN_PROTECTION  longest ECS scale-in protection while hosting
+//	                   rooms (60m; off turns it off; only on ECS)
 //	LOG_LEVEL          debug|info|warn|error (info)
 //
 // `sfu -healthcheck` probes a running node's /healthz and exits 0 on 200: the
@@ -113,7 +118,7 @@ func run() error {
 	if *nodeID == "" {
 		*nodeID = defaultNodeID(ctx)
 	}
-	ips, err := publicIPs(ctx, *publicIP)
+	ips, err := resolvePublicIPs(ctx, *publicIP, awsRegion(*region), log)
 	if err != nil {
 		return err
 	}
@@ -131,6 +136,9 @@ func run() error {
 		Log: log, PublicIPs: ips, UDPPort: *udpPort, TCPPort: *tcpPort, DrainTimeout: *drain,
 	})
 	if err != nil {
+		return err
+	}
+	if err := startOperations(ctx, node, log); err != nil {
 		return err
 	}
 	srv := &http.Server{Addr: ":" + strconv.Itoa(*httpPort), Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second}
