@@ -223,6 +223,10 @@ func (n *Node) beat(ctx context.Context) error {
 	n.mu.Lock()
 	since := n.healthySince
 	if since.IsZero() || now.Sub(n.lastBeat) > n.cfg.HeartbeatTTL {
+		if !since.IsZero() {
+			n.log.Warn("heartbeat late: the node stalled past its TTL and may have been taken for dead",
+				"late", now.Sub(n.lastBeat).Round(time.Millisecond).String())
+		}
 		since = now
 	}
 	n.mu.Unlock()

@@ -39,6 +39,7 @@ func (n *Node) watch(ctx context.Context) {
 		n.failing[id] = true
 		n.mu.Unlock()
 		if !busy {
+			n.log.Info("node missing from the registry; moving its rooms", "dead", id)
 			go func() {
 				n.failover(context.WithoutCancel(ctx), id)
 				n.mu.Lock()

@@ -144,7 +144,11 @@ func (s *Store) Failover(ctx context.Context, region string, dead events.NodeID)
 		}
 		s.rdb.SRem(ctx, nodeRoomsKey(dead), code)
 	}
-	if stuck == 0 {
+	// Forget the node once nothing is left to move, unless it is alive: a
+	// node taking over its own previous life's rooms at start, or one that
+	// came back meanwhile, stays known (and keeps the rooms placed on it
+	// since).
+	if alive, err := s.nodeAlive(ctx, dead); stuck == 0 && err == nil && !alive {
 		s.rdb.Del(ctx, nodeRoomsKey(dead))
 		s.rdb.SRem(ctx, knownKey(region), string(dead))
 	}
