@@ -138,23 +138,28 @@ func (h *Handlers) Function(name string) Handler {
 var ok = awsevents.APIGatewayProxyResponse{StatusCode: 200}
 
 // message runs the middleware every client message goes through: size,
-// rate limit, parse, route check, connection lookup; then the action. Any
-// refusal is pushed to the caller as an error event naming the request.
+// one strict decode (events.DecodeClient), rate limit, route check,
+// connection lookup; then the action. Any refusal is pushed to the caller as
+// an error event naming the request.
 func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsocketProxyRequest, keys []string) awsevents.APIGatewayProxyResponse {
 	rc := req.RequestContext
 	connID := events.ConnectionID(rc.ConnectionID)
 	ref := events.ConnRef{ConnectionID: connID, Endpoint: h.endpoint(req)}
-	head := events.PeekRequest([]byte(req.Body))
+	var head events.Request
 	refuse := func(e *events.Error, retry time.Duration) awsevents.APIGatewayProxyResponse {
 		ev := events.ErrorFor(head.ID, rc.RequestID, e)
 		ev.RetryAfterMS = retry.Milliseconds()
 		h.reply(ctx, ref, ev)
 		return ok
 	}
+	var msg events.ClientMessage
+	var perr *events.Error
 	if len(req.Body) > MaxMessage {
-		return refuse(events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage), 0)
+		perr = events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage)
+	} else {
+		msg, head, perr = events.DecodeClient([]byte(req.Body))
 	}
-	// The limit comes before parsing: garbage counts too. The connection's
+	// Every message counts against the limit, garbage too; the connection's
 	// record comes in the same round trip.
 	conn, allowed, retry, err := h.d.State.Inbound(ctx, connID)
 	if err != nil {
@@ -164,13 +169,18 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	if !allowed {
 		return refuse(events.Errorf(events.CodeRateLimited, "too many messages; slow down"), retry)
 	}
-	msg, perr := events.ParseClient([]byte(req.Body))
 	if perr != nil {
 		return refuse(perr, 0)
 	}
 	act := msg.Head().Action
 	if !slices.Contains(keys, string(act)) {
 		return refuse(events.Errorf(events.CodeUnknownAction, "no route for action %q", act), 0)
+	}
+	if rk := rc.RouteKey; rk != "$default" && rk != "" && rk != string(act) {
+		// Route selection read another action than this decode did: never
+		// with API Gateway's exact `$request.body.action`, so refuse rather
+		// than guess which one the client meant.
+		return refuse(events.Errorf(events.CodeBadRequest, "routed as %q but the action is %q", rk, act), 0)
 	}
 	if conn == nil {
 		// $connect's record expired or was never written (a connection older
