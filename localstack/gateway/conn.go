@@ -238,9 +238,11 @@ func (c *conn) read() {
 			c.drainAfterClose()
 			return
 		}
+		c.g.backlog.Add(1)
 		select {
 		case c.msgs <- message{opcode: msgOp, data: append([]byte(nil), buf...)}:
 		case <-c.closing:
+			c.g.backlog.Add(-1)
 			c.drainAfterClose()
 			return
 		}
@@ -439,11 +441,23 @@ func (c *conn) refuseOversized(code string) {
 	}
 }
 
-// work invokes the route of each message, one at a time, in order.
+// work invokes the route of each message, one at a time, in order. Once the
+// socket is closing, by either side, the messages still queued are dropped:
+// work from a closed socket is never done (a flood's backlog would keep the
+// stack busy long after the flooder is gone).
 func (c *conn) work(done chan struct{}) {
 	defer close(done)
+	dropped := 0
 	for m := range c.msgs {
-		c.route(m)
+		if c.isClosing() {
+			dropped++
+		} else {
+			c.route(m)
+		}
+		c.g.backlog.Add(-1)
+	}
+	if dropped > 0 {
+		c.g.log.Info("dropped the messages of a closed connection", "connection", c.id, "dropped", dropped)
 	}
 }
 
@@ -469,15 +483,10 @@ func (c *conn) route(m message) {
 }
 
 // selectRoute evaluates $request.body.action: the route whose key equals the
-// action, else $default (also for non-JSON and reserved $ keys).
+// action, else $default (also for non-JSON and reserved $ keys). See route.go
+// for how the action is read.
 func (c *conn) selectRoute(body []byte) string {
-	var probe struct {
-		Action any `json:"action"`
-	}
-	if json.Unmarshal(body, &probe) != nil {
-		return "$default"
-	}
-	a, ok := probe.Action.(string)
+	a, ok := bodyAction(body)
 	if !ok || a == "" || a[0] == '$' || c.g.opt.FunctionFor(a) == c.g.opt.FunctionFor("$default") {
 		return "$default"
 	}
