@@ -72,6 +72,9 @@ const (
 	TokenTTL = 24 * time.Hour
 	// pushTimeout bounds one post to a connection.
 	pushTimeout = 5 * time.Second
+	// reconnectAfterShed is the retryAfterMs a shed connection is given:
+	// how long a client should wait before it connects again.
+	reconnectAfterShed = 5 * time.Second
 )
 
 // New returns the handlers over d.
@@ -140,7 +143,8 @@ var ok = awsevents.APIGatewayProxyResponse{StatusCode: 200}
 // message runs the middleware every client message goes through: size,
 // one strict decode (events.DecodeClient), rate limit, route check,
 // connection lookup; then the action. Any refusal is pushed to the caller as
-// an error event naming the request.
+// an error event naming the request, except where the rate limit says to
+// drop: a flood costs no reply per message, and a closed connection none.
 func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsocketProxyRequest, keys []string) awsevents.APIGatewayProxyResponse {
 	rc := req.RequestContext
 	connID := events.ConnectionID(rc.ConnectionID)
@@ -161,13 +165,20 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	}
 	// Every message counts against the limit, garbage too; the connection's
 	// record comes in the same round trip.
-	conn, allowed, retry, err := h.d.State.Inbound(ctx, connID)
+	in, err := h.d.State.Inbound(ctx, connID)
 	if err != nil {
 		h.log.Error("rate limit and connection lookup failed", "conn", connID, "err", err)
 		return refuse(events.AsError(err), 0)
 	}
-	if !allowed {
-		return refuse(events.Errorf(events.CodeRateLimited, "too many messages; slow down"), retry)
+	switch in.Verdict {
+	case state.Closed, state.LimitedQuiet:
+		return ok
+	case state.Limited:
+		return refuse(events.Errorf(events.CodeRateLimited,
+			"too many messages; slow down: more sent before retryAfterMs are dropped unanswered"), in.RetryAfter)
+	case state.Shed:
+		h.shed(ctx, ref, head.ID, rc.RequestID)
+		return ok
 	}
 	if perr != nil {
 		return refuse(perr, 0)
@@ -182,6 +193,7 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 		// than guess which one the client meant.
 		return refuse(events.Errorf(events.CodeBadRequest, "routed as %q but the action is %q", rk, act), 0)
 	}
+	conn := in.Conn
 	if conn == nil {
 		// $connect's record expired or was never written (a connection older
 		// than the TTL): a connection API Gateway still routes is real.
@@ -206,6 +218,23 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 		h.reply(ctx, ref, ev)
 	}
 	return ok
+}
+
+// shed closes a connection that kept flooding past its rate limit: it is
+// told why (error "flooding"), then closed through `@connections` DELETE,
+// which is all API Gateway offers (the client sees close code 1000). Its
+// $disconnect frees its seat; what it sent meanwhile is dropped (the state
+// marked it closed).
+func (h *Handlers) shed(ctx context.Context, ref events.ConnRef, id, gatewayID string) {
+	h.log.Warn("closing a flooding connection", "conn", ref.ConnectionID,
+		"after", state.ShedAfter, "orRefusals", state.ShedCount)
+	ev := events.ErrorFor(id, gatewayID, events.Errorf(events.CodeFlooding,
+		"too many messages for too long; the connection is closed"))
+	ev.RetryAfterMS = reconnectAfterShed.Milliseconds()
+	_ = h.post(ctx, ref, ev)
+	if err := h.d.Push.Delete(ctx, ref); err != nil && !errors.Is(err, push.ErrGone) {
+		h.log.Warn("close flooding connection", "conn", ref.ConnectionID, "err", err)
+	}
 }
 
 // endpoint is where to push to the request's connection.

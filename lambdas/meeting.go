@@ -14,6 +14,13 @@ import (
 
 func (h *Handlers) create(ctx context.Context, c *call) error {
 	m := c.msg.(*events.CreateRequest)
+	src := knockSource(c.req.RequestContext.Identity.SourceIP)
+	if ok, retry, err := h.d.State.AllowSource(ctx, "create", src, state.CreateLimit); err != nil {
+		return err
+	} else if !ok {
+		return &state.Refused{Err: events.Errorf(events.CodeRateLimited, "too many meetings created from your address; wait"),
+			RetryAfterMS: retry.Milliseconds()}
+	}
 	host := events.NewParticipantID()
 	code, err := h.d.State.Create(ctx, m.Title, host, h.d.Region)
 	if err != nil {
