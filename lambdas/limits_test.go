@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/internal/state"
+	"github.com/veet-dev/veet/internal/token"
 )
 
 // TestRedisHandlersFloodIsShed: 1,000 updates at once from a host. The
@@ -146,4 +148,42 @@ func TestRedisHandlersLimitsPerSource(t *testing.T) {
 	if ev := e.one(e.send(conn(1, "198.51.100.1"), map[string]any{"action": "create", "id": "o"}), "created"); ev["code"] == "" {
 		t.Fatal(ev)
 	}
+}
+
+// TestRedisHandlersSocketTokenRefusedNotKnocked: a join without a token uses
+// the socket's ($connect's); when that is for another meeting, or expired
+// since, the join is unauthorized — it does not silently knock.
+func TestRedisHandlersSocketTokenRefusedNotKnocked(t *testing.T) {
+	e := newEnv(t)
+	codeA, _, _ := e.meeting("c-host-a")
+	codeB, _, _ := e.meeting("c-host-b")
+	e.push.take("c-host-b")
+	_, tokA := e.participantToken(codeA)
+	if got := e.connect("c-x", tokA); got != 200 {
+		t.Fatalf("connect: %d", got)
+	}
+	evs := e.send("c-x", map[string]any{"action": "join", "id": "j1", "code": codeB, "name": "X"})
+	if e.errorCode(evs) != "unauthorized" || evs[0]["id"] != "j1" {
+		t.Fatalf("join B with A's socket token: %v", evs)
+	}
+	if got := e.push.take("c-host-b"); len(got) != 0 {
+		t.Fatalf("B's host heard of it: %v", got)
+	}
+
+	pid := events.NewParticipantID()
+	short, err := e.tok.Sign(token.Claims{Room: codeA, Participant: pid, Role: events.RoleParticipant}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.connect("c-y", short); got != 200 {
+		t.Fatalf("connect: %d", got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	evs = e.send("c-y", map[string]any{"action": "join", "id": "j2", "code": codeA, "name": "Y"})
+	if e.errorCode(evs) != "unauthorized" || evs[0]["id"] != "j2" {
+		t.Fatalf("join with an expired socket token: %v", evs)
+	}
+	// A token in the message still wins over the socket's.
+	_, tokB := e.participantToken(codeB)
+	e.one(e.send("c-x", map[string]any{"action": "join", "id": "j3", "code": codeB, "name": "X", "token": tokB}), "joined")
 }
