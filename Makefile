@@ -5,14 +5,14 @@ ADDR ?= 127.0.0.1:8080
 NODES ?= 2
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench lambdas generate spa local test-go test-cdk test-spa vet deploy
+.PHONY: run test bench fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
 	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist
 
-## test: every test (Go with a real redis-server, CDK synthesis, SPA unit and browser).
-test: vet test-go test-cdk test-spa
+## test: every test (Go with a real redis-server, fuzz smoke, CDK synthesis, SPA unit and browser).
+test: vet test-go test-fuzz test-cdk test-spa
 	@echo "make test: all suites passed"
 
 vet:
@@ -22,6 +22,24 @@ vet:
 
 test-go:
 	go test -p 2 -timeout 12m ./...
+
+# Every fuzz target (package:Target); each has a seed corpus in testdata/fuzz/
+# beside it, which test-go runs as plain tests.
+FUZZ_TARGETS := ./events:FuzzDecodeClient ./events:FuzzDecodeCommand ./internal/token:FuzzVerify \
+  ./localstack/gateway:FuzzReadFrames ./localstack/gateway:FuzzRouteSelection \
+  ./lambdas:FuzzSDPCheck ./lambdas:FuzzNodeSetRemoteDescription
+FUZZTIME ?= 1m
+
+## test-fuzz: every fuzz target for 3 s beyond its seeds (make fuzz for longer).
+test-fuzz:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+## fuzz: every fuzz target for FUZZTIME each (default 1m); a failure's input lands in testdata/fuzz.
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  out=$$(go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$fn: $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1) in $(FUZZTIME)"; \
+	done
 
 test-cdk:
 	cd cdk && go vet ./... && go test -timeout 12m ./...
