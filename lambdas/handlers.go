@@ -163,9 +163,14 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	} else {
 		msg, head, perr = events.DecodeClient([]byte(req.Body))
 	}
-	// Every message counts against the limit, garbage too; the connection's
-	// record comes in the same round trip.
-	in, err := h.d.State.Inbound(ctx, connID)
+	// Every message counts against the limit, garbage too, at the time it
+	// reached API Gateway; the connection's record comes in the same round
+	// trip.
+	var arrived time.Time
+	if rc.RequestTimeEpoch > 0 {
+		arrived = time.UnixMilli(rc.RequestTimeEpoch)
+	}
+	in, err := h.d.State.Inbound(ctx, connID, arrived)
 	if err != nil {
 		h.log.Error("rate limit and connection lookup failed", "conn", connID, "err", err)
 		return refuse(events.AsError(err), 0)

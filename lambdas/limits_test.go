@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	awsevents "github.com/aws/aws-lambda-go/events"
+
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/internal/state"
 	"github.com/veet-dev/veet/internal/token"
@@ -186,4 +188,37 @@ func TestRedisHandlersSocketTokenRefusedNotKnocked(t *testing.T) {
 	// A token in the message still wins over the socket's.
 	_, tokB := e.participantToken(codeB)
 	e.one(e.send("c-x", map[string]any{"action": "join", "id": "j3", "code": codeB, "name": "X", "token": tokB}), "joined")
+}
+
+// TestRedisHandlersLimitClocksArrival: the bucket runs on API Gateway's
+// requestTimeEpoch, not on when a handler got to the message. Messages that
+// arrived 1 ms apart are limited as a 1,000/s flood even when the handlers
+// reach them at 50/s (with the handler's clock the first refusal would come
+// only after 67 of them).
+func TestRedisHandlersLimitClocksArrival(t *testing.T) {
+	e := newEnv(t)
+	e.connect("c1", "")
+	base := time.Now()
+	firstRefusal := -1
+	for i := range 60 {
+		req := awsevents.APIGatewayWebsocketProxyRequest{
+			Body: fmt.Sprintf(`{"action":"ping","id":"p%d"}`, i),
+			RequestContext: awsevents.APIGatewayWebsocketProxyRequestContext{
+				RouteKey: "ping", ConnectionID: "c1", RequestID: fmt.Sprint("gw-", i), DomainName: "d", Stage: "prod",
+				RequestTimeEpoch: base.Add(time.Duration(i) * time.Millisecond).UnixMilli(),
+			},
+		}
+		if _, err := e.h.Function("ping")(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range e.push.take("c1") {
+			if ev["code"] == "rate_limited" && firstRefusal < 0 {
+				firstRefusal = i
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if firstRefusal < state.RateBurst || firstRefusal > state.RateBurst+2 {
+		t.Fatalf("first refusal at message %d, want the one after the burst of %d", firstRefusal, state.RateBurst)
+	}
 }

@@ -26,8 +26,8 @@ const (
 	// between, is a flood: it is closed and what it sends after is dropped.
 	// A browser's join burst never comes near; a script that ignores
 	// rate_limited is cut off within a fraction of a second at 1,000 msg/s.
-	ShedAfter = 3 * time.Second
-	ShedCount = 5 * RateBurst
+	ShedAfter = 2 * time.Second
+	ShedCount = 2 * RateBurst
 	// closedTTL is how long a closed connection's messages are still
 	// recognized and dropped (API Gateway delivers none that late).
 	closedTTL = time.Minute
@@ -161,9 +161,15 @@ func (s *Store) Allow(ctx context.Context, id events.ConnectionID) (bool, time.D
 }
 
 // Inbound is the rate limit and GetConn in one round trip: every client
-// message needs both before its action runs.
-func (s *Store) Inbound(ctx context.Context, id events.ConnectionID) (Arrival, error) {
-	return s.inboundAt(ctx, id, time.Now())
+// message needs both before its action runs. at is when the message arrived
+// (API Gateway's requestTimeEpoch; zero = now): the bucket must measure the
+// client's pace, not how fast handlers got to its messages, or a flood
+// queued behind slow handlers would look like a client within its limit.
+func (s *Store) Inbound(ctx context.Context, id events.ConnectionID, at time.Time) (Arrival, error) {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return s.inboundAt(ctx, id, at)
 }
 
 // inboundAt is Inbound at the clock reading now (tests pin it).

@@ -41,14 +41,14 @@ func TestRedisStateRateLimit(t *testing.T) {
 		t.Fatal("another connection was limited")
 	}
 	// The same round trip reads the connection's record.
-	if a, err := f.s.Inbound(f.cx, "c3"); a.Conn != nil || err != nil {
+	if a, err := f.s.Inbound(f.cx, "c3", time.Time{}); a.Conn != nil || err != nil {
 		t.Fatalf("unknown connection: %+v %v", a, err)
 	}
 	want := Conn{ID: "c3", Endpoint: "http://gw", Token: "tok", Room: "abc-defg-hij", Participant: "p_000000000001"}
 	if err := f.s.PutConn(f.cx, want); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := f.s.Inbound(f.cx, "c3"); err != nil || a.Verdict != Allowed || a.Conn == nil || *a.Conn != want {
+	if a, err := f.s.Inbound(f.cx, "c3", time.Time{}); err != nil || a.Verdict != Allowed || a.Conn == nil || *a.Conn != want {
 		t.Fatalf("inbound: %+v %v, want %+v", a, err, want)
 	}
 }
@@ -81,8 +81,8 @@ func TestRedisStateRateLimitSheds(t *testing.T) {
 		t.Fatalf("a shed connection came back: %+v", a)
 	}
 
-	// Over the limit for longer than ShedAfter, at 50 msg/s: the bucket is
-	// empty after 1.3 s, refusals come at 30/s, so ShedAfter comes first.
+	// Over the limit for a while, at 50 msg/s: the bucket is empty after
+	// 1.3 s, then refusals come at 30/s until ShedAfter or ShedCount.
 	var verdicts []Verdict
 	shedMs := 0
 	for ms := 0; ms <= 8000; ms += 20 {
@@ -93,8 +93,9 @@ func TestRedisStateRateLimitSheds(t *testing.T) {
 			break
 		}
 	}
-	if last := verdicts[len(verdicts)-1]; last != Shed || shedMs < 4000 || shedMs > 4700 {
-		t.Fatalf("50 msg/s: shed at %d ms (want ≈ 1.3 s + ShedAfter): %v", shedMs, verdicts[len(verdicts)-1])
+	want := 1333 + min(int(ShedAfter.Milliseconds()), ShedCount*1000/30)
+	if last := verdicts[len(verdicts)-1]; last != Shed || shedMs < want-100 || shedMs > want+100 {
+		t.Fatalf("50 msg/s: shed at %d ms, want ≈ %d: %v", shedMs, want, last)
 	}
 
 	// A burst over the limit, then quiet until the bucket is full: a fresh
@@ -146,7 +147,7 @@ func TestRedisStateClosedConnectionDropped(t *testing.T) {
 	if err := f.s.DeleteConn(f.cx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := f.s.Inbound(f.cx, "c1")
+	a, err := f.s.Inbound(f.cx, "c1", time.Time{})
 	if err != nil || a.Verdict != Closed || a.Conn != nil {
 		t.Fatalf("after delete: %+v %v", a, err)
 	}

@@ -86,10 +86,14 @@ type Options struct {
 	IdleTimeout          time.Duration
 	MaxDuration          time.Duration
 	IntegrationTimeout   time.Duration
-	// MessageQueue bounds the messages one connection may have waiting for
-	// its handler; a full queue stops reading that socket (TCP backpressure),
-	// so nothing is dropped. Default 64.
-	MessageQueue int
+	// MessageQueue and MessageQueueBytes bound the messages one connection
+	// may have waiting for its handler. The socket is read as fast as the
+	// client sends (a reader paced by its handler would make a flood look
+	// like a client within its rate limit); a message that finds the queue
+	// full is dropped and the client told "Too Many Requests", as API
+	// Gateway answers a throttled message. Defaults 1024 and 1 MiB.
+	MessageQueue      int
+	MessageQueueBytes int
 	// SendQueue bounds the messages posted to one connection and not yet
 	// written to its socket (beyond what the kernel buffers). A client that
 	// lets it fill is not reading: it is closed with 1008 and the post gets
@@ -145,7 +149,10 @@ func New(opt Options) *Gateway {
 		opt.IntegrationTimeout = IntegrationTimeout
 	}
 	if opt.MessageQueue <= 0 {
-		opt.MessageQueue = 64
+		opt.MessageQueue = 1024
+	}
+	if opt.MessageQueueBytes <= 0 {
+		opt.MessageQueueBytes = 1 << 20
 	}
 	if opt.SendQueue <= 0 {
 		opt.SendQueue = 256

@@ -3,10 +3,13 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
+	"github.com/gorilla/websocket"
 
 	"github.com/veet-dev/veet/localstack/gateway"
 	"github.com/veet-dev/veet/localstack/wsclient"
@@ -99,5 +102,59 @@ func TestGatewayDropsAClosedSocketsQueue(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGatewayReadsAtTheClientsPace: a handler that stalls does not stall the
+// socket's reader. Messages keep their arrival time (requestTimeEpoch, as
+// API Gateway stamps it) however late they are handled; past the queue's
+// bound they are dropped and the client is told "Too Many Requests" once.
+func TestGatewayReadsAtTheClientsPace(t *testing.T) {
+	rec := newRecorder()
+	release := make(chan struct{})
+	var once sync.Once
+	rec.onInvoke = func(fn string, req awsevents.APIGatewayWebsocketProxyRequest) error {
+		if fn == "ping" {
+			once.Do(func() { <-release })
+		}
+		return nil
+	}
+	g, base := start(t, rec, gateway.Options{MessageQueue: 16})
+	var pongs atomic.Int32
+	c := wsclient.Dial(t, wsURL(base), wsclient.Options{OnPong: func(string) { pongs.Add(1) }})
+	sent := time.Now()
+	for range 100 {
+		if err := c.SendRaw([]byte(`{"action":"ping","id":"p"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The reader answers a WebSocket ping while the handler is stuck.
+	if err := c.Conn().WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e := c.WaitFor(t, "error")
+	if e.Code != "rate_limited" || e.Message != "Too Many Requests" {
+		t.Fatalf("queue full: %s", e)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pongs.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if pongs.Load() == 0 {
+		t.Fatal("the reader stalled with the handler")
+	}
+	if b := g.Backlog(); b > 17 {
+		t.Fatalf("backlog %d over the queue's 16 (+1 in the handler)", b)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	calls := rec.waitCalls(t, "the queued pings", func(c []call) bool { return len(byRoute(c, "ping")) == 17 })
+	for _, cl := range byRoute(calls, "ping") {
+		if at := time.UnixMilli(cl.req.RequestContext.RequestTimeEpoch); at.Sub(sent) > 200*time.Millisecond {
+			t.Fatalf("requestTimeEpoch %v after sending: the handling time, not the arrival", at.Sub(sent))
+		}
+	}
+	if n := len(c.All()); n != 1 {
+		t.Fatalf("%d answers to a full queue, want one a second", n)
 	}
 }
