@@ -48,12 +48,13 @@ test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load (publishers x subscribers) and signaling figures; prints tables (docs/benchmarks.md).
+## bench: SFU load (publishers x subscribers), signaling figures and the flood of issue 12; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
-	go test -run '^$$' -bench . -benchtime 300x ./localstack/
+	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
+	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
 
 ## lambdas: one bootstrap per function for provided.al2023 on arm64.
 lambdas:
