@@ -140,9 +140,9 @@ func (h *Handlers) Function(name string) Handler {
 
 var ok = awsevents.APIGatewayProxyResponse{StatusCode: 200}
 
-// message runs the middleware every client message goes through: size,
-// one strict decode (events.DecodeClient), rate limit, route check,
-// connection lookup; then the action. Any refusal is pushed to the caller as
+// message runs the middleware every client message goes through: rate
+// limit and connection lookup, size, one strict decode (events.DecodeClient),
+// route check; then the action. Any refusal is pushed to the caller as
 // an error event naming the request, except where the rate limit says to
 // drop: a flood costs no reply per message, and a closed connection none.
 func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsocketProxyRequest, keys []string) awsevents.APIGatewayProxyResponse {
@@ -156,16 +156,10 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 		h.reply(ctx, ref, ev)
 		return ok
 	}
-	var msg events.ClientMessage
-	var perr *events.Error
-	if len(req.Body) > MaxMessage {
-		perr = events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage)
-	} else {
-		msg, head, perr = events.DecodeClient([]byte(req.Body))
-	}
 	// Every message counts against the limit, garbage too, at the time it
 	// reached API Gateway; the connection's record comes in the same round
-	// trip.
+	// trip. A message dropped here is not even decoded: a flood costs one
+	// script call per message.
 	var arrived time.Time
 	if rc.RequestTimeEpoch > 0 {
 		arrived = time.UnixMilli(rc.RequestTimeEpoch)
@@ -175,12 +169,20 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 		h.log.Error("rate limit and connection lookup failed", "conn", connID, "err", err)
 		return refuse(events.AsError(err), 0)
 	}
-	switch in.Verdict {
-	case state.Closed, state.LimitedQuiet:
+	if in.Verdict == state.Closed || in.Verdict == state.LimitedQuiet {
 		return ok
+	}
+	var msg events.ClientMessage
+	var perr *events.Error
+	if len(req.Body) > MaxMessage {
+		perr = events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage)
+	} else {
+		msg, head, perr = events.DecodeClient([]byte(req.Body))
+	}
+	switch in.Verdict {
 	case state.Limited:
 		return refuse(events.Errorf(events.CodeRateLimited,
-			"too many messages; slow down: more sent before retryAfterMs are dropped unanswered"), in.RetryAfter)
+			"too many messages; slow down (for a second, refused messages get no answer)"), in.RetryAfter)
 	case state.Shed:
 		h.shed(ctx, ref, head.ID, rc.RequestID)
 		return ok

@@ -2,6 +2,7 @@ package lambdas
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/internal/state"
 	"github.com/veet-dev/veet/internal/token"
+	"github.com/veet-dev/veet/lambdas/routes"
 )
 
 // TestRedisHandlersFloodIsShed: 1,000 updates at once from a host. The
@@ -26,8 +28,9 @@ func TestRedisHandlersFloodIsShed(t *testing.T) {
 	e.push.take("c-bob")
 	count := map[string]int{}
 	var flooding map[string]any
+	at := time.Now() // the whole flood arrives at one instant, however slowly it is handled
 	for i := range 1000 {
-		for _, ev := range e.send("c-host", map[string]any{"action": "update", "id": fmt.Sprint("u", i), "handRaised": i%2 == 0}) {
+		for _, ev := range e.sendAt("c-host", map[string]any{"action": "update", "id": fmt.Sprint("u", i), "handRaised": i%2 == 0}, at) {
 			key, _ := ev["type"].(string)
 			if key == "error" {
 				key = ev["code"].(string)
@@ -201,17 +204,7 @@ func TestRedisHandlersLimitClocksArrival(t *testing.T) {
 	base := time.Now()
 	firstRefusal := -1
 	for i := range 60 {
-		req := awsevents.APIGatewayWebsocketProxyRequest{
-			Body: fmt.Sprintf(`{"action":"ping","id":"p%d"}`, i),
-			RequestContext: awsevents.APIGatewayWebsocketProxyRequestContext{
-				RouteKey: "ping", ConnectionID: "c1", RequestID: fmt.Sprint("gw-", i), DomainName: "d", Stage: "prod",
-				RequestTimeEpoch: base.Add(time.Duration(i) * time.Millisecond).UnixMilli(),
-			},
-		}
-		if _, err := e.h.Function("ping")(context.Background(), req); err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range e.push.take("c1") {
+		for _, ev := range e.sendAt("c1", map[string]any{"action": "ping", "id": fmt.Sprint("p", i)}, base.Add(time.Duration(i)*time.Millisecond)) {
 			if ev["code"] == "rate_limited" && firstRefusal < 0 {
 				firstRefusal = i
 			}
@@ -221,4 +214,22 @@ func TestRedisHandlersLimitClocksArrival(t *testing.T) {
 	if firstRefusal < state.RateBurst || firstRefusal > state.RateBurst+2 {
 		t.Fatalf("first refusal at message %d, want the one after the burst of %d", firstRefusal, state.RateBurst)
 	}
+}
+
+// sendAt is send with API Gateway's requestTimeEpoch set to at.
+func (e *env) sendAt(conn events.ConnectionID, msg map[string]any, at time.Time) []map[string]any {
+	e.t.Helper()
+	body, _ := json.Marshal(msg)
+	action, _ := msg["action"].(string)
+	req := awsevents.APIGatewayWebsocketProxyRequest{
+		Body: string(body),
+		RequestContext: awsevents.APIGatewayWebsocketProxyRequestContext{
+			RouteKey: action, ConnectionID: string(conn), RequestID: fmt.Sprintf("gw-%d", e.reqID.Add(1)),
+			DomainName: "example.execute-api", Stage: "prod", EventType: "MESSAGE", RequestTimeEpoch: at.UnixMilli(),
+		},
+	}
+	if _, err := e.h.Function(routes.FunctionFor(action))(context.Background(), req); err != nil {
+		e.t.Fatalf("%s: %v", action, err)
+	}
+	return e.push.take(conn)
 }
