@@ -159,6 +159,9 @@ func BenchmarkStackFlood(b *testing.B) {
 	wg.Wait()
 	time.Sleep(300 * time.Millisecond) // the last presence events
 	proc.stop()
+	for _, f := range fl {
+		f.nc.Close()
+	}
 	debug.FreeOSMemory()
 	rss1, heap1 := rssMB(), heapLiveMB()
 
@@ -323,19 +326,24 @@ func dialFlooder(addr string) (*flooder, error) {
 }
 
 // flood writes a batch every 10 ms until the deadline or until the socket
-// is gone; writes that block (TCP backpressure) lower the offered rate.
+// is gone; writes that block (TCP backpressure) lower the offered rate. A
+// flooder still connected at the deadline closes cleanly — a close frame,
+// then FIN — and leaves what it sent to the server: a stack that handles a
+// closed socket's backlog stays busy long after (issue 12: 66 s).
 func (f *flooder) flood(until time.Time) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for now := time.Now(); now.Before(until); now = <-tick.C {
 		_ = f.nc.SetWriteDeadline(now.Add(time.Second))
 		if _, err := f.nc.Write(f.batch); err != nil {
-			break
+			f.nc.Close()
+			return
 		}
 		f.sent += floodRate / 100
 		f.lastWrite = time.Now()
 	}
-	f.nc.Close()
+	_, _ = f.nc.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}) // close 1000, zero mask
+	_ = f.nc.(*net.TCPConn).CloseWrite()
 }
 
 // read counts the server's answers until its close frame or the end.
