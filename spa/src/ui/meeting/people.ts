@@ -3,7 +3,6 @@ import type { Participant } from "../../client/protocol";
 import { clear, colorFor, h, initials, roleLabel } from "../dom";
 import { icon } from "../icons";
 
-
 // PeoplePanel is the side panel: who is in the meeting, who is waiting, and
 // for hosts and co-hosts the moderation actions. It is rebuilt on each room
 // change (a few dozen rows); focus is put back on the same control.
