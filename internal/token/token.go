@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +91,7 @@ func (s *Signer) KeyIDs() (signing string, accepted []string) {
 			accepted = append(accepted, id)
 		}
 	}
+	slices.Sort(accepted)
 	return s.current, accepted
 }
 
