@@ -5,14 +5,14 @@ ADDR ?= 127.0.0.1:8080
 NODES ?= 2
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench chaos lambdas generate spa local test-go test-cdk test-spa vet deploy cdk-cli
+.PHONY: run test bench chaos fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
 	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist -token-key-file build/token.key
 
-## test: every test (Go with a real redis-server, CDK synthesis, SPA unit and browser).
-test: vet test-go test-cdk test-spa
+## test: every test (Go with a real redis-server, fuzz smoke, CDK synthesis, SPA unit and browser).
+test: vet test-go test-fuzz test-cdk test-spa
 	@echo "make test: all suites passed"
 
 vet:
@@ -23,6 +23,24 @@ vet:
 test-go:
 	go test -p 2 -timeout 12m ./...
 
+# Every fuzz target (package:Target); each has a seed corpus in testdata/fuzz/
+# beside it, which test-go runs as plain tests.
+FUZZ_TARGETS := ./events:FuzzDecodeClient ./events:FuzzDecodeCommand ./internal/token:FuzzVerify \
+  ./localstack/gateway:FuzzReadFrames ./localstack/gateway:FuzzRouteSelection \
+  ./lambdas:FuzzSDPCheck ./lambdas:FuzzNodeSetRemoteDescription
+FUZZTIME ?= 1m
+
+## test-fuzz: every fuzz target for 3 s beyond its seeds (make fuzz for longer).
+test-fuzz:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+## fuzz: every fuzz target for FUZZTIME each (default 1m); a failure's input lands in testdata/fuzz.
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  out=$$(go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$fn: $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1) in $(FUZZTIME)"; \
+	done
+
 test-cdk:
 	@command -v cfn-lint >/dev/null || echo "test-cdk: cfn-lint not on PATH, the templates go unlinted (CI=true fails): pip install cfn-lint==1.51.0"
 	cd cdk && go vet ./... && go test -timeout 12m ./...
@@ -31,12 +49,13 @@ test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load (publishers x subscribers) and signaling figures; prints tables (docs/benchmarks.md).
+## bench: SFU load (publishers x subscribers), signaling figures and the flood of issue 12; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
-	go test -run '^$$' -bench . -benchtime 300x ./localstack/
+	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
+	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
 
 ## chaos: every fault (node killed, stopped, drained; Redis cut off or emptied;
 ## the stack restarted) RUNS times on real processes; prints the table (docs/benchmarks.md).

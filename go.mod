@@ -22,6 +22,7 @@ require (
 	github.com/pion/stun/v4 v4.0.1
 	github.com/pion/webrtc/v4 v4.2.26
 	github.com/redis/go-redis/v9 v9.23.0
+	golang.org/x/text v0.34.0
 )
 
 require (

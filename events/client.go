@@ -3,7 +3,6 @@ package events
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // Action is a client message's route selection key (API Gateway selects the
@@ -34,8 +33,8 @@ const (
 // Request is the part every client message shares: the action and an id the
 // client chose, which every reply and error for this message names.
 type Request struct {
-	Action Action `json:"action"`
-	ID     string `json:"id"`
+	Action Action `json:"action" veet:"required"`
+	ID     string `json:"id" veet:"required"`
 }
 
 // Head returns the shared part; it makes every client message a ClientMessage.
@@ -45,8 +44,6 @@ func (r *Request) Head() *Request { return r }
 // for many m-lines while staying under API Gateway's 32 KB frame.
 const (
 	MaxIDLen      = 64
-	MaxNameLen    = 64
-	MaxTitleLen   = 100
 	MaxTokenLen   = 1024
 	MaxSDPLen     = 30 * 1024
 	MaxCandidate  = 1024
@@ -66,8 +63,8 @@ type CreateRequest struct {
 // when Token is empty.
 type JoinRequest struct {
 	Request
-	Code  RoomCode `json:"code"`
-	Name  string   `json:"name"`
+	Code  RoomCode `json:"code" veet:"required"`
+	Name  string   `json:"name" veet:"required"`
 	Token string   `json:"token,omitempty"`
 	// Initial device state, so others see the right tiles from the first frame.
 	MicOn bool `json:"micOn"`
@@ -115,8 +112,8 @@ type UpdateRequest struct {
 // TrackInfo describes one published track: the browser's
 // MediaStreamTrack.id and what it carries.
 type TrackInfo struct {
-	TrackID string `json:"trackId"`
-	Source  Source `json:"source"`
+	TrackID string `json:"trackId" veet:"required"`
+	Source  Source `json:"source" veet:"required"`
 }
 
 // PublishOfferRequest carries the client's offer for its publish
@@ -125,24 +122,24 @@ type PublishOfferRequest struct {
 	Request
 	// Session is the media session (see JoinRequest) the offer belongs to;
 	// an offer of a session the node no longer has is refused.
-	Session string      `json:"session"`
-	SDP     string      `json:"sdp"`
-	Tracks  []TrackInfo `json:"tracks"`
+	Session string      `json:"session" veet:"required"`
+	SDP     string      `json:"sdp" veet:"required"`
+	Tracks  []TrackInfo `json:"tracks" veet:"required"`
 }
 
 // SubscribeAnswerRequest answers the SFU's SubscribeOffer.
 type SubscribeAnswerRequest struct {
 	Request
-	Session string `json:"session"`
+	Session string `json:"session" veet:"required"`
 	// OfferID is the SubscribeOffer's offerId this answers; an answer to
 	// any other offer than the one waiting is ignored.
-	OfferID string `json:"offerId"`
-	SDP     string `json:"sdp"`
+	OfferID string `json:"offerId" veet:"required"`
+	SDP     string `json:"sdp" veet:"required"`
 }
 
 // ICECandidate mirrors the browser's RTCIceCandidateInit.
 type ICECandidate struct {
-	Candidate        string  `json:"candidate"`
+	Candidate        string  `json:"candidate" veet:"required"`
 	SDPMid           *string `json:"sdpMid,omitempty"`
 	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
 	UsernameFragment *string `json:"usernameFragment,omitempty"`
@@ -151,15 +148,15 @@ type ICECandidate struct {
 // CandidateRequest trickles one ICE candidate to the SFU.
 type CandidateRequest struct {
 	Request
-	Session   string       `json:"session"`
-	Target    PeerTarget   `json:"target"`
-	Candidate ICECandidate `json:"candidate"`
+	Session   string       `json:"session" veet:"required"`
+	Target    PeerTarget   `json:"target" veet:"required"`
+	Candidate ICECandidate `json:"candidate" veet:"required"`
 }
 
 // AdmitRequest lets one guest in from the lobby (hosts and co-hosts).
 type AdmitRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
 }
 
 // AdmitAllRequest lets every waiting guest in.
@@ -170,15 +167,15 @@ type AdmitAllRequest struct {
 // DenyRequest turns a guest away; the guest may knock again after a cool-down.
 type DenyRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
 }
 
 // MuteRequest stops one of a participant's sources: the SFU stops forwarding
 // it at once and the participant is told (Muted).
 type MuteRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
-	Source        Source        `json:"source"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
+	Source        Source        `json:"source" veet:"required"`
 }
 
 // MuteAllRequest mutes every microphone but the caller's.
@@ -189,13 +186,13 @@ type MuteAllRequest struct {
 // RemoveRequest removes a participant; their token is barred from rejoining.
 type RemoveRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
 }
 
 // LockRequest locks (no new knocks) or unlocks the meeting's lobby.
 type LockRequest struct {
 	Request
-	Locked bool `json:"locked"`
+	Locked bool `json:"locked" veet:"required"`
 }
 
 // EndRequest ends the meeting for everyone.
@@ -207,8 +204,8 @@ type EndRequest struct {
 // (hosts only).
 type SetRoleRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
-	Role          Role          `json:"role"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
+	Role          Role          `json:"role" veet:"required"`
 }
 
 // ClientMessage is any message a client sends.
@@ -240,13 +237,17 @@ var clientTypes = map[Action]func() ClientMessage{
 	ActionSetRole:         func() ClientMessage { return &SetRoleRequest{} },
 }
 
-func (m *CreateRequest) validate() error { return checkText("title", m.Title, MaxTitleLen, false) }
+func (m *CreateRequest) validate() (err error) {
+	m.Title, err = CleanTitle(m.Title)
+	return err
+}
 
 func (m *JoinRequest) validate() error {
 	if !m.Code.Valid() {
 		return fmt.Errorf("code must look like abc-defg-hij")
 	}
-	if err := checkText("name", m.Name, MaxNameLen, true); err != nil {
+	var err error
+	if m.Name, err = CleanName(m.Name); err != nil {
 		return err
 	}
 	if len(m.Token) > MaxTokenLen {
@@ -271,7 +272,11 @@ func (m *UpdateRequest) validate() error {
 		return fmt.Errorf("update changes nothing")
 	}
 	if m.Name != nil {
-		return checkText("name", *m.Name, MaxNameLen, true)
+		name, err := CleanName(*m.Name)
+		if err != nil {
+			return err
+		}
+		m.Name = &name
 	}
 	return nil
 }
@@ -369,21 +374,6 @@ func checkSDP(sdp string) error {
 	}
 	if len(sdp) > MaxSDPLen {
 		return fmt.Errorf("sdp is longer than %d bytes", MaxSDPLen)
-	}
-	return nil
-}
-
-func checkText(field, s string, max int, required bool) error {
-	if required && strings.TrimSpace(s) == "" {
-		return fmt.Errorf("%s is required", field)
-	}
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return fmt.Errorf("%s must be valid text of at most %d characters", field, max)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s must not contain control characters", field)
-		}
 	}
 	return nil
 }

@@ -53,8 +53,8 @@ type ConnRef struct {
 // channel. One flat shape keeps the channel simple; Type says which fields
 // are set.
 type Command struct {
-	Type        CommandType   `json:"type"`
-	Room        RoomCode      `json:"room"`
+	Type        CommandType   `json:"type" veet:"required"`
+	Room        RoomCode      `json:"room" veet:"required"`
 	Participant ParticipantID `json:"participant,omitempty"`
 	Conn        ConnRef       `json:"conn,omitempty"`
 	// RequestID is the client's request id, so the node's reply (a

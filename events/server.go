@@ -412,7 +412,7 @@ func Enums() map[string][]string {
 		"Source":      str(SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio),
 		"PeerTarget":  str(TargetPublish, TargetSubscribe),
 		"LeaveReason": str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
-		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited,
+		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited, CodeFlooding,
 			CodeUnauthorized, CodeForbidden, CodeNotFound, CodeNotJoined, CodeLocked, CodeTooSoon, CodeBanned,
 			CodeEnded, CodeUnavailable, CodeInternal),
 	}

@@ -28,12 +28,8 @@ func (h *Handlers) signal(ctx context.Context, c *call) error {
 		cmd.Type, cmd.Target, cmd.Candidate, cmd.Session = events.CmdCandidate, m.Target, &cand, m.Session
 	}
 	if cmd.SDP != "" {
-		var sd sdp.SessionDescription
-		if err := sd.UnmarshalString(cmd.SDP); err != nil {
-			return refuse(events.CodeBadRequest, "sdp does not parse: %s", clip(err.Error(), 100))
-		}
-		if len(sd.MediaDescriptions) == 0 {
-			return refuse(events.CodeBadRequest, "sdp has no media sections")
+		if err := checkSDP(cmd.SDP); err != nil {
+			return err
 		}
 	}
 	node, epoch, err := h.d.State.Seat(ctx, c.room(), c.participant(), c.connID())
@@ -43,6 +39,19 @@ func (h *Handlers) signal(ctx context.Context, c *call) error {
 	cmd.Epoch = epoch
 	if err := h.command(ctx, node, cmd); err != nil {
 		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
+	}
+	return nil
+}
+
+// checkSDP refuses an SDP that does not parse or has no media sections
+// (events already checked its size and "v=0").
+func checkSDP(s string) error {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(s); err != nil {
+		return refuse(events.CodeBadRequest, "sdp does not parse: %s", clip(err.Error(), 100))
+	}
+	if len(sd.MediaDescriptions) == 0 {
+		return refuse(events.CodeBadRequest, "sdp has no media sections")
 	}
 	return nil
 }

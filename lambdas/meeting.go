@@ -14,6 +14,13 @@ import (
 
 func (h *Handlers) create(ctx context.Context, c *call) error {
 	m := c.msg.(*events.CreateRequest)
+	src := knockSource(c.req.RequestContext.Identity.SourceIP)
+	if ok, retry, err := h.d.State.AllowSource(ctx, "create", src, state.CreateLimit); err != nil {
+		return err
+	} else if !ok {
+		return &state.Refused{Err: events.Errorf(events.CodeRateLimited, "too many meetings created from your address; wait"),
+			RetryAfterMS: retry.Milliseconds()}
+	}
 	host := events.NewParticipantID()
 	code, err := h.d.State.Create(ctx, m.Title, host, h.d.Region)
 	if err != nil {
@@ -33,13 +40,13 @@ func (h *Handlers) create(ctx context.Context, c *call) error {
 // one in the lobby.
 func (h *Handlers) join(ctx context.Context, c *call) error {
 	m := c.msg.(*events.JoinRequest)
+	// Without a token of its own, a join uses the socket's ($connect's). One
+	// that expired since, or is for another meeting, is refused below like
+	// any bad token: knocking instead would hide from a client holding a
+	// token that it no longer opens the meeting.
 	tok := m.Token
-	if tok == "" && c.conn.Token != "" {
-		// The socket's own token, when it is for this meeting; for another
-		// meeting the caller knocks like anyone without one.
-		if cl, err := h.d.Tokens.Verify(c.conn.Token); err == nil && cl.Room == m.Code {
-			tok = c.conn.Token
-		}
+	if tok == "" {
+		tok = c.conn.Token
 	}
 	if tok == "" {
 		return h.knock(ctx, c, m)

@@ -62,6 +62,15 @@ func (h *Handlers) measure(act events.Action, gatewayRequestID string) *invocati
 	return &invocation{start: time.Now(), action: act, gwID: gatewayRequestID}
 }
 
+// named sets the invocation's action once the message is decoded (an action
+// outside the protocol stays "unknown").
+func (inv *invocation) named(h *Handlers, act events.Action) *invocation {
+	if _, known := h.actions[act]; known {
+		inv.action = act
+	}
+	return inv
+}
+
 // record writes the invocation's line.
 func (h *Handlers) record(inv *invocation) {
 	metricsMu.Lock()

@@ -169,9 +169,9 @@ func (b *Bus) Consume(ctx context.Context, node events.NodeID, handle func(conte
 // deliver runs handle for one message and acknowledges it unless ctx ended
 // first (then the command stays pending for the next consumer).
 func (b *Bus) deliver(ctx context.Context, key string, node events.NodeID, m redis.XMessage, handle func(context.Context, events.Command) error) error {
-	var cmd events.Command
 	raw, _ := m.Values[field].(string)
-	if err := json.Unmarshal([]byte(raw), &cmd); err != nil {
+	cmd, err := events.DecodeCommand([]byte(raw))
+	if err != nil {
 		b.log.Error("bus: undecodable command dropped", "node", node, "id", m.ID, "err", err, "data", truncate(raw, 256))
 	} else if err := handle(ctx, cmd); err != nil {
 		if ctx.Err() != nil {

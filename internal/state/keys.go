@@ -26,7 +26,11 @@ import (
 //	conn:{id}                hash   endpoint, token (given at $connect), room,
 //	                                participant. TTL ConnTTL, refreshed by ping.
 //	rate:{id}                hash   token bucket of connection id: m (thousandths
-//	                                of a message), ts (ms). TTL 60 s.
+//	                                of a message), ts (ms); the flood detector:
+//	                                over, n, told; closed (shed, removed or
+//	                                gone: its messages are dropped). TTL 60 s.
+//	src:{kind:source}        hash   token bucket of one address for $connect
+//	                                or create (conns.go). TTL: until full.
 //	node:{id}                string NodeInfo JSON, TTL = the heartbeat's TTL
 //	node:{id}:rooms          set    rooms placed on the node, for the sweeper
 //	node:{id}:cmds           stream the node's commands (package events/bus)

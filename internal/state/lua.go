@@ -405,19 +405,3 @@ local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
 touch()
 return cjson.encode(room({}, isMod(me)))
 `)
-
-// rateScript is a token bucket per connection, in thousandths of a token so
-// that Redis stores integers. KEYS[1] rate key, KEYS[2] the connection's key
-// (same slot); ARGV now (ms), rate (per s), burst. Answers {allowed (1/0),
-// retry after (ms), the connection's hash as HGETALL gives it}.
-var rateScript = redis.NewScript(`
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000
-local t = redis.call('HMGET', KEYS[1], 'm', 'ts')
-local m, ts = tonumber(t[1]) or burst, tonumber(t[2]) or now
-if now > ts then m = math.min(burst, m + (now - ts) * rate) end
-local ok, retry = 0, 0
-if m >= 1000 then m = m - 1000; ok = 1 else retry = math.ceil((1000 - m) / rate) end
-redis.call('HSET', KEYS[1], 'm', math.floor(m), 'ts', math.max(now, ts))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return {ok, retry, redis.call('HGETALL', KEYS[2])}
-`)

@@ -394,61 +394,6 @@ func TestRedisStateKnockWhileLocking(t *testing.T) {
 	}
 }
 
-func TestRedisStateRateLimit(t *testing.T) {
-	f := newFixture(t)
-	allowed := 0
-	var retry time.Duration
-	now := time.Now()
-	for range 1000 {
-		_, ok, r, err := f.s.inboundAt(f.cx, "c1", now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			allowed++
-		} else {
-			retry = r
-		}
-	}
-	// The burst, plus what refilled while the loop ran (at 20/s).
-	if allowed < RateBurst || allowed > RateBurst+20 {
-		t.Fatalf("%d of 1000 allowed", allowed)
-	}
-	if retry <= 0 || retry > time.Second/RatePerSecond+time.Millisecond {
-		t.Fatalf("retry after %v", retry)
-	}
-	// The clock stood still: exactly the burst, then one message per refill.
-	if allowed != RateBurst || retry != time.Second/RatePerSecond {
-		t.Fatalf("%d allowed, retry after %v at one instant", allowed, retry)
-	}
-	for i, step := range []struct {
-		after time.Duration
-		want  bool
-	}{
-		{retry - time.Millisecond, false}, {retry, true}, {retry, false},
-		{0, false}, // a clock behind the last message's (another Lambda's) refills nothing
-		{retry + 3*time.Second, true},
-	} {
-		if _, ok, _, _ := f.s.inboundAt(f.cx, "c1", now.Add(step.after)); ok != step.want {
-			t.Fatalf("step %d (+%v): allowed=%v", i, step.after, ok)
-		}
-	}
-	if ok, _, _ := f.s.Allow(f.cx, "c2"); !ok {
-		t.Fatal("another connection was limited")
-	}
-	// The same round trip reads the connection's record.
-	if c, _, _, err := f.s.Inbound(f.cx, "c3"); c != nil || err != nil {
-		t.Fatalf("unknown connection: %+v %v", c, err)
-	}
-	want := Conn{ID: "c3", Endpoint: "http://gw", Token: "tok", Room: "abc-defg-hij", Participant: "p_000000000001"}
-	if err := f.s.PutConn(f.cx, want); err != nil {
-		t.Fatal(err)
-	}
-	if c, ok, _, err := f.s.Inbound(f.cx, "c3"); err != nil || !ok || c == nil || *c != want {
-		t.Fatalf("inbound: %+v %v %v, want %+v", c, ok, err, want)
-	}
-}
-
 func TestRedisStateKeysExpire(t *testing.T) {
 	f := newFixture(t)
 	code, host := f.create()

@@ -1,9 +1,7 @@
 import type { MeetingClient } from "../../client/meeting";
 import type { Participant } from "../../client/protocol";
-import { clear, colorFor, h, initials } from "../dom";
+import { clear, colorFor, h, initials, roleLabel } from "../dom";
 import { icon } from "../icons";
-
-const roleLabel: Record<string, string> = { host: "Meeting host", cohost: "Co-host" };
 
 // PeoplePanel is the side panel: who is in the meeting, who is waiting, and
 // for hosts and co-hosts the moderation actions. It is rebuilt when what it

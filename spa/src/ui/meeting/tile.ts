@@ -1,5 +1,5 @@
 import type { Participant } from "../../client/protocol";
-import { colorFor, h, initials } from "../dom";
+import { colorFor, h, initials, roleLabel } from "../dom";
 import { icon } from "../icons";
 
 // Tile is one person (or one screen share) on the stage. It is kept across
@@ -9,6 +9,7 @@ export class Tile {
   private video: HTMLVideoElement;
   private avatar: HTMLElement;
   private name: HTMLElement;
+  private role: HTMLElement;
   private mutedBadge: HTMLElement;
   private hand: HTMLElement;
   private track: MediaStreamTrack | null = null;
@@ -24,10 +25,11 @@ export class Tile {
       this.showFrame();
     });
     this.avatar = h("div.avatar");
-    this.name = h("span.tile-name");
+    this.role = h("span.tile-role");
+    this.name = h("span.tile-name-text");
     this.mutedBadge = h("span.tile-badge.muted-badge", { title: "Microphone off", "aria-label": "Microphone off", role: "img" }, icon("micOff"));
     this.hand = h("span.tile-badge.hand-badge", { title: "Hand raised", "aria-label": "Hand raised", role: "img" }, icon("hand"));
-    this.el = h("div.tile", { "data-key": key, role: "listitem" }, this.avatar, this.video, h("div.tile-badges", {}, this.hand, this.mutedBadge), this.name);
+    this.el = h("div.tile", { "data-key": key, role: "listitem" }, this.avatar, this.video, h("div.tile-badges", {}, this.hand, this.mutedBadge), h("div.tile-name", {}, this.name, this.role));
   }
 
   update(p: Participant, opts: { label: string; video: MediaStreamTrack | null; speaking: boolean; screen?: boolean }) {
@@ -42,7 +44,10 @@ export class Tile {
     this.avatar.textContent = initials(p.name);
     this.avatar.style.background = colorFor(p.id);
     this.name.textContent = opts.label;
-    this.el.setAttribute("aria-label", `${opts.label}${p.micOn || opts.screen ? "" : ", microphone off"}${showVideo ? "" : ", camera off"}`);
+    const role = opts.screen ? undefined : roleLabel[p.role];
+    this.role.textContent = role ?? "";
+    this.role.hidden = !role;
+    this.el.setAttribute("aria-label", `${opts.label}${role ? `, ${role}` : ""}${p.micOn || opts.screen ? "" : ", microphone off"}${showVideo ? "" : ", camera off"}`);
     this.mutedBadge.hidden = p.micOn || !!opts.screen;
     this.hand.hidden = !p.handRaised || !!opts.screen;
   }
