@@ -28,6 +28,7 @@ const (
 	ActionLock            Action = "lock"
 	ActionEnd             Action = "end"
 	ActionSetRole         Action = "set_role"
+	ActionLookup          Action = "lookup"
 )
 
 // Request is the part every client message shares: the action and an id the
@@ -75,10 +76,26 @@ type JoinRequest struct {
 	// session: the participant has no media (presence only) until a join
 	// that names one.
 	Session string `json:"session,omitempty"`
+	// Guest is a key the browser keeps (localStorage) and sends with every
+	// knock: the guest's id derives from it, so a denial's cool-down and the
+	// lobby place hold across "try again" and reloads. Without it the id
+	// derives from the socket.
+	Guest string `json:"guest,omitempty"`
 	// Resume says the client has media under Session and means to keep it
 	// (a new socket after a drop). Should the node not have that session any
 	// more, it answers media_reconnect naming it: start a new one.
 	Resume bool `json:"resume,omitempty"`
+}
+
+// LookupRequest asks what a meeting is before joining it, so the pre-join
+// page can tell at once that it does not exist, has ended, is locked, or
+// that this person was removed; reply MeetingInfo. Token and Guest say who
+// asks (optional).
+type LookupRequest struct {
+	Request
+	Code  RoomCode `json:"code" veet:"required"`
+	Token string   `json:"token,omitempty"`
+	Guest string   `json:"guest,omitempty"`
 }
 
 // ResyncRequest asks for a fresh Snapshot, e.g. after a sequence gap.
@@ -235,6 +252,7 @@ var clientTypes = map[Action]func() ClientMessage{
 	ActionLock:            func() ClientMessage { return &LockRequest{} },
 	ActionEnd:             func() ClientMessage { return &EndRequest{} },
 	ActionSetRole:         func() ClientMessage { return &SetRoleRequest{} },
+	ActionLookup:          func() ClientMessage { return &LookupRequest{} },
 }
 
 func (m *CreateRequest) validate() (err error) {
@@ -253,8 +271,24 @@ func (m *JoinRequest) validate() error {
 	if len(m.Token) > MaxTokenLen {
 		return fmt.Errorf("token is longer than %d bytes", MaxTokenLen)
 	}
+	if m.Guest != "" && !sessionRE.MatchString(m.Guest) {
+		return fmt.Errorf("guest must be 1-64 characters of [A-Za-z0-9_.:-]")
+	}
 	if m.Session != "" {
 		return checkSession(m.Session)
+	}
+	return nil
+}
+
+func (m *LookupRequest) validate() error {
+	if !m.Code.Valid() {
+		return fmt.Errorf("code must look like abc-defg-hij")
+	}
+	if len(m.Token) > MaxTokenLen {
+		return fmt.Errorf("token is longer than %d bytes", MaxTokenLen)
+	}
+	if m.Guest != "" && !sessionRE.MatchString(m.Guest) {
+		return fmt.Errorf("guest must be 1-64 characters of [A-Za-z0-9_.:-]")
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ const (
 	TypeActiveSpeakers     EventType = "active_speakers"
 	TypeMediaReconnect     EventType = "media_reconnect"
 	TypeRejoin             EventType = "rejoin"
+	TypeMeetingInfo        EventType = "meeting"
 )
 
 // Meta is the part every server event shares.
@@ -188,11 +189,41 @@ type Joined struct {
 }
 
 // LobbyWaiting answers a guest's Join: they are waiting for a host.
+// Moderators is how many hosts and co-hosts are in the meeting to let them
+// in: with none, nobody can answer the knock until one arrives.
 type LobbyWaiting struct {
 	Meta
-	You   Guest    `json:"you"`
-	Code  RoomCode `json:"code"`
-	Title string   `json:"title"`
+	You        Guest    `json:"you"`
+	Code       RoomCode `json:"code"`
+	Title      string   `json:"title"`
+	Moderators int      `json:"moderators"`
+}
+
+// MeetingStatus says whether a meeting can be joined.
+type MeetingStatus string
+
+const (
+	MeetingOpen     MeetingStatus = "open"
+	MeetingEnded    MeetingStatus = "ended"
+	MeetingNotFound MeetingStatus = "not_found"
+)
+
+// MeetingInfo answers Lookup: what the pre-join page needs to say before
+// anyone clicks. You is how the asker would enter ("host", "participant" for
+// a valid token, "guest" to knock, "banned" when removed, "" when the
+// meeting is not open); RetryAfterMS is set while a denial's cool-down runs.
+// Names are the first few people in the meeting, by arrival.
+type MeetingInfo struct {
+	Meta
+	Code         RoomCode      `json:"code"`
+	Status       MeetingStatus `json:"status"`
+	Title        string        `json:"title"`
+	Locked       bool          `json:"locked"`
+	You          string        `json:"you"`
+	RetryAfterMS int64         `json:"retryAfterMs,omitempty"`
+	People       int           `json:"people"`
+	Names        []string      `json:"names"`
+	Moderators   int           `json:"moderators"`
 }
 
 // Admitted tells a waiting guest they may join, with a participant token; the
@@ -243,10 +274,13 @@ type ParticipantLeft struct {
 	Reason        LeaveReason   `json:"reason"`
 }
 
-// ParticipantUpdated: someone's state (mic, camera, hand, role, name) changed.
+// ParticipantUpdated: someone's state (mic, camera, hand, role, name,
+// reconnecting) changed. Reason "handover" says they were made co-host
+// because the last host and co-host left.
 type ParticipantUpdated struct {
 	Meta
 	Participant Participant `json:"participant"`
+	Reason      string      `json:"reason,omitempty"`
 }
 
 // RoomUpdated: the meeting's settings changed.
@@ -370,6 +404,7 @@ func (*Tracks) EventType() EventType             { return TypeTracks }
 func (*ActiveSpeakers) EventType() EventType     { return TypeActiveSpeakers }
 func (*MediaReconnect) EventType() EventType     { return TypeMediaReconnect }
 func (*Rejoin) EventType() EventType             { return TypeRejoin }
+func (*MeetingInfo) EventType() EventType        { return TypeMeetingInfo }
 
 // serverTypes is every server event, for the TypeScript generator and tests.
 var serverTypes = []Event{
@@ -378,7 +413,7 @@ var serverTypes = []Event{
 	&ParticipantLeft{}, &ParticipantUpdated{}, &RoomUpdated{}, &Knock{},
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
-	&MediaReconnect{}, &Rejoin{},
+	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{},
 }
 
 // ErrorFor builds the error event for a refused request.
@@ -408,10 +443,11 @@ func Enums() map[string][]string {
 		return out
 	}
 	return map[string][]string{
-		"Role":        str(RoleHost, RoleCohost, RoleParticipant, RoleGuest),
-		"Source":      str(SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio),
-		"PeerTarget":  str(TargetPublish, TargetSubscribe),
-		"LeaveReason": str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
+		"Role":          str(RoleHost, RoleCohost, RoleParticipant, RoleGuest),
+		"Source":        str(SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio),
+		"PeerTarget":    str(TargetPublish, TargetSubscribe),
+		"MeetingStatus": str(MeetingOpen, MeetingEnded, MeetingNotFound),
+		"LeaveReason":   str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
 		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited, CodeFlooding,
 			CodeUnauthorized, CodeForbidden, CodeNotFound, CodeNotJoined, CodeLocked, CodeTooSoon, CodeBanned,
 			CodeEnded, CodeUnavailable, CodeInternal),

@@ -143,6 +143,11 @@ func (h *Handlers) vacate(ctx context.Context, conn *state.Conn, reason events.L
 				Participant: conn.Participant, Conn: conn.Ref(), RequestID: requestID})
 		}
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantLeft{ParticipantID: conn.Participant, Reason: reason}))
+		if res.Handover != nil {
+			h.log.Info("moderation handed over: the last host or co-host left", "room", conn.Room, "to", res.Handover.ID, "seq", res.HandoverSeq)
+			h.broadcast(ctx, res.Others, events.WithSeq(res.HandoverSeq, &events.ParticipantUpdated{Participant: *res.Handover, Reason: "handover"}))
+			h.metaChanged(ctx, conn.Room, &state.Change{Node: res.Node, Epoch: res.Epoch, Meta: res.Meta})
+		}
 	case state.LeftLobby:
 		r := events.ReasonCancelled
 		if reason == events.ReasonDisconnected {

@@ -105,6 +105,7 @@ func New(d Deps) *Handlers {
 		events.ActionLock:            h.lock,
 		events.ActionEnd:             h.end,
 		events.ActionSetRole:         h.setRole,
+		events.ActionLookup:          h.lookup,
 	}
 	return h
 }

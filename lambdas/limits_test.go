@@ -58,16 +58,16 @@ func TestRedisHandlersFloodIsShed(t *testing.T) {
 		t.Fatal("the flooding socket was not closed")
 	}
 	// Only the handled updates moved the room (join, bob's join, acks, the
-	// flooder's leave).
+	// flooder's leave, and bob made co-host since the host was the last).
 	room, _ := e.st.Snapshot(context.Background(), code, bob, "c-bob")
-	if room.Seq != uint64(2+acked+1) {
-		t.Fatalf("seq %d after %d accepted updates and a leave", room.Seq, acked)
+	if room.Seq != uint64(2+acked+2) {
+		t.Fatalf("seq %d after %d accepted updates, a leave and a handover", room.Seq, acked)
 	}
 	// Bob saw each of them, in order, and then the flooder leave: a socket
 	// the server closed keeps no seat for reconnecting.
 	evs := e.push.take("c-bob")
-	if len(evs) != acked+1 {
-		t.Fatalf("bob got %d events for %d updates and a leave", len(evs), acked)
+	if len(evs) != acked+2 {
+		t.Fatalf("bob got %d events for %d updates, a leave and a handover", len(evs), acked)
 	}
 	for i, ev := range evs[:acked] {
 		if ev["type"] != "participant_updated" || ev["seq"].(float64) != float64(3+i) {
@@ -75,7 +75,10 @@ func TestRedisHandlersFloodIsShed(t *testing.T) {
 		}
 	}
 	if pl := evs[acked]; pl["type"] != "participant_left" || pl["reason"] != "disconnected" {
-		t.Fatalf("last event %v", pl)
+		t.Fatalf("leave event %v", pl)
+	}
+	if pu := evs[acked+1]; pu["type"] != "participant_updated" || pu["reason"] != "handover" {
+		t.Fatalf("handover event %v", pu)
 	}
 	// The closed socket's $disconnect finds nothing left to free.
 	e.invoke("$disconnect", "c-host", "", nil)

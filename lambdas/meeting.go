@@ -182,7 +182,7 @@ func (h *Handlers) mediaMoved(ctx context.Context, conns []state.Target, epoch u
 // from the connection; a reload is a new guest id, so the deny cool-down
 // also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
-	g := events.Guest{ID: guestID(c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
+	g := events.Guest{ID: guestID(m.Code, m.Guest, c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
 	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP))
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 	}
 	c.conn.Room, c.conn.Participant = m.Code, g.ID
 	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", len(res.Mods))
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title}))
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title, Moderators: len(res.Mods)}))
 	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
 	h.vacateOther(ctx, &prev, m.Code, g.ID)
 	return nil
@@ -216,14 +216,59 @@ func knockSource(sourceIP string) string {
 	}
 }
 
-func guestID(conn events.ConnectionID) events.ParticipantID {
+// guestID is a knocking guest's id: from the key their browser keeps for
+// the meeting when they send one (so a denial and their lobby place hold
+// across "try again" and reloads), else from their socket.
+func guestID(code events.RoomCode, key string, conn events.ConnectionID) events.ParticipantID {
 	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	sum := sha256.Sum256([]byte("guest:" + conn))
+	seed := "guest:" + string(conn)
+	if key != "" {
+		seed = "guest:" + string(code) + ":" + key
+	}
+	sum := sha256.Sum256([]byte(seed))
 	out := []byte("p_")
 	for _, v := range sum[:12] {
 		out = append(out, alnum[int(v)%len(alnum)])
 	}
 	return events.ParticipantID(out)
+}
+
+// lookup tells a pre-join page what the meeting is and how the asker would
+// enter it, before anyone clicks.
+func (h *Handlers) lookup(ctx context.Context, c *call) error {
+	m := c.msg.(*events.LookupRequest)
+	var pid events.ParticipantID
+	you := "guest"
+	if m.Token != "" {
+		cl, err := h.d.Tokens.Verify(m.Token)
+		if err == nil && cl.Room == m.Code && cl.Role != events.RoleGuest {
+			pid, you = cl.Participant, string(baseRole(cl.Role))
+		}
+	}
+	var gid events.ParticipantID
+	if m.Guest != "" {
+		gid = guestID(m.Code, m.Guest, c.connID())
+	}
+	l, err := h.d.State.Lookup(ctx, m.Code, pid, gid)
+	if err != nil {
+		return err
+	}
+	info := &events.MeetingInfo{Code: m.Code, Status: l.Status, Title: l.Title, Locked: l.Locked, People: l.People,
+		Names: l.Names, Moderators: l.Moderators, RetryAfterMS: l.RetryAfter.Milliseconds()}
+	switch {
+	case l.Status != events.MeetingOpen:
+		you = ""
+	case l.Banned:
+		you = "banned"
+	case l.Role != "" && pid != "":
+		you = string(l.Role)
+	}
+	info.You = you
+	if info.Names == nil {
+		info.Names = []string{}
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), info))
+	return nil
 }
 
 func (h *Handlers) resync(ctx context.Context, c *call) error {

@@ -169,6 +169,11 @@ func (n *Node) expireAway(ctx context.Context, r *room) {
 		return
 	}
 	for _, g := range gone {
+		if g.Handover != nil {
+			r.log.Info("moderation handed over: the last host or co-host did not come back", "to", g.Participant, "seq", g.Seq)
+			n.tell(ctx, conns, events.WithSeq(g.Seq, &events.ParticipantUpdated{Participant: *g.Handover, Reason: "handover"}))
+			continue
+		}
 		r.log.Info("participant did not come back in time", "participant", g.Participant, "seq", g.Seq)
 		if p := r.participant(g.Participant); p != nil {
 			r.removeParticipant(p, "did not reconnect in time")

@@ -79,6 +79,26 @@ local function place(node, now)
   return ep
 end
 local function epoch() return tonumber(redis.call('HGET', R, 'epoch') or '0') end
+-- handover: when no host or co-host is left among the participants, the
+-- longest-present one who is not reconnecting becomes co-host (as Meet hands
+-- a meeting on). Answers that participant's JSON, or nil.
+local function handover()
+  local kv = redis.call('HGETALL', P)
+  local best, bp
+  for i = 1, #kv, 2 do
+    local p = cjson.decode(kv[i+1])
+    if p.role == 'host' or p.role == 'cohost' then return nil end
+    if not p.reconnecting and (not bp or p.joinedAt < bp.joinedAt or (p.joinedAt == bp.joinedAt and kv[i] < best)) then
+      best, bp = kv[i], p
+    end
+  end
+  if not bp then return nil end
+  bp.role = 'cohost'
+  local pj = cjson.encode(bp)
+  redis.call('HSET', P, best, pj)
+  redis.call('HSET', R, 'role:' .. best, 'cohost')
+  return pj
+end
 -- meta: the room's settings a node keeps to rebuild the room (RoomMeta).
 local function meta(res)
   local kv = redis.call('HGETALL', R)
@@ -213,8 +233,13 @@ local pid, cid = ARGV[1], ARGV[2]
 local res = {kind = 'none'}
 local _, id = connOf(C, pid)
 if id == cid then
+  local was = cjson.decode(redis.call('HGET', P, pid) or '{}')
   redis.call('HDEL', C, pid); redis.call('HDEL', P, pid)
   res.kind, res.seq, res.node, res.epoch = 'participant', bump(), redis.call('HGET', R, 'node') or '', epoch()
+  if was.role == 'host' or was.role == 'cohost' then
+    res.target = handover()
+    if res.target then res.at = bump(); meta(res) end
+  end
   res.conns = conns('')
   -- An empty room is placed afresh by its next join (least-loaded node).
   if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
@@ -257,9 +282,15 @@ if redis.call('EXISTS', R) == 0 then return cjson.encode({}) end
 local gone = {}
 for _, pid in ipairs(redis.call('ZRANGEBYSCORE', A, '-inf', ARGV[1])) do
   redis.call('ZREM', A, pid)
-  if redis.call('HEXISTS', P, pid) == 1 and redis.call('HEXISTS', C, pid) == 0 then
+  local pj = redis.call('HGET', P, pid)
+  if pj and redis.call('HEXISTS', C, pid) == 0 then
     redis.call('HDEL', P, pid)
     gone[#gone+1] = {p = pid, seq = bump()}
+    local was = cjson.decode(pj)
+    if was.role == 'host' or was.role == 'cohost' then
+      local h = handover()
+      if h then gone[#gone+1] = {g = h, seq = bump()} end
+    end
   end
 end
 if #gone == 0 then return cjson.encode({}) end
@@ -404,4 +435,38 @@ var snapshotScript = script(`
 local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
 touch()
 return cjson.encode(room({}, isMod(me)))
+`)
+
+// ARGV: participant id asking ("" = unknown), guest id asking (""), now
+// (ms). What a pre-join page may know: whether the meeting is open, its
+// title and lock, how many are in and the first few names by arrival, how
+// many hosts and co-hosts could answer a knock, and about the asker: a role
+// the host gave them, whether they were removed, how long a denial's
+// cool-down still runs. Reads only.
+var lookupScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'not_found'}) end
+local res = {kind = 'open', title = redis.call('HGET', R, 'title') or '', locked = redis.call('HGET', R, 'locked') == '1'}
+if redis.call('HGET', R, 'ended') == '1' then res.kind = 'ended'; return cjson.encode(res) end
+local first = {}
+for _, v in ipairs(redis.call('HVALS', P)) do
+  local p = cjson.decode(v)
+  first[#first+1] = {at = p.joinedAt or 0, name = p.name}
+  table.sort(first, function(a, b) return a.at < b.at end)
+  if #first > 5 then first[6] = nil end
+end
+res.names = {}
+for _, f in ipairs(first) do res.names[#res.names+1] = f.name end
+res.people = redis.call('HLEN', P)
+res.mods = mods()
+local pid, gid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if pid ~= '' then
+  res.banned = redis.call('SISMEMBER', B, pid) == 1
+  res.role = redis.call('HGET', R, 'role:' .. pid) or ''
+  if redis.call('HGET', R, 'host') == pid then res.role = 'host' end
+end
+if gid ~= '' then
+  local till = tonumber(redis.call('ZSCORE', D, gid) or '0')
+  if till > now then res.retry = till - now end
+end
+return cjson.encode(res)
 `)

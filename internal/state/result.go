@@ -74,6 +74,11 @@ type result struct {
 	Epoch        uint64       `json:"epoch"`
 	Unchanged    bool         `json:"unchanged"`
 	Meta         *metaResult  `json:"meta"`
+	// lookup's
+	People int          `json:"people"`
+	Names  list[string] `json:"names"`
+	Role   string       `json:"role"`
+	Banned bool         `json:"banned"`
 }
 
 // metaResult is the meta() helper's answer (RoomMeta, with cjson's empty

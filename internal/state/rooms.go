@@ -221,6 +221,11 @@ type LeaveResult struct {
 	Seq    uint64
 	Node   events.NodeID
 	Epoch  uint64
+	// Handover is the participant made co-host because the last host and
+	// co-host left (at HandoverSeq); Meta the room's settings after it.
+	Handover    *events.Participant
+	HandoverSeq uint64
+	Meta        *events.RoomMeta
 	Others []Target         // a seat's leave: every participant left in the room
 	Mods   []events.ConnRef // a lobby leave: every host and co-host connection
 }
@@ -232,7 +237,15 @@ func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.Part
 	if err != nil {
 		return nil, err
 	}
-	return &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Mods: refs(r.Mods)}, nil
+	out := &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Mods: refs(r.Mods)}
+	if r.Target != "" {
+		p, err := participant(r.Target)
+		if err != nil {
+			return nil, err
+		}
+		out.Handover, out.HandoverSeq, out.Meta = &p, r.At, r.Meta.meta()
+	}
+	return out, nil
 }
 
 // Change is a presence change to broadcast.
@@ -461,10 +474,13 @@ func (s *Store) Away(ctx context.Context, code events.RoomCode, pid events.Parti
 	return r.change()
 }
 
-// Expired is a participant whose reconnecting time ran out.
+// Expired is a participant whose reconnecting time ran out, or, with
+// Handover set, the one made co-host at Seq because that was the last host
+// or co-host.
 type Expired struct {
 	Participant events.ParticipantID
 	Seq         uint64
+	Handover    *events.Participant
 }
 
 // ExpireAway takes out the participants of a room whose reconnecting time
@@ -476,7 +492,52 @@ func (s *Store) ExpireAway(ctx context.Context, code events.RoomCode) ([]Expired
 	}
 	out := make([]Expired, 0, len(r.Muted))
 	for _, m := range r.Muted {
+		if m.G != "" {
+			p, err := participant(m.G)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, Expired{Participant: p.ID, Seq: m.Seq, Handover: &p})
+			continue
+		}
 		out = append(out, Expired{Participant: events.ParticipantID(m.P), Seq: m.Seq})
 	}
 	return out, targets(r.Conns), nil
+}
+
+// Lookup is what a pre-join page may know of a meeting (see lookupScript).
+type Lookup struct {
+	Status     events.MeetingStatus
+	Title      string
+	Locked     bool
+	People     int
+	Names      []string
+	Moderators int
+	// Role is a role the host gave the asking participant ("" = none);
+	// Banned says they were removed; RetryAfter a denial's cool-down left.
+	Role       events.Role
+	Banned     bool
+	RetryAfter time.Duration
+}
+
+// Lookup reads a meeting for a pre-join page; pid and guest say who asks
+// (either may be "").
+func (s *Store) Lookup(ctx context.Context, code events.RoomCode, pid, guest events.ParticipantID) (*Lookup, error) {
+	r, err := s.run(ctx, lookupScript, code, string(pid), string(guest), time.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	switch r.Kind {
+	case "not_found":
+		return &Lookup{Status: events.MeetingNotFound}, nil
+	case "ended":
+		return &Lookup{Status: events.MeetingEnded, Title: r.Title}, nil
+	}
+	out := &Lookup{Status: events.MeetingOpen, Title: r.Title, Locked: r.Locked, People: r.People,
+		Names: []string(r.Names), Moderators: len(r.Mods), Role: events.Role(r.Role), Banned: r.Banned,
+		RetryAfter: time.Duration(r.Retry) * time.Millisecond}
+	if out.Names == nil {
+		out.Names = []string{}
+	}
+	return out, nil
 }

@@ -17,7 +17,7 @@ var Functions = []Function{
 	{Name: "disconnect", RouteKeys: []string{"$disconnect"}},
 	{Name: "default", RouteKeys: []string{"$default"}},
 	{Name: "create", RouteKeys: []string{"create"}},
-	{Name: "join", RouteKeys: []string{"join", "resync"}},
+	{Name: "join", RouteKeys: []string{"join", "resync", "lookup"}},
 	{Name: "leave", RouteKeys: []string{"leave"}},
 	{Name: "ping", RouteKeys: []string{"ping"}},
 	{Name: "presence", RouteKeys: []string{"update"}},

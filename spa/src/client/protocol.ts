@@ -3,6 +3,7 @@
 
 export type Code = "bad_request" | "unknown_action" | "message_too_large" | "frame_too_large" | "rate_limited" | "flooding" | "unauthorized" | "forbidden" | "not_found" | "not_joined" | "locked" | "too_soon" | "banned" | "ended" | "unavailable" | "internal";
 export type LeaveReason = "left" | "disconnected" | "removed" | "ended" | "admitted" | "denied" | "cancelled";
+export type MeetingStatus = "open" | "ended" | "not_found";
 export type PeerTarget = "publish" | "subscribe";
 export type Role = "host" | "cohost" | "participant" | "guest";
 export type Source = "microphone" | "camera" | "screen" | "screen_audio";
@@ -63,6 +64,7 @@ export interface JoinRequest {
   micOn: boolean;
   camOn: boolean;
   session?: string;
+  guest?: string;
   resume?: boolean;
 }
 
@@ -75,6 +77,14 @@ export interface LockRequest {
   action: "lock";
   id: string;
   locked: boolean;
+}
+
+export interface LookupRequest {
+  action: "lookup";
+  id: string;
+  code: RoomCode;
+  token?: string;
+  guest?: string;
 }
 
 export interface MuteRequest {
@@ -230,6 +240,7 @@ export interface LobbyWaiting {
   you: Guest;
   code: RoomCode;
   title: string;
+  moderators: number;
 }
 
 export interface Admitted {
@@ -293,6 +304,7 @@ export interface ParticipantUpdated {
   epoch?: number;
   session?: string;
   participant: Participant;
+  reason?: string;
 }
 
 export interface RoomUpdated {
@@ -428,6 +440,23 @@ export interface Rejoin {
   reason: string;
 }
 
+export interface MeetingInfo {
+  type: "meeting";
+  id?: string;
+  seq?: number;
+  epoch?: number;
+  session?: string;
+  code: RoomCode;
+  status: MeetingStatus;
+  title: string;
+  locked: boolean;
+  you: string;
+  retryAfterMs?: number;
+  people: number;
+  names: string[];
+  moderators: number;
+}
+
 export type ClientMessage =
   | AdmitRequest
   | AdmitAllRequest
@@ -438,6 +467,7 @@ export type ClientMessage =
   | JoinRequest
   | LeaveRequest
   | LockRequest
+  | LookupRequest
   | MuteRequest
   | MuteAllRequest
   | PingRequest
@@ -463,6 +493,7 @@ export type ServerEvent =
   | LobbyLeft
   | LobbyWaiting
   | MediaReconnect
+  | MeetingInfo
   | Muted
   | ParticipantJoined
   | ParticipantLeft
