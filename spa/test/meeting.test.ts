@@ -144,9 +144,11 @@ describe("MeetingClient", () => {
     expect(c.remoteFor(track("p_guest2", "1") as never)).toMatchObject({ id: "recv-1" });
   });
 
-  it("asks for a snapshot on a sequence gap", async () => {
+  it("asks for a snapshot on a sequence gap that outlives the hold-back", async () => {
     await joined();
     sock.receive({ type: "participant_joined", seq: 3, participant: { ...me, id: "p_x" } });
+    expect(sock.sent.find((m) => m.action === "resync")).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 600));
     expect(lastSent("resync")).toBeDefined();
   });
 

@@ -61,7 +61,9 @@ const joinErrors: Record<string, string> = {
 // no token), keeps the room state, runs the media, rejoins after a dropped
 // connection and exposes the moderation actions. The UI only renders it.
 export class MeetingClient extends Emitter<MeetingEvents> {
-  readonly room = new RoomState();
+  // A gap in the room's deltas that outlives the hold-back asks for a
+  // snapshot (the RoomState decides when).
+  readonly room = new RoomState({ onResync: () => this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed()) });
   readonly sig: Signaling;
   media: MediaSession | null = null;
   // The session being replaced while the room migrates between nodes: it
@@ -233,9 +235,6 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private onEvent(ev: ServerEvent): void {
     if (this.stale(ev)) return;
     const r = this.room.apply(ev);
-    if (r.needResync) {
-      this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed());
-    }
     switch (ev.type) {
       case "joined":
         void this.onJoined(ev);
