@@ -23,6 +23,13 @@ const (
 	// CmdRoomMeta brings the node's copy of the room's settings up to date
 	// (lock, roles, bans), from which it rebuilds the room if Redis loses it.
 	CmdRoomMeta CommandType = "room_meta"
+	// CmdPresence wakes the node: the room's presence log has changes to
+	// push to its participants (sent when a change needs no other command).
+	// Any command for a room wakes it the same way.
+	CmdPresence CommandType = "presence"
+	// CmdMuteAll stops forwarding every microphone of the room but
+	// Participant's (the host who asked), as of Seq.
+	CmdMuteAll CommandType = "mute_all"
 )
 
 // RoomMeta is what a node keeps of a room's settings besides its media: what
@@ -89,6 +96,10 @@ type Command struct {
 	OfferID string `json:"offerId,omitempty"`
 	// Meta is the room's settings (join and room_meta).
 	Meta *RoomMeta `json:"meta,omitempty"`
+	// Log is the room's presence log position (a Redis stream id) as of the
+	// state a join carries: the room as the joined reply shows it. The node
+	// pushes the participant the log's changes after it.
+	Log string `json:"log,omitempty"`
 	// SentAt is the sender's clock (Unix ms), for latency figures and for
 	// dropping media commands that waited too long to matter.
 	SentAt int64 `json:"sentAt"`
@@ -135,8 +146,10 @@ func (c *Command) Validate() error {
 			return fmt.Errorf("command set_muted: bad source %q", c.Source)
 		}
 		return needParticipant()
-	case CmdCloseRoom:
+	case CmdCloseRoom, CmdPresence:
 		return nil
+	case CmdMuteAll:
+		return needParticipant()
 	case CmdRoomMeta:
 		if c.Meta == nil {
 			return fmt.Errorf("command room_meta: meta is required")

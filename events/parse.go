@@ -28,6 +28,8 @@ const (
 	CodeEnded           Code = "ended"             // the meeting is over
 	CodeUnavailable     Code = "unavailable"       // no media node can take the meeting now
 	CodeInternal        Code = "internal"          // our fault; retry later
+	CodeFull            Code = "full"              // the meeting has as many participants as it takes
+	CodeLobbyFull       Code = "lobby_full"        // the lobby has as many guests waiting as it takes
 )
 
 // Error is a refusal with a code; handlers return it and the transport turns

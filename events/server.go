@@ -36,6 +36,9 @@ const (
 	TypeMediaReconnect     EventType = "media_reconnect"
 	TypeRejoin             EventType = "rejoin"
 	TypeMeetingInfo        EventType = "meeting"
+	TypePresence           EventType = "presence"
+	TypeAllMuted           EventType = "all_muted"
+	TypeRoomPage           EventType = "room_page"
 )
 
 // Meta is the part every server event shares.
@@ -186,6 +189,10 @@ type Joined struct {
 	You   Participant `json:"you"`
 	Token string      `json:"token"`
 	Room  Room        `json:"room"`
+	// Pages is how many messages the room takes (pages.go): Room holds the
+	// first page of its participants and lobby, RoomPage events with the
+	// same id and seq the others. Omitted when the room fits in this one.
+	Pages int `json:"pages,omitempty"`
 }
 
 // LobbyWaiting answers a guest's Join: they are waiting for a host.
@@ -246,6 +253,8 @@ type Left struct{ Meta }
 type Snapshot struct {
 	Meta
 	Room Room `json:"room"`
+	// Pages: as Joined.Pages.
+	Pages int `json:"pages,omitempty"`
 }
 
 // ParticipantJoined: someone entered the meeting.
@@ -405,6 +414,9 @@ func (*ActiveSpeakers) EventType() EventType     { return TypeActiveSpeakers }
 func (*MediaReconnect) EventType() EventType     { return TypeMediaReconnect }
 func (*Rejoin) EventType() EventType             { return TypeRejoin }
 func (*MeetingInfo) EventType() EventType        { return TypeMeetingInfo }
+func (*Presence) EventType() EventType           { return TypePresence }
+func (*AllMuted) EventType() EventType           { return TypeAllMuted }
+func (*RoomPage) EventType() EventType           { return TypeRoomPage }
 
 // serverTypes is every server event, for the TypeScript generator and tests.
 var serverTypes = []Event{
@@ -413,7 +425,8 @@ var serverTypes = []Event{
 	&ParticipantLeft{}, &ParticipantUpdated{}, &RoomUpdated{}, &Knock{},
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
-	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{},
+	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{}, &Presence{}, &AllMuted{},
+	&RoomPage{},
 }
 
 // ErrorFor builds the error event for a refused request.
@@ -450,6 +463,6 @@ func Enums() map[string][]string {
 		"LeaveReason":   str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
 		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited, CodeFlooding,
 			CodeUnauthorized, CodeForbidden, CodeNotFound, CodeNotJoined, CodeLocked, CodeTooSoon, CodeBanned,
-			CodeEnded, CodeUnavailable, CodeInternal),
+			CodeEnded, CodeUnavailable, CodeInternal, CodeFull, CodeLobbyFull),
 	}
 }

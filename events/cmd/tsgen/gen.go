@@ -49,7 +49,14 @@ func Generate() string {
 	}
 	sort.Strings(serverNames)
 
+	var changeNames []string
+	for _, e := range events.ChangeEvents() {
+		changeNames = append(changeNames, reflect.TypeOf(e).Elem().Name())
+	}
+	sort.Strings(changeNames)
+
 	b.WriteString(g.out.String())
+	fmt.Fprintf(&b, "export type PresenceChange =\n  | %s;\n\n", strings.Join(changeNames, "\n  | "))
 	fmt.Fprintf(&b, "export type ClientMessage =\n  | %s;\n\n", strings.Join(clientNames, "\n  | "))
 	fmt.Fprintf(&b, "export type ServerEvent =\n  | %s;\n\n", strings.Join(serverNames, "\n  | "))
 	fmt.Fprintf(&b, "export type Action = ClientMessage[\"action\"];\n")
@@ -95,9 +102,12 @@ func (g *gen) fields(t reflect.Type, fixed map[string]string, out *[]string) {
 		}
 		optional := strings.Contains(opts, "omitempty") || f.Type.Kind() == reflect.Pointer
 		typ, ok := fixed[name]
-		if ok {
+		switch {
+		case ok:
 			optional = name == "id" && fixed["type"] != "" // replies name a request only sometimes
-		} else {
+		case f.Tag.Get("ts") != "":
+			typ = f.Tag.Get("ts") // a type Go spells as raw JSON (a union)
+		default:
 			typ = g.typeOf(f.Type)
 		}
 		q := ""
