@@ -142,6 +142,7 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	// Handlers and nodes push through the real SDK client, signed with
 	// static credentials, to this process's own @connections endpoint.
 	s.pushHTTP = http.DefaultTransport.(*http.Transport).Clone()
+	push.PoolTransport(s.pushHTTP)
 	pusher := push.NewAPIGateway(aws.Config{
 		Region:      Region,
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),

@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 
@@ -22,6 +24,18 @@ import (
 // ErrGone means API Gateway answered 410: the connection no longer exists, so
 // the caller should forget it (leave the room, drop its state).
 var ErrGone = errors.New("push: connection is gone")
+
+// ErrTooLarge: the message is over API Gateway's limit, which would answer
+// 413 and deliver nothing. It is never posted; the sender has a bug to fix
+// (everything that grows with a room goes in pages).
+var ErrTooLarge = errors.New("push: message over 128 KB")
+
+// MaxConns is how many posts one process keeps in flight to an endpoint,
+// and how many connections it keeps open to it for reuse: enough to reach
+// a thousand sockets in a fraction of a second, few enough that a burst
+// opens no more sockets than that (each post once took a connection of
+// its own, and a large meeting ran out of file descriptors).
+const MaxConns = 32
 
 // Pusher posts to and closes client connections.
 type Pusher interface {
@@ -49,9 +63,23 @@ type APIGateway struct {
 	clients map[string]*apigatewaymanagementapi.Client
 }
 
-// NewAPIGateway returns a Pusher that signs requests with cfg.
+// NewAPIGateway returns a Pusher that signs requests with cfg. Without an
+// HTTP client of cfg's own, it keeps MaxConns connections per endpoint for
+// reuse (the SDK's default keeps 10, and a post beyond them pays a new TLS
+// handshake).
 func NewAPIGateway(cfg aws.Config) Pusher {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(PoolTransport)
+	}
 	return &APIGateway{cfg: cfg, clients: map[string]*apigatewaymanagementapi.Client{}}
+}
+
+// PoolTransport sizes a transport for posting to `@connections`: MaxConns
+// connections per endpoint, kept open between bursts.
+func PoolTransport(t *http.Transport) {
+	t.MaxIdleConns = 4 * MaxConns
+	t.MaxIdleConnsPerHost = MaxConns
+	t.MaxConnsPerHost = 2 * MaxConns
 }
 
 func (a *APIGateway) client(endpoint string) (*apigatewaymanagementapi.Client, error) {
@@ -92,8 +120,12 @@ func endpointRegion(endpoint string) string {
 	return ""
 }
 
-// Post sends data to the connection; ErrGone when it no longer exists.
+// Post sends data to the connection; ErrGone when it no longer exists,
+// ErrTooLarge (without trying) when it is over API Gateway's limit.
 func (a *APIGateway) Post(ctx context.Context, to events.ConnRef, data []byte) error {
+	if len(data) > events.MaxMessage {
+		return fmt.Errorf("%w: %d bytes to %s", ErrTooLarge, len(data), to.ConnectionID)
+	}
 	c, err := a.client(to.Endpoint)
 	if err != nil {
 		return err

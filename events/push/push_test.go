@@ -3,12 +3,16 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -113,3 +117,110 @@ func TestAPIGatewaySignsForTheEndpointsRegion(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIGatewayRefusesOversizedPosts: a message API Gateway would refuse
+// with 413 is not sent at all, and says why.
+func TestAPIGatewayRefusesOversizedPosts(t *testing.T) {
+	f := &fakeConnections{posts: map[string][]string{}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	p := NewAPIGateway(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AK", "SK", "")})
+	to := events.ConnRef{ConnectionID: "c1", Endpoint: srv.URL + "/stage"}
+	if err := p.Post(context.Background(), to, make([]byte, events.MaxMessage+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized post: %v, want ErrTooLarge", err)
+	}
+	if err := p.Post(context.Background(), to, []byte(`"`+strings.Repeat("a", events.MaxMessage-2)+`"`)); err != nil {
+		t.Fatalf("a post of exactly the limit: %v", err)
+	}
+	if len(f.posts["c1"]) != 1 {
+		t.Fatalf("posted %d messages, want the one within the limit", len(f.posts["c1"]))
+	}
+}
+
+// TestBroadcastReusesBoundedConnections: a broadcast to many sockets keeps
+// at most MaxConns posts in flight and reuses its connections (it once
+// opened one per post, and a large meeting ran out of file descriptors).
+func TestBroadcastReusesBoundedConnections(t *testing.T) {
+	f := &fakeConnections{posts: map[string][]string{}}
+	srv := httptest.NewUnstartedServer(f)
+	var mu sync.Mutex
+	opened, active, peak := 0, 0, 0
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch st {
+		case http.StateNew:
+			opened++
+		case http.StateActive:
+			active++
+			peak = max(peak, active)
+		case http.StateIdle, http.StateClosed:
+			if active > 0 {
+				active--
+			}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	p := NewAPIGateway(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AK", "SK", "")})
+	var to []events.ConnRef
+	for i := range 2000 {
+		to = append(to, events.ConnRef{ConnectionID: events.ConnectionID(fmt.Sprintf("c%d", i)), Endpoint: srv.URL + "/stage"})
+	}
+	to = append(to, events.ConnRef{ConnectionID: "gone", Endpoint: srv.URL + "/stage"})
+	for range 2 {
+		gone, failed, err := Broadcast(context.Background(), p, to, []byte(`{"type":"ack"}`), 5*time.Second)
+		if len(gone) != 1 || gone[0].ConnectionID != "gone" || failed != 0 {
+			t.Fatalf("gone %v, failed %d (%v)", gone, failed, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened > 2*MaxConns || peak > MaxConns {
+		t.Fatalf("4,002 posts opened %d connections, %d at once; want at most %d, %d", opened, peak, 2*MaxConns, MaxConns)
+	}
+	if len(f.posts) != 2000 {
+		t.Fatalf("%d sockets got the broadcast", len(f.posts))
+	}
+}
+
+// TestBoundedWaitsItsTurn: no more than n calls run at once, and a caller
+// whose context ends while waiting gives up.
+func TestBoundedWaitsItsTurn(t *testing.T) {
+	slow := &slowPusher{release: make(chan struct{})}
+	b := NewBounded(slow, 3)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { _ = b.Post(context.Background(), events.ConnRef{ConnectionID: "c"}, nil) })
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := slow.running.Load(); n != 3 {
+		t.Fatalf("%d posts running, want 3", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := b.Post(ctx, events.ConnRef{ConnectionID: "c"}, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting post: %v", err)
+	}
+	close(slow.release)
+	wg.Wait()
+	if slow.peak.Load() != 3 {
+		t.Fatalf("peak %d", slow.peak.Load())
+	}
+}
+
+type slowPusher struct {
+	release       chan struct{}
+	running, peak atomic.Int32
+}
+
+func (s *slowPusher) Post(context.Context, events.ConnRef, []byte) error {
+	n := s.running.Add(1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	<-s.release
+	s.running.Add(-1)
+	return nil
+}
+
+func (s *slowPusher) Delete(context.Context, events.ConnRef) error { return nil }
