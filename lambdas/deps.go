@@ -29,13 +29,15 @@ func DepsFromEnv(ctx context.Context) (Deps, error) {
 	signing, accepted := signer.KeyIDs()
 	log.Info("token keys", "signing", signing, "accepted", accepted) // a rotation is followed by these
 	return Deps{
-		State:       state.New(cfg.Redis),
-		Bus:         bus.New(cfg.Redis, log),
-		Push:        push.NewAPIGateway(cfg.AWS),
-		Tokens:      signer,
-		Region:      cfg.Region,
-		CallbackURL: cfg.CallbackURL,
-		Log:         log,
+		State:           state.New(cfg.Redis),
+		Bus:             bus.New(cfg.Redis, log),
+		Push:            push.NewAPIGateway(cfg.AWS),
+		Tokens:          signer,
+		Region:          cfg.Region,
+		CallbackURL:     cfg.CallbackURL,
+		MaxParticipants: cfg.MaxParticipants,
+		MaxLobby:        cfg.MaxLobby,
+		Log:             log,
 	}, nil
 }
 

@@ -3,16 +3,19 @@ package lambdas
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/push"
 	"github.com/veet-dev/veet/internal/state"
 )
 
-// parallelPosts bounds concurrent posts of one broadcast: enough to reach a
-// 100-person room in a few round trips without opening 100 sockets at once.
-const parallelPosts = 16
+// Presence does not fan out from here: a change is written to the room's
+// log by the script that makes it, and the room's node pushes it to
+// everyone in batches (sfu/presence.go). A handler only wakes the node
+// (wake, or any command it sends for the room). What it pushes itself goes
+// to one connection (replies, admitted, muted, removed) or, rarely, to
+// everyone at once (ended, media_reconnect): never one message per change
+// per participant.
 
 // reply pushes e to one connection. A gone connection is cleaned up; any
 // other failure is logged (the client's request timeout covers it).
@@ -28,16 +31,49 @@ func (h *Handlers) post(ctx context.Context, to events.ConnRef, e events.Event) 
 	}
 	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
-	err := push.Send(pctx, h.d.Push, to, e)
+	err := push.Send(pctx, h.push, to, e)
 	if err != nil && !errors.Is(err, push.ErrGone) {
 		h.log.Warn("push failed", "conn", to.ConnectionID, "type", e.EventType(), "err", err)
 	}
 	return err
 }
 
+// sendRoom replies with a joined or snapshot event carrying room: in one
+// message when it fits, else its first page and RoomPage events for the
+// rest, all naming the reply's id and the room's seq (events/pages.go).
+func (h *Handlers) sendRoom(ctx context.Context, to events.ConnRef, head events.Event, room events.Room) {
+	first, rest, pages := events.PageRoom(room, events.PageBytes)
+	switch e := head.(type) {
+	case *events.Joined:
+		e.Room = first
+		if pages > 1 {
+			e.Pages = pages
+		}
+	case *events.Snapshot:
+		e.Room = first
+		if pages > 1 {
+			e.Pages = pages
+		}
+	}
+	if _, ok := head.(*events.Snapshot); ok {
+		events.WithSeq(room.Seq, head)
+	}
+	id := events.MetaOf(head).ID
+	if err := h.post(ctx, to, head); err != nil {
+		if errors.Is(err, push.ErrGone) {
+			h.gone(ctx, to.ConnectionID)
+		}
+		return
+	}
+	for _, p := range rest {
+		if err := h.post(ctx, to, events.WithSeq(room.Seq, events.Reply(id, p))); err != nil {
+			return // the client asks again (resync) when a page does not come
+		}
+	}
+}
+
 // broadcast pushes e to every target, a bounded number at a time; the
-// connections found gone are cleaned up afterwards (which may broadcast
-// their departure in turn — each cleanup removes a seat, so it ends).
+// connections found gone are cleaned up afterwards.
 func (h *Handlers) broadcast(ctx context.Context, to []state.Target, e events.Event) {
 	refs := make([]events.ConnRef, len(to))
 	for i, t := range to {
@@ -55,35 +91,24 @@ func (h *Handlers) broadcastRefs(ctx context.Context, to []events.ConnRef, e eve
 		h.log.Error("marshal broadcast", "type", e.EventType(), "err", err)
 		return
 	}
-	var mu sync.Mutex
-	var gone []events.ConnectionID
-	sem := make(chan struct{}, parallelPosts)
-	var wg sync.WaitGroup
-	for _, ref := range to {
-		if ref.ConnectionID == "" {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			pctx, cancel := context.WithTimeout(ctx, pushTimeout)
-			defer cancel()
-			err := h.d.Push.Post(pctx, ref, data)
-			switch {
-			case errors.Is(err, push.ErrGone):
-				mu.Lock()
-				gone = append(gone, ref.ConnectionID)
-				mu.Unlock()
-			case err != nil:
-				h.log.Warn("broadcast post failed", "conn", ref.ConnectionID, "type", e.EventType(), "err", err)
-			}
-		}()
+	gone, failed, last := push.Broadcast(ctx, h.push, to, data, pushTimeout)
+	if failed > 0 {
+		h.log.Warn("broadcast posts failed", "type", e.EventType(), "failed", failed, "of", len(to), "err", last)
 	}
-	wg.Wait()
-	for _, id := range gone {
-		h.gone(ctx, id)
+	for _, ref := range gone {
+		h.gone(ctx, ref.ConnectionID)
 	}
+}
+
+// wake tells the room's node that its log has changes to push, when the
+// change needed no other command (any command for the room wakes it too).
+// A lost wake-up delays the push until the node's next look at the log
+// (every second), it loses nothing: logged, not refused.
+func (h *Handlers) wake(ctx context.Context, code events.RoomCode, at state.Served) {
+	if at.Node == "" {
+		return // nobody is in the meeting to tell
+	}
+	_ = h.command(ctx, at.Node, events.Command{Type: events.CmdPresence, Room: code, Epoch: at.Epoch})
 }
 
 // gone cleans up a connection API Gateway says no longer exists, as if its
@@ -124,14 +149,15 @@ func (h *Handlers) away(ctx context.Context, conn *state.Conn, reason events.Lea
 		return h.vacate(ctx, conn, reason, "")
 	}
 	h.log.Info("participant reconnecting", "room", conn.Room, "participant", conn.Participant, "seq", ch.Seq)
-	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	h.wake(ctx, conn.Room, state.Served{Node: ch.Node, Epoch: ch.Epoch})
 	return nil
 }
 
 // vacate takes the connection's participant out of its room (or lobby),
-// tells the others and the node. requestID names the client request, if any.
+// tells the node (which pushes the others the change). requestID names the
+// client request, if any.
 func (h *Handlers) vacate(ctx context.Context, conn *state.Conn, reason events.LeaveReason, requestID string) error {
-	res, err := h.d.State.Leave(ctx, conn.Room, conn.Participant, conn.ID)
+	res, err := h.d.State.Leave(ctx, conn.Room, conn.Participant, conn.ID, reason)
 	if err != nil {
 		return err
 	}
@@ -142,19 +168,13 @@ func (h *Handlers) vacate(ctx context.Context, conn *state.Conn, reason events.L
 			h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: conn.Room, Epoch: res.Epoch,
 				Participant: conn.Participant, Conn: conn.Ref(), RequestID: requestID})
 		}
-		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantLeft{ParticipantID: conn.Participant, Reason: reason}))
 		if res.Handover != nil {
 			h.log.Info("moderation handed over: the last host or co-host left", "room", conn.Room, "to", res.Handover.ID, "seq", res.HandoverSeq)
-			h.broadcast(ctx, res.Others, events.WithSeq(res.HandoverSeq, &events.ParticipantUpdated{Participant: *res.Handover, Reason: "handover"}))
 			h.metaChanged(ctx, conn.Room, &state.Change{Node: res.Node, Epoch: res.Epoch, Meta: res.Meta})
 		}
 	case state.LeftLobby:
-		r := events.ReasonCancelled
-		if reason == events.ReasonDisconnected {
-			r = reason
-		}
-		h.log.Info("guest left the lobby", "room", conn.Room, "guest", conn.Participant, "reason", r)
-		h.broadcastRefs(ctx, res.Mods, &events.LobbyLeft{ParticipantID: conn.Participant, Reason: r})
+		h.log.Info("guest left the lobby", "room", conn.Room, "guest", conn.Participant, "reason", reason)
+		h.wake(ctx, conn.Room, state.Served{Node: res.Node, Epoch: res.Epoch})
 	}
 	return nil
 }

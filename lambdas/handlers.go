@@ -40,13 +40,18 @@ type Deps struct {
 	// AwayGrace is how long a participant whose socket dropped keeps their
 	// seat; 0 = state.AwayGrace.
 	AwayGrace time.Duration
-	Log       *slog.Logger
+	// MaxParticipants and MaxLobby cap each meeting and its lobby; 0 =
+	// state.DefaultMaxParticipants, state.DefaultMaxLobby.
+	MaxParticipants, MaxLobby int
+	Log                       *slog.Logger
 }
 
 // Handlers serves every function of the route table.
 type Handlers struct {
-	d   Deps
-	log *slog.Logger
+	d Deps
+	// push is d.Push with at most push.MaxConns posts in flight.
+	push push.Pusher
+	log  *slog.Logger
 	// actions maps each client action to its handler.
 	actions map[events.Action]action
 }
@@ -85,7 +90,7 @@ func New(d Deps) *Handlers {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	h := &Handlers{d: d, log: d.Log}
+	h := &Handlers{d: d, push: push.NewBounded(d.Push, 0), log: d.Log}
 	h.actions = map[events.Action]action{
 		events.ActionCreate:          h.create,
 		events.ActionJoin:            h.join,
@@ -257,7 +262,7 @@ func (h *Handlers) shed(ctx context.Context, ref events.ConnRef, conn *state.Con
 		"too many messages for too long; the connection is closed"))
 	ev.RetryAfterMS = reconnectAfterShed.Milliseconds()
 	_ = h.post(ctx, ref, ev)
-	if err := h.d.Push.Delete(ctx, ref); err != nil && !errors.Is(err, push.ErrGone) {
+	if err := h.push.Delete(ctx, ref); err != nil && !errors.Is(err, push.ErrGone) {
 		h.log.Warn("close flooding connection", "conn", ref.ConnectionID, "err", err)
 	}
 }

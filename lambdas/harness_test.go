@@ -29,12 +29,13 @@ import (
 type recorder struct {
 	mu      sync.Mutex
 	got     map[events.ConnectionID][]map[string]any
+	raw     map[events.ConnectionID][][]byte // every post as sent
 	deleted map[events.ConnectionID]bool
 	gone    map[events.ConnectionID]bool
 }
 
 func newRecorder() *recorder {
-	return &recorder{got: map[events.ConnectionID][]map[string]any{}, deleted: map[events.ConnectionID]bool{}, gone: map[events.ConnectionID]bool{}}
+	return &recorder{got: map[events.ConnectionID][]map[string]any{}, raw: map[events.ConnectionID][][]byte{}, deleted: map[events.ConnectionID]bool{}, gone: map[events.ConnectionID]bool{}}
 }
 
 func (r *recorder) Post(_ context.Context, to events.ConnRef, data []byte) error {
@@ -48,6 +49,7 @@ func (r *recorder) Post(_ context.Context, to events.ConnRef, data []byte) error
 		return err
 	}
 	r.got[to.ConnectionID] = append(r.got[to.ConnectionID], m)
+	r.raw[to.ConnectionID] = append(r.raw[to.ConnectionID], data)
 	return nil
 }
 
@@ -77,9 +79,14 @@ type env struct {
 	reqID atomic.Int64
 	// ip is each connection's source address (API Gateway's identity.sourceIp).
 	ip map[events.ConnectionID]string
+	// logAt is how far changes() has read each room's log.
+	logAt map[events.RoomCode]state.LogID
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the handlers' Deps adjusted by tune.
+func newEnvWith(t testing.TB, tune func(*Deps)) *env {
 	r := testenv.StartRedis(t)
 	rdb := r.Client(t)
 	signer, err := token.New([]byte("test-secret-0123456789"))
@@ -91,8 +98,12 @@ func newEnv(t testing.TB) *env {
 	if _, bench := t.(*testing.B); bench {
 		log = slog.New(slog.DiscardHandler) // a benchmark's table, not its logs
 	}
-	e.h = New(Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw",
-		AwayGrace: 50 * time.Millisecond, Log: log})
+	d := Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw",
+		AwayGrace: 50 * time.Millisecond, Log: log}
+	if tune != nil {
+		tune(&d)
+	}
+	e.h = New(d)
 	if err := e.st.Heartbeat(context.Background(), events.NodeInfo{ID: "n1", Region: "local", State: events.NodeServing}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -222,4 +233,50 @@ func (e *env) breakBus() (restore func()) {
 	e.h = New(Deps{State: e.st, Bus: bus.New(broken, nil), Push: e.push, Tokens: e.tok, Region: "local",
 		CallbackURL: "http://gw", Log: good.log})
 	return func() { e.h = good }
+}
+
+// changes returns what the room's node pushes everyone since the last call
+// for code: the changes the handlers appended to the room's log, decoded
+// as a client would (events.Presence changes).
+func (e *env) changes(code events.RoomCode) []map[string]any {
+	e.t.Helper()
+	if e.logAt == nil {
+		e.logAt = map[events.RoomCode]state.LogID{}
+	}
+	entries, err := e.st.ReadLog(context.Background(), code, e.logAt[code], 10_000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, en := range entries {
+		var m map[string]any
+		if err := json.Unmarshal(en.Change, &m); err != nil {
+			e.t.Fatalf("log entry %s: %v", en.ID, err)
+		}
+		out = append(out, m)
+		e.logAt[code] = en.ID
+	}
+	return out
+}
+
+// lastChange is the last change of type typ since the last look at code's
+// log (failing when there is none).
+func (e *env) lastChange(code events.RoomCode, typ string) map[string]any {
+	e.t.Helper()
+	all := e.changes(code)
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i]["type"] == typ {
+			return all[i]
+		}
+	}
+	e.t.Fatalf("no %s change in %v", typ, all)
+	return nil
+}
+
+// woken reports whether the last command queued for node is for code (any
+// command for a room has its node push the room's changes).
+func (e *env) woken(node events.NodeID, code events.RoomCode) bool {
+	e.t.Helper()
+	cmds := e.commands(node)
+	return len(cmds) > 0 && cmds[len(cmds)-1].Room == code
 }

@@ -92,8 +92,10 @@ func (h *Handlers) update(ctx context.Context, c *call) error {
 	if sent {
 		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	}
-	if res.Seq != 0 {
-		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantUpdated{Participant: res.Target}))
+	if res.Seq != 0 && m.MicOn == nil && m.CamOn == nil && m.ScreenOn == nil {
+		// No media command went (a hand, a name): tell the node the change
+		// is there to push.
+		h.wake(ctx, c.room(), state.Served{Node: res.Node, Epoch: res.Epoch})
 	}
 	if !sent {
 		return errMediaNotTold

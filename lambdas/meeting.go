@@ -65,7 +65,7 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 		return refuse(events.CodeUnauthorized, "a guest token cannot join")
 	}
 	now := time.Now().UnixMilli()
-	res, err := h.d.State.Join(ctx, state.JoinInput{Code: m.Code, Conn: c.ref(), Region: h.d.Region,
+	res, err := h.d.State.Join(ctx, state.JoinInput{Code: m.Code, Conn: c.ref(), Region: h.d.Region, MaxParticipants: h.d.MaxParticipants,
 		Participant: events.Participant{ID: claims.Participant, Name: m.Name, Role: claims.Role,
 			MicOn: m.MicOn, CamOn: m.CamOn, JoinedAt: now}})
 	if err != nil {
@@ -75,9 +75,11 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	// room they cannot hear. If the command cannot be queued, undo the seat
 	// as a leave, so that whoever saw it (a rejoin was in the room) sees it go.
 	// A replaced connection needs no leave: the join names the new one, and
-	// the node keeps the session's media when the session is the same.
+	// the node keeps the session's media when the session is the same. The
+	// command also has the node push everyone the join (it is in the room's
+	// log), and this participant the log after the room the reply shows.
 	cmd := joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())
-	cmd.Epoch, cmd.Session, cmd.Resume, cmd.Meta = res.Epoch, m.Session, m.Resume, res.Meta
+	cmd.Epoch, cmd.Session, cmd.Resume, cmd.Meta, cmd.Log = res.Epoch, m.Session, m.Resume, res.Meta, res.Log.String()
 	if err := h.command(ctx, res.Node, cmd); err != nil {
 		seat := &state.Conn{ID: c.connID(), Endpoint: c.conn.Endpoint, Room: m.Code, Participant: claims.Participant}
 		if lerr := h.vacate(ctx, seat, events.ReasonDisconnected, ""); lerr != nil {
@@ -97,23 +99,15 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	}
 	h.log.Info("participant joined", "room", m.Code, "participant", claims.Participant, "role", res.Me.Role,
 		"node", res.Node, "epoch", res.Epoch, "placed", res.Placed, "rejoin", res.Rejoin, "seq", res.Room.Seq)
-	joined := events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh, Room: res.Room})
+	joined := events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh})
 	joined.Epoch, joined.Session = res.Epoch, m.Session
-	h.reply(ctx, c.ref(), joined)
-	switch {
-	case res.Unchanged:
-		// A new socket or a resent join: others see nothing new.
-	case res.Rejoin:
-		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantUpdated{Participant: res.Me}))
-	default:
-		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantJoined{Participant: res.Me}))
-	}
+	h.sendRoom(ctx, c.ref(), joined, res.Room)
 	h.vacateOther(ctx, &prev, m.Code, claims.Participant)
 	if res.Replaced != nil {
 		// The old tab learns why it lost the meeting, then its socket closes;
 		// its $disconnect finds no seat to free.
 		h.post(ctx, *res.Replaced, &events.Left{})
-		if err := h.d.Push.Delete(ctx, *res.Replaced); err != nil {
+		if err := h.push.Delete(ctx, *res.Replaced); err != nil {
 			h.log.Warn("close replaced connection", "conn", res.Replaced.ConnectionID, "err", err)
 		}
 	}
@@ -182,8 +176,15 @@ func (h *Handlers) mediaMoved(ctx context.Context, conns []state.Target, epoch u
 // from the connection; a reload is a new guest id, so the deny cool-down
 // also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
+	src := knockSource(c.req.RequestContext.Identity.SourceIP)
+	if ok, retry, err := h.d.State.AllowSource(ctx, "knock", src, state.KnockLimit); err != nil {
+		return err
+	} else if !ok {
+		return &state.Refused{Err: events.Errorf(events.CodeRateLimited, "too many knocks from your address; wait"),
+			RetryAfterMS: retry.Milliseconds()}
+	}
 	g := events.Guest{ID: guestID(m.Code, m.Guest, c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
-	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP))
+	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), src, h.d.MaxLobby)
 	if err != nil {
 		return err
 	}
@@ -192,9 +193,9 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 		return err
 	}
 	c.conn.Room, c.conn.Participant = m.Code, g.ID
-	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", len(res.Mods))
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title, Moderators: len(res.Mods)}))
-	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", res.Moderators)
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title, Moderators: res.Moderators}))
+	h.wake(ctx, m.Code, res.Served)
 	h.vacateOther(ctx, &prev, m.Code, g.ID)
 	return nil
 }
@@ -279,7 +280,7 @@ func (h *Handlers) resync(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, c.ref(), events.Reply(c.id(), events.WithSeq(room.Seq, &events.Snapshot{Room: room})))
+	h.sendRoom(ctx, c.ref(), events.Reply(c.id(), &events.Snapshot{}), room)
 	return nil
 }
 

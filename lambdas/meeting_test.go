@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/state"
 )
 
 func TestRedisHandlersCreateJoinLeave(t *testing.T) {
@@ -30,12 +31,17 @@ func TestRedisHandlersCreateJoinLeave(t *testing.T) {
 	if room["lobby"] != nil && len(room["lobby"].([]any)) != 0 {
 		t.Fatalf("participant sees the lobby: %v", room["lobby"])
 	}
-	pj := e.one(e.push.take("c-host"), "participant_joined")
+	pj := e.lastChange(code, "participant_joined")
 	if pj["seq"].(float64) != 2 || pj["participant"].(map[string]any)["name"] != "Bob" {
 		t.Fatalf("participant_joined %v", pj)
 	}
+	if got := e.push.take("c-host"); len(got) != 0 {
+		t.Fatalf("the handler pushed the host %v: the room's node does", got)
+	}
 	if cmds := e.commands("n1"); cmds[1].Type != events.CmdJoin || len(cmds[1].MutedSources) == 0 || cmds[1].MutedSources[0] != events.SourceMicrophone || cmds[1].Seq != 2 {
 		t.Fatalf("bob's join command %+v (want seq 2, the join's)", cmds[1])
+	} else if at, _ := state.ParseLogID(cmds[1].Log); at == (state.LogID{}) {
+		t.Fatalf("bob's join command has no log position: %+v", cmds[1])
 	}
 
 	// Ping answers pong.
@@ -45,7 +51,7 @@ func TestRedisHandlersCreateJoinLeave(t *testing.T) {
 
 	// Bob leaves: reply left, host sees participant_left, node told.
 	e.one(e.send("c-bob", map[string]any{"action": "leave", "id": "l1"}), "left")
-	pl := e.one(e.push.take("c-host"), "participant_left")
+	pl := e.lastChange(code, "participant_left")
 	if pl["reason"] != "left" || pl["seq"].(float64) != 3 {
 		t.Fatalf("participant_left %v", pl)
 	}
@@ -57,7 +63,7 @@ func TestRedisHandlersCreateJoinLeave(t *testing.T) {
 	// The host disconnects and does not come back: the room is empty.
 	e.invoke("$disconnect", "c-host", "", nil)
 	time.Sleep(60 * time.Millisecond)
-	if gone, _, err := e.st.ExpireAway(t.Context(), code); err != nil || len(gone) != 1 {
+	if gone, err := e.st.ExpireAway(t.Context(), code); err != nil || len(gone) != 1 {
 		t.Fatalf("expired %+v (%v)", gone, err)
 	}
 	snap, err := e.st.Meeting(t.Context(), code)
@@ -121,6 +127,7 @@ func TestRedisHandlersBadInput(t *testing.T) {
 	if after := e.commands("n1"); len(after) != len(before) {
 		t.Fatalf("bad input queued %d commands", len(after)-len(before))
 	}
+	e.changes(code)
 	if got := e.push.take("c-host"); len(got) != 0 {
 		t.Fatalf("bad input reached the host: %v", got)
 	}
@@ -159,16 +166,15 @@ func TestRedisHandlersJoinUndoneWhenNodeUnreachable(t *testing.T) {
 	bob, tok := e.participantToken(code)
 	e.connect("c-bob", "")
 	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": code, "name": "Bob", "token": tok}), "joined")
-	e.one(e.push.take("c-host"), "participant_joined")
+	e.lastChange(code, "participant_joined")
 
 	restore := e.breakBus()
 	e.connect("c-bob2", "")
 	if got := e.errorCode(e.send("c-bob2", map[string]any{"action": "join", "id": "j2", "code": code, "name": "Bob", "token": tok})); got != "unavailable" {
 		t.Fatalf("join with the node unreachable: %s", got)
 	}
-	got := e.push.take("c-host")
-	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["seq"].(float64) != 3 {
-		t.Fatalf("host saw %v", got) // joined = 2, the undone rejoin changed nothing anyone sees, its undo = 3
+	if pl := e.lastChange(code, "participant_left"); pl["participantId"] != string(bob) || pl["seq"].(float64) != 3 {
+		t.Fatalf("logged %v", pl) // joined = 2, the undone rejoin changed nothing anyone sees, its undo = 3
 	}
 	if c, _ := e.st.GetConn(t.Context(), "c-bob2"); c == nil || c.Room != "" {
 		t.Fatalf("connection of the undone join: %+v", c)
@@ -196,6 +202,7 @@ func TestRedisHandlersRefusedJoinKeepsTheOldSeat(t *testing.T) {
 	e.connect("c-bob", "")
 	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j", "code": codeA, "name": "Bob", "token": tok}), "joined")
 	e.push.take("c-host-a")
+	e.changes(codeA)
 
 	if got := e.errorCode(e.send("c-bob", map[string]any{"action": "join", "id": "k", "code": codeB, "name": "Bob"})); got != "locked" {
 		t.Fatalf("knock on a locked meeting: %s", got)
@@ -205,7 +212,7 @@ func TestRedisHandlersRefusedJoinKeepsTheOldSeat(t *testing.T) {
 	if got := e.errorCode(e.send("c-bob", map[string]any{"action": "join", "id": "j2", "code": codeB, "name": "Bob", "token": tokB})); got != "ended" {
 		t.Fatalf("join of an ended meeting: %s", got)
 	}
-	if got := e.push.take("c-host-a"); len(got) != 0 {
+	if got := e.changes(codeA); len(got) != 0 {
 		t.Fatalf("refused joins elsewhere moved bob out: %v", got)
 	}
 	if c, _ := e.st.GetConn(t.Context(), "c-bob"); c == nil || c.Room != codeA || c.Participant != bob {
@@ -216,7 +223,7 @@ func TestRedisHandlersRefusedJoinKeepsTheOldSeat(t *testing.T) {
 	codeC, _, _ := e.meeting("c-host-c")
 	_, tokC := e.participantToken(codeC)
 	e.one(e.send("c-bob", map[string]any{"action": "join", "id": "j3", "code": codeC, "name": "Bob", "token": tokC}), "joined")
-	if pl := e.one(e.push.take("c-host-a"), "participant_left"); pl["participantId"] != string(bob) {
+	if pl := e.lastChange(codeA, "participant_left"); pl["participantId"] != string(bob) {
 		t.Fatalf("meeting A saw %v", pl)
 	}
 }

@@ -20,11 +20,12 @@ func (h *Handlers) admit(ctx context.Context, c *call) error {
 	if m, ok := c.msg.(*events.AdmitRequest); ok {
 		guest = m.ParticipantID
 	}
-	admitted, mods, err := h.d.State.Admit(ctx, c.room(), c.participant(), c.connID(), guest)
+	admitted, served, err := h.d.State.Admit(ctx, c.room(), c.participant(), c.connID(), guest, h.d.MaxParticipants)
 	if err != nil {
 		return err
 	}
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
+	h.wake(ctx, c.room(), served)
 	for _, a := range admitted {
 		tok, err := h.d.Tokens.Sign(token.Claims{Room: c.room(), Participant: a.Guest.ID, Role: events.RoleParticipant, Name: a.Guest.Name}, TokenTTL)
 		if err != nil {
@@ -32,7 +33,6 @@ func (h *Handlers) admit(ctx context.Context, c *call) error {
 		}
 		h.log.Info("guest admitted", "room", c.room(), "guest", a.Guest.ID, "by", c.participant())
 		h.reply(ctx, a.Conn, &events.Admitted{Token: tok})
-		h.broadcastRefs(ctx, mods, &events.LobbyLeft{ParticipantID: a.Guest.ID, Reason: events.ReasonAdmitted})
 	}
 	return nil
 }
@@ -42,14 +42,14 @@ func (h *Handlers) deny(ctx context.Context, c *call) error {
 		return err
 	}
 	m := c.msg.(*events.DenyRequest)
-	a, mods, err := h.d.State.Deny(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID)
+	a, served, err := h.d.State.Deny(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID)
 	if err != nil {
 		return err
 	}
 	h.log.Info("guest denied", "room", c.room(), "guest", m.ParticipantID, "by", c.participant())
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	h.reply(ctx, a.Conn, &events.Denied{RetryAfterMS: state.DenyCooldown.Milliseconds()})
-	h.broadcastRefs(ctx, mods, &events.LobbyLeft{ParticipantID: m.ParticipantID, Reason: events.ReasonDenied})
+	h.wake(ctx, c.room(), served)
 	return nil
 }
 
@@ -63,13 +63,11 @@ func (h *Handlers) mute(ctx context.Context, c *call) error {
 		return err
 	}
 	// Muting a muted source still tells the node: it repairs a node that
-	// missed the first command.
+	// missed the first command. The command also has the node push the
+	// change to everyone.
 	sent := h.muted(ctx, c, ch, m.Source)
 	if sent {
 		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
-	}
-	if ch.Seq != 0 {
-		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
 	}
 	if !sent {
 		return errMediaNotTold
@@ -97,21 +95,16 @@ func (h *Handlers) muteAll(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	sent := true
-	for i := range res.Muted {
-		sent = h.muted(ctx, c, &res.Muted[i], events.SourceMicrophone) && sent
-	}
-	if sent {
-		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
-	}
-	for _, ch := range res.Muted {
-		h.broadcast(ctx, res.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
-	}
-	if !sent {
+	// One command and one change (all_muted), whatever the meeting's size:
+	// each client turns its own microphone off when it sees the change.
+	h.log.Info("all microphones muted", "room", c.room(), "by", c.participant(), "muted", res.Muted, "seq", res.Seq)
+	if res.Node != "" && h.command(ctx, res.Node, events.Command{Type: events.CmdMuteAll, Room: c.room(), Epoch: res.Epoch,
+		Participant: c.participant(), Seq: res.Seq}) != nil {
 		// A second mute_all finds those microphones off already; a mute of
 		// each repairs the node.
-		return events.Errorf(events.CodeUnavailable, "muted, but the media server did not get every mute; mute each again")
+		return events.Errorf(events.CodeUnavailable, "muted, but the media server did not get it; mute each again")
 	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	return nil
 }
 
@@ -128,12 +121,13 @@ func (h *Handlers) remove(ctx context.Context, c *call) error {
 	}
 	h.log.Info("participant removed", "room", c.room(), "participant", m.ParticipantID, "by", c.participant(), "seq", ch.Seq)
 	if ch.Node != "" {
+		// The leave also has the node push everyone the removal.
 		h.command(ctx, ch.Node, events.Command{Type: events.CmdLeave, Room: c.room(), Participant: m.ParticipantID, Conn: ch.TargetConn, Epoch: ch.Epoch})
 		h.metaChanged(ctx, c.room(), ch)
 	}
 	if ch.TargetConn.ConnectionID != "" {
 		h.post(ctx, ch.TargetConn, &events.Removed{By: c.participant()})
-		if err := h.d.Push.Delete(ctx, ch.TargetConn); err != nil {
+		if err := h.push.Delete(ctx, ch.TargetConn); err != nil {
 			h.log.Warn("close removed connection", "conn", ch.TargetConn.ConnectionID, "err", err)
 		}
 		// The record would otherwise linger until its TTL; the seat is gone
@@ -143,7 +137,6 @@ func (h *Handlers) remove(ctx context.Context, c *call) error {
 		}
 	}
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
-	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantLeft{ParticipantID: m.ParticipantID, Reason: events.ReasonRemoved}))
 	return nil
 }
 
@@ -159,8 +152,7 @@ func (h *Handlers) lock(ctx context.Context, c *call) error {
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	if ch.Seq != 0 {
 		h.log.Info("meeting lock changed", "room", c.room(), "locked", m.Locked, "by", c.participant())
-		h.metaChanged(ctx, c.room(), ch)
-		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.RoomUpdated{Locked: m.Locked}))
+		h.metaChanged(ctx, c.room(), ch) // which also has the node push the change
 	}
 	return nil
 }
@@ -174,6 +166,8 @@ func (h *Handlers) end(ctx context.Context, c *call) error {
 		return err
 	}
 	h.log.Info("meeting ended", "room", c.room(), "by", c.participant(), "participants", len(res.Others))
+	// Straight from here rather than through the node's batches: the node
+	// closes the room at once, and ended is the last word anyway.
 	if res.Node != "" {
 		h.command(ctx, res.Node, events.Command{Type: events.CmdCloseRoom, Room: c.room(), Epoch: res.Epoch})
 	}
@@ -189,7 +183,7 @@ func (h *Handlers) setRole(ctx context.Context, c *call) error {
 		return err
 	}
 	m := c.msg.(*events.SetRoleRequest)
-	ch, lobby, err := h.d.State.SetRole(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID, m.Role)
+	ch, room, err := h.d.State.SetRole(ctx, c.room(), c.participant(), c.connID(), m.ParticipantID, m.Role)
 	if err != nil {
 		return err
 	}
@@ -198,11 +192,11 @@ func (h *Handlers) setRole(ctx context.Context, c *call) error {
 		return nil
 	}
 	h.log.Info("role changed", "room", c.room(), "participant", m.ParticipantID, "role", m.Role, "by", c.participant())
-	h.metaChanged(ctx, c.room(), ch)
-	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
-	// A new co-host sees who is already waiting.
-	for _, g := range lobby {
-		h.reply(ctx, ch.TargetConn, &events.Knock{Guest: g})
+	h.metaChanged(ctx, c.room(), ch) // which also has the node push the change
+	// A new co-host sees who is already waiting: the room with its lobby,
+	// at the promotion's seq (the node's batch carries the same change).
+	if room != nil && ch.TargetConn.ConnectionID != "" {
+		h.sendRoom(ctx, ch.TargetConn, &events.Snapshot{}, *room)
 	}
 	return nil
 }

@@ -20,6 +20,8 @@ type handlerDeps struct {
 	callbackURL string
 	awayGrace   time.Duration
 	log         *slog.Logger
+
+	maxParticipants, maxLobby int
 }
 
 // newFunctions builds the Lambda handlers once (one "warm container" shared
@@ -35,6 +37,9 @@ func newFunctions(d handlerDeps) func(string) gateway.Handler {
 		CallbackURL: d.callbackURL,
 		AwayGrace:   d.awayGrace,
 		Log:         d.log,
+
+		MaxParticipants: d.maxParticipants,
+		MaxLobby:        d.maxLobby,
 	})
 	return func(name string) gateway.Handler {
 		fn := h.Function(name)

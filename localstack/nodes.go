@@ -25,7 +25,7 @@ type nodeSet struct {
 // startNodes starts n SFU nodes on loopback, each with its own ICE UDP and
 // TCP ports, and waits until every one is in the registry (so the first
 // join finds a node).
-func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pusher, drain time.Duration, log *slog.Logger) (*nodeSet, error) {
+func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pusher, drain, awayGrace time.Duration, log *slog.Logger) (*nodeSet, error) {
 	ns := &nodeSet{}
 	for i := range n {
 		node, err := sfu.New(sfu.Config{
@@ -36,6 +36,7 @@ func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pu
 			Log:          log,
 			PublicIPs:    []string{"127.0.0.1"},
 			DrainTimeout: drain,
+			AwayGrace:    awayGrace,
 		})
 		if err != nil {
 			_ = ns.stop()

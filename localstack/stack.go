@@ -67,7 +67,10 @@ type Options struct {
 	// AwayGrace is how long a participant whose socket dropped keeps their
 	// seat (tests shorten it); 0 = state.AwayGrace.
 	AwayGrace time.Duration
-	Log       *slog.Logger
+	// MaxParticipants and MaxLobby cap each meeting and its lobby; 0 = the
+	// defaults (state.DefaultMaxParticipants, state.DefaultMaxLobby).
+	MaxParticipants, MaxLobby int
+	Log                       *slog.Logger
 }
 
 // Stack is a running local veet.
@@ -152,6 +155,7 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	functions := newFunctions(handlerDeps{
 		state: s.state, bus: cmds, push: pusher, tokens: s.tokens,
 		callbackURL: s.url, awayGrace: opt.AwayGrace, log: opt.Log,
+		maxParticipants: opt.MaxParticipants, maxLobby: opt.MaxLobby,
 	})
 	gopt := opt.Gateway
 	gopt.Functions = functions
@@ -169,7 +173,7 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 		}
 	}()
 
-	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.Log); err != nil {
+	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.AwayGrace, opt.Log); err != nil {
 		return s, err
 	}
 	s.sweepFn = functions("sweep")

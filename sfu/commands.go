@@ -7,20 +7,24 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/push"
+	"github.com/veet-dev/veet/internal/state"
 )
 
 // maxCommandAge is how old a media command may be and still be worth
 // running; leave, close_room and room_meta are always run.
 const maxCommandAge = 30 * time.Second
 
-// handle runs one command from the node's channel. It never waits on pion:
-// room-level commands (mute, leave, settings) are done at once, and a
-// participant's media work (a new session, offers, answers, candidates) is
-// queued on that participant's own worker, so one person's ICE and DTLS
-// never delay another's commands or a host's mute. Every refusal goes back to
-// the client as an error event naming its request; handle itself never fails
-// (a command is either done, queued or refused), so the channel acknowledges
-// it.
+// handle runs one command from the node's channel. It never waits on pion,
+// on Redis or on a client: room-level commands (mute, leave, settings) are
+// done at once, a participant's media work (a new session, offers,
+// answers, candidates) is queued on that participant's own worker, closing
+// media happens beside it, and what goes to everyone is coalesced per
+// participant (presence.go, sendCurrent). So one person's ICE and DTLS, or
+// one slow socket, never delay another's commands or a host's mute. Every
+// command for a room also wakes the room's presence feed. Every refusal
+// goes back to the client as an error event naming its request; handle
+// itself never fails (a command is either done, queued or refused), so the
+// channel acknowledges it.
 func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 	if cmd.SentAt > 0 {
 		n.noteCommandLag(time.Since(time.UnixMilli(cmd.SentAt)))
@@ -44,6 +48,7 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 	if r == nil {
 		return nil // nothing to do: a leave or a setting for a room not here
 	}
+	defer r.wake()
 	switch cmd.Type {
 	case events.CmdJoin:
 		err = n.join(r, cmd)
@@ -73,11 +78,19 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 			break
 		}
 		p.log.Info("source muted", "source", cmd.Source, "muted", cmd.Muted, "seq", cmd.Seq)
+	case events.CmdMuteAll:
+		n := r.muteAll(cmd.Participant, cmd.Seq)
+		r.log.Info("all microphones muted", "by", cmd.Participant, "seq", cmd.Seq, "participants", n)
 	case events.CmdCloseRoom:
 		r.log.Info("room closed by command")
-		r.close(ctx, nil)
+		r.mu.Lock()
+		r.closed = true // nothing new starts in it from here
+		r.mu.Unlock()
+		go r.close(context.WithoutCancel(ctx), nil)
 	case events.CmdRoomMeta:
 		r.setMeta(cmd.Meta)
+	case events.CmdPresence:
+		// Only the wake-up.
 	}
 	if err != nil {
 		n.refuse(ctx, cmd, err)
@@ -104,16 +117,24 @@ func (n *Node) roomFor(cmd events.Command) (*room, error) {
 		stale, r = r, nil
 		delete(n.rooms, cmd.Room)
 	}
+	created := false
 	if r == nil && cmd.Type == events.CmdJoin {
 		if n.draining {
 			// Placement should not send new rooms here; serve it anyway
 			// rather than fail a user, and say so.
 			n.log.Warn("new room while draining", "room", cmd.Room)
 		}
-		r = newRoom(n, cmd.Room, cmd.Epoch)
+		at, _ := state.ParseLogID(cmd.Log)
+		r = newRoom(n, cmd.Room, cmd.Epoch, at)
 		n.rooms[cmd.Room] = r
+		created = true
 	}
 	n.mu.Unlock()
+	if created {
+		// Re-asserts the placement for failover (the join noted it when it
+		// placed the room); off the command loop, like every Redis call.
+		go n.state.NotePlacement(context.Background(), n.cfg.NodeID, r.code)
+	}
 	if stale != nil {
 		stale.log.Info("room placed here again under a newer epoch; closing the old sessions", "new_epoch", cmd.Epoch)
 		go stale.close(context.Background(), nil)
@@ -144,12 +165,21 @@ func (n *Node) join(r *room, cmd events.Command) error {
 	if fresh {
 		p = newParticipant(r, cmd.Participant, cmd.Conn)
 		r.parts[p.id] = p
+		n.people.Add(1)
 		for _, s := range cmd.MutedSources {
 			r.muted[trackKey{p.id, s}] = true
 		}
 	} else {
 		p.setConn(cmd.Conn)
 	}
+	// The joined reply showed the room as of cmd.Log: the node pushes this
+	// socket the room's changes from there. (Without a position, from what
+	// the room has read.)
+	at, err := state.ParseLogID(cmd.Log)
+	if cmd.Log == "" || err != nil {
+		at = r.readAt()
+	}
+	p.joined(at, moderates(cmd.Meta, p.id))
 	// A rejoin's muted sources are the state as of its seq.
 	var toggle []events.Source
 	if !fresh {
@@ -171,7 +201,6 @@ func (n *Node) join(r *room, cmd events.Command) error {
 	r.mu.Lock()
 	p.joinSeq = max(p.joinSeq, cmd.Seq)
 	r.mu.Unlock()
-	n.state.NotePlacement(context.Background(), n.cfg.NodeID, r.code)
 	switch {
 	case cmd.Session == "":
 		p.log.Info("participant joined without media", "fresh", fresh)

@@ -62,6 +62,12 @@ type Config struct {
 	// Heartbeat and HeartbeatTTL: how often the node writes its registry
 	// entry and how long the entry lives; 0 = the defaults.
 	Heartbeat, HeartbeatTTL time.Duration
+	// PresenceBudget is how many presence messages a second the node sends,
+	// all its rooms together; 0 = DefaultPresenceBudget (presence.go).
+	PresenceBudget int
+	// AwayGrace is how long a participant whose socket the node found gone
+	// keeps their seat (as after $disconnect); 0 = state.AwayGrace.
+	AwayGrace time.Duration
 }
 
 // Node is one SFU node.
@@ -72,6 +78,12 @@ type Node struct {
 	bus   *bus.Bus
 	state *state.Store
 	load  *loadMeter
+	// push is cfg.Push with at most push.MaxConns posts in flight: a room's
+	// batch goes to a thousand sockets over a few dozen connections.
+	push push.Pusher
+	// people is how many participants the node serves, for the presence
+	// budget.
+	people atomic.Int64
 	// offerRetry is the package's, shortened by tests.
 	offerRetry time.Duration
 
@@ -118,6 +130,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.PresenceBudget <= 0 {
+		cfg.PresenceBudget = DefaultPresenceBudget
+	}
 	m, err := newMedia(cfg)
 	if err != nil {
 		return nil, err
@@ -129,6 +144,7 @@ func New(cfg Config) (*Node, error) {
 		bus:        bus.New(cfg.Redis, cfg.Log),
 		state:      state.New(cfg.Redis),
 		load:       newLoadMeter(),
+		push:       push.NewBounded(cfg.Push, 0),
 		offerRetry: offerRetry,
 		rooms:      map[events.RoomCode]*room{},
 		failing:    map[events.NodeID]bool{},
@@ -305,6 +321,28 @@ func (n *Node) pushFailed() { n.pushErrors.Add(1) }
 
 // pushBroken reports whether the last pushes all failed.
 func (n *Node) pushBroken() bool { return n.pushErrors.Load() >= 20 }
+
+// connGone does for a socket the node found gone (410) what its
+// $disconnect would: the participant is shown reconnecting, and leaves if
+// they do not come back in time. API Gateway's $disconnect is best-effort,
+// and the node, which pushes a room's changes, may be the first to find a
+// dead socket.
+func (n *Node) connGone(r *room, pid events.ParticipantID, to events.ConnRef) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch, err := n.state.Away(ctx, r.code, pid, to.ConnectionID, n.cfg.AwayGrace)
+	if err != nil {
+		r.log.Warn("gone connection: marking the participant away failed", "participant", pid, "err", err)
+		return
+	}
+	if ch != nil {
+		r.log.Info("participant reconnecting: their socket is gone", "participant", pid, "seq", ch.Seq)
+		r.wake()
+	}
+	if err := n.state.DeleteConn(ctx, to.ConnectionID); err != nil {
+		r.log.Debug("gone connection: forgetting it failed", "err", err)
+	}
+}
 
 // closeAll closes every room, telling whoever is still there reconnect
 // (their room is re-placed on another node). Rooms close side by side so a

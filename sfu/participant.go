@@ -10,6 +10,7 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/push"
+	"github.com/veet-dev/veet/internal/state"
 )
 
 const (
@@ -51,6 +52,22 @@ type participant struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	drained   chan struct{} // closed when the sender goroutine exits
+
+	// What the sender coalesces rather than queues (presence.go): the room's
+	// changes not yet sent, and the newest of each room-wide media event
+	// (tracks, active speakers), where only the newest matters. kick tells
+	// the sender there is some.
+	pmu sync.Mutex
+	// logAt is the room log position this participant has: pushed, or in the
+	// snapshot its join reply carried. mod: a host or co-host (sees the
+	// lobby's changes).
+	logAt   state.LogID
+	mod     bool
+	pending [][]byte
+	latest  map[events.EventType]events.Event
+	// nextBatch is when the next presence batch may go (the node's budget).
+	nextBatch time.Time
+	kick      chan struct{}
 }
 
 func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) *participant {
@@ -58,6 +75,7 @@ func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) *part
 		id: id, room: r, log: r.log.With("participant", id),
 		work: make(chan func(), workQueue), out: make(chan events.Event, outQueue),
 		done: make(chan struct{}), drained: make(chan struct{}),
+		latest: map[events.EventType]events.Event{}, kick: make(chan struct{}, 1),
 	}
 	p.conn.Store(&conn)
 	go p.sendLoop()
@@ -146,48 +164,83 @@ func (p *participant) send(e events.Event) {
 }
 
 // sendCurrent sends a room-wide event as of the participant's current media
-// session, so that a client that moved on to another drops it.
+// session, so that a client that moved on to another drops it. Only the
+// newest of each kind is kept (a tracks list or the speakers replace the
+// last one not yet pushed), so it never waits: the command loop and the
+// room's timers call it for everyone in the room.
 func (p *participant) sendCurrent(e events.Event) {
 	if s := p.current(); s != nil {
 		events.WithSession(s.id, e)
 	}
-	p.send(e)
+	if events.MetaOf(e).Epoch == 0 {
+		events.WithEpoch(p.room.epoch, e)
+	}
+	p.pmu.Lock()
+	p.latest[e.EventType()] = e
+	p.pmu.Unlock()
+	p.poke()
+}
+
+// poke tells the sender there is something coalesced to push.
+func (p *participant) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (p *participant) sendLoop() {
 	defer close(p.drained)
+	batchTimer := time.NewTimer(time.Hour)
+	batchTimer.Stop()
+	defer batchTimer.Stop()
 	for {
-		var e events.Event
 		select {
-		case e = <-p.out:
+		case e := <-p.out:
+			if p.gone.Load() {
+				p.unsent.Add(-1)
+				continue
+			}
+			p.post(e.EventType(), func(ctx context.Context, to events.ConnRef) error {
+				return push.Send(ctx, p.room.node.push, to, e)
+			})
+			p.unsent.Add(-1)
+		case <-p.kick:
+			if wait := p.pushCoalesced(); wait > 0 {
+				batchTimer.Reset(wait)
+			}
+		case <-batchTimer.C:
+			if wait := p.pushCoalesced(); wait > 0 {
+				batchTimer.Reset(wait)
+			}
 		case <-p.done:
 			return
 		}
-		if p.gone.Load() {
-			p.unsent.Add(-1)
-			continue
+	}
+}
+
+// post pushes one message to the participant's socket and keeps track of
+// whether it is still there.
+func (p *participant) post(typ events.EventType, send func(context.Context, events.ConnRef) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
+	to := p.connRef()
+	err := send(ctx, to)
+	cancel()
+	switch {
+	case errors.Is(err, push.ErrGone):
+		// The socket dropped; its $disconnect marks the participant
+		// reconnecting. Nothing more goes out until a join brings a
+		// new socket (unless one already did).
+		if p.connRef() == to && !p.gone.Swap(true) {
+			p.log.Info("connection gone; dropping events until the participant joins again", "type", typ)
+			go p.room.node.connGone(p.room, p.id, to)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
-		to := p.connRef()
-		err := push.Send(ctx, p.room.node.cfg.Push, to, e)
-		cancel()
-		p.unsent.Add(-1)
-		switch {
-		case errors.Is(err, push.ErrGone):
-			// The socket dropped; its $disconnect marks the participant
-			// reconnecting. Nothing more goes out until a join brings a
-			// new socket (unless one already did).
-			if p.connRef() == to {
-				p.log.Info("connection gone; dropping events until the participant joins again", "type", e.EventType())
-				p.gone.Store(true)
-			}
-		case err != nil:
-			p.log.Warn("push failed", "type", e.EventType(), "err", err)
-			p.room.node.pushFailed()
-		default:
-			p.stalled.Store(false)
-			p.room.node.pushWorked()
-		}
+	case err != nil:
+		p.log.Warn("push failed", "type", typ, "err", err)
+		p.room.node.pushFailed()
+	default:
+		p.stalled.Store(false)
+		p.room.node.pushWorked()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/state"
 	"github.com/veet-dev/veet/sfu/forward"
 )
 
@@ -55,18 +56,44 @@ type room struct {
 	speakers []events.ParticipantID // last announced
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	// The room's presence feed (presence.go), touched by presenceLoop only
+	// once the room runs: logAt is how far it has read the room's log;
+	// recent the last changes it pushed, which follow recentFrom.
+	wakeCh     chan struct{}
+	feedMu     sync.Mutex // guards logAt, for readers outside presenceLoop
+	logAt      state.LogID
+	recent     []state.LogEntry
+	recentFrom state.LogID
+	// resetFeed: Redis lost the room and its log; the feed reads the new
+	// log from its start.
+	resetFeed atomic.Bool
+	// expiring is set while the node takes out this room's participants
+	// who did not come back in time (watch.go), so one pass runs at a time.
+	expiring atomic.Bool
+}
+
+// readAt is how far the room has read its log.
+func (r *room) readAt() state.LogID {
+	r.feedMu.Lock()
+	defer r.feedMu.Unlock()
+	return r.logAt
 }
 
 // shutdown stops the room's background work.
 func (r *room) shutdown() { r.stopOnce.Do(func() { close(r.stop) }) }
 
-func newRoom(n *Node, code events.RoomCode, epoch uint64) *room {
+// newRoom starts a room whose log the node has read up to logAt (the
+// position of the join that brings the room here).
+func newRoom(n *Node, code events.RoomCode, epoch uint64, logAt state.LogID) *room {
 	r := &room{
 		code: code, epoch: epoch, node: n, log: n.log.With("room", code, "epoch", epoch),
 		parts: map[events.ParticipantID]*participant{}, tracks: map[trackKey]*published{},
 		muted: map[trackKey]bool{}, mutedAt: map[trackKey]uint64{}, stop: make(chan struct{}),
+		wakeCh: make(chan struct{}, 1), logAt: logAt, recentFrom: logAt,
 	}
 	go r.speakerLoop()
+	go r.presenceLoop()
 	return r
 }
 
@@ -200,11 +227,21 @@ func (r *room) dropTracksOf(pid events.ParticipantID) bool {
 // set_muted commands of the source (see events.Command.Seq): an older one
 // is stale and ignored, and setMuted reports false.
 func (r *room) setMuted(p *participant, source events.Source, muted bool, seq uint64) bool {
+	ok, published := r.applyMuted(p, source, muted, seq)
+	if published {
+		r.broadcastTracks()
+	}
+	return ok
+}
+
+// applyMuted is setMuted without telling anyone; published reports whether
+// the source is a track being forwarded (whose muted state everyone sees).
+func (r *room) applyMuted(p *participant, source events.Source, muted bool, seq uint64) (ok, published bool) {
 	key := trackKey{p.id, source}
 	r.mu.Lock()
 	if seq != 0 && (seq < p.joinSeq || seq < r.mutedAt[key]) {
 		r.mu.Unlock()
-		return false
+		return false, false
 	}
 	r.mutedAt[key] = max(r.mutedAt[key], seq)
 	r.muted[key] = muted
@@ -215,9 +252,28 @@ func (r *room) setMuted(p *participant, source events.Source, muted bool, seq ui
 	r.mu.Unlock()
 	if pub != nil {
 		pub.recv.SetMuted(muted)
-		r.broadcastTracks()
 	}
-	return true
+	return true, pub != nil
+}
+
+// muteAll stops forwarding every microphone but except's, as of room seq
+// (mute_all); each participant's own ordering holds (setMuted).
+func (r *room) muteAll(except events.ParticipantID, seq uint64) int {
+	n, tracks := 0, false
+	for _, p := range r.participants() {
+		if p.id == except {
+			continue
+		}
+		ok, published := r.applyMuted(p, events.SourceMicrophone, true, seq)
+		if ok {
+			n++
+		}
+		tracks = tracks || published
+	}
+	if tracks {
+		r.broadcastTracks() // once, not once per microphone
+	}
+	return n
 }
 
 func (r *room) isMuted(pid events.ParticipantID, s events.Source) bool {
@@ -300,6 +356,7 @@ func (r *room) removeParticipant(p *participant, reason string) {
 	}
 	changed := r.dropTracksOf(p.id)
 	r.mu.Unlock()
+	r.node.people.Add(-1)
 	p.close()
 	r.log.Info("participant left", "participant", p.id, "reason", reason)
 	if changed {

@@ -2,8 +2,6 @@ package sfu
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"time"
 
 	"github.com/veet-dev/veet/events"
@@ -65,27 +63,20 @@ func (n *Node) failover(ctx context.Context, dead events.NodeID) {
 	}
 }
 
-// tell pushes one event to many connections, a few at a time.
+// tell pushes one event to many connections, a bounded number at a time.
 func (n *Node) tell(ctx context.Context, to []state.Target, e events.Event) {
 	data, err := events.Marshal(e)
 	if err != nil {
 		n.log.Error("marshal", "type", e.EventType(), "err", err)
 		return
 	}
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for _, t := range to {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			pctx, cancel := context.WithTimeout(ctx, pushTimeout)
-			defer cancel()
-			if err := n.cfg.Push.Post(pctx, t.Conn, data); err != nil && !errors.Is(err, push.ErrGone) {
-				n.log.Warn("push failed", "type", e.EventType(), "conn", t.Conn.ConnectionID, "err", err)
-			}
-		})
+	refs := make([]events.ConnRef, len(to))
+	for i, t := range to {
+		refs[i] = t.Conn
 	}
-	wg.Wait()
+	if _, failed, last := push.Broadcast(ctx, n.push, refs, data, pushTimeout); failed > 0 {
+		n.log.Warn("push failed", "type", e.EventType(), "failed", failed, "of", len(refs), "err", last)
+	}
 }
 
 // checkOwnership compares every room the node serves with its placement in
@@ -118,12 +109,18 @@ func (n *Node) checkOwnership(ctx context.Context) {
 	}
 	for _, r := range rooms {
 		pl := placed[r.code]
-		if pl.AwayDue && pl.Node == n.cfg.NodeID {
-			n.expireAway(cctx, r)
+		if pl.AwayDue && pl.Node == n.cfg.NodeID && r.expiring.CompareAndSwap(false, true) {
+			go func() {
+				defer r.expiring.Store(false)
+				n.expireAway(context.WithoutCancel(ctx), r)
+			}()
+		}
+		if pl.Log.After(r.readAt()) {
+			r.wake() // a wake-up that never came (a command lost, Redis briefly away)
 		}
 		switch {
 		case !pl.Exists:
-			n.restore(cctx, r)
+			go n.restore(context.WithoutCancel(ctx), r)
 		case pl.Ended:
 			r.log.Info("room ended while the node missed it; closing")
 			go r.close(context.WithoutCancel(ctx), nil)
@@ -154,16 +151,21 @@ func (n *Node) restore(ctx context.Context, r *room) {
 	if !ok {
 		return // rebuilt meanwhile (by a join or another path): the next check compares
 	}
+	// The log went with the rest: read the new one from its start (each
+	// participant's join again brings its own position).
+	r.resetFeed.Store(true)
 	r.log.Warn("room lost from Redis; rebuilt from the node's copy", "participants", len(r.participants()))
 	r.sendAll(func() events.Event { return &events.Rejoin{Reason: "meeting state rebuilt"} })
 }
 
 // expireAway takes out the participants whose socket dropped and who did
 // not come back in time: their media here ends, and everyone is told they
-// left. The room's node does it because it is the one long-running part
-// that serves the room.
+// left (the leaves are in the room's log). The room's node does it because
+// it is the one long-running part that serves the room.
 func (n *Node) expireAway(ctx context.Context, r *room) {
-	gone, conns, err := n.state.ExpireAway(ctx, r.code)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	gone, err := n.state.ExpireAway(ctx, r.code)
 	if err != nil {
 		r.log.Debug("expiring reconnecting participants failed", "err", err)
 		return
@@ -171,13 +173,12 @@ func (n *Node) expireAway(ctx context.Context, r *room) {
 	for _, g := range gone {
 		if g.Handover != nil {
 			r.log.Info("moderation handed over: the last host or co-host did not come back", "to", g.Participant, "seq", g.Seq)
-			n.tell(ctx, conns, events.WithSeq(g.Seq, &events.ParticipantUpdated{Participant: *g.Handover, Reason: "handover"}))
 			continue
 		}
 		r.log.Info("participant did not come back in time", "participant", g.Participant, "seq", g.Seq)
 		if p := r.participant(g.Participant); p != nil {
 			r.removeParticipant(p, "did not reconnect in time")
 		}
-		n.tell(ctx, conns, events.WithSeq(g.Seq, &events.ParticipantLeft{ParticipantID: g.Participant, Reason: events.ReasonDisconnected}))
 	}
+	r.wake()
 }

@@ -152,42 +152,52 @@ func (b *Bus) Consume(ctx context.Context, node events.NodeID, handle func(conte
 			start = ">" // own pending list drained
 			continue
 		}
-		for _, m := range msgs {
-			if err := b.deliver(ctx, key, node, m, handle); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				// A lost ack: the command may come again after a restart,
-				// which a node tolerates (commands are idempotent).
-				retry("ack", err)
+		if err := b.deliver(ctx, key, node, msgs, handle); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
+			// A lost ack: the commands may come again after a restart,
+			// which a node tolerates (commands are idempotent).
+			retry("ack", err)
 		}
 	}
 	return ctx.Err()
 }
 
-// deliver runs handle for one message and acknowledges it unless ctx ended
-// first (then the command stays pending for the next consumer).
-func (b *Bus) deliver(ctx context.Context, key string, node events.NodeID, m redis.XMessage, handle func(context.Context, events.Command) error) error {
-	raw, _ := m.Values[field].(string)
-	cmd, err := events.DecodeCommand([]byte(raw))
-	if err != nil {
-		b.log.Error("bus: undecodable command dropped", "node", node, "id", m.ID, "err", err, "data", truncate(raw, 256))
-	} else if err := handle(ctx, cmd); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+// deliver runs handle for each message of a read, in order, and
+// acknowledges those it handled in one call (one round trip a batch, not
+// one per command: a node under a burst of commands keeps up). A command
+// whose handling ctx interrupted stays pending for the next consumer, with
+// every one after it.
+func (b *Bus) deliver(ctx context.Context, key string, node events.NodeID, msgs []redis.XMessage, handle func(context.Context, events.Command) error) error {
+	ids := make([]string, 0, len(msgs))
+	var stopped error
+	for _, m := range msgs {
+		raw, _ := m.Values[field].(string)
+		cmd, err := events.DecodeCommand([]byte(raw))
+		if err != nil {
+			b.log.Error("bus: undecodable command dropped", "node", node, "id", m.ID, "err", err, "data", truncate(raw, 256))
+		} else if err := handle(ctx, cmd); err != nil {
+			if ctx.Err() != nil {
+				stopped = ctx.Err()
+				break
+			}
+			b.log.Error("bus: command failed; acknowledged so it does not loop", "node", node, "id", m.ID,
+				"type", cmd.Type, "room", cmd.Room, "participant", cmd.Participant, "err", err)
 		}
-		b.log.Error("bus: command failed; acknowledged so it does not loop", "node", node, "id", m.ID,
-			"type", cmd.Type, "room", cmd.Room, "participant", cmd.Participant, "err", err)
+		ids = append(ids, m.ID)
+	}
+	if len(ids) == 0 {
+		return stopped
 	}
 	// Ack with a fresh context: once handled, the ack must not be lost to the
 	// caller's context ending a moment later.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := b.rdb.XAck(actx, key, group, m.ID).Err(); err != nil {
-		return fmt.Errorf("bus: ack %s %s: %w", key, m.ID, err)
+	if err := b.rdb.XAck(actx, key, group, ids...).Err(); err != nil {
+		return fmt.Errorf("bus: ack %s %d commands: %w", key, len(ids), err)
 	}
-	return nil
+	return stopped
 }
 
 func (b *Bus) ensureGroup(ctx context.Context, key string) error {

@@ -17,6 +17,8 @@
 //	TOKEN_SECRET_PREVIOUS_ARN a secret holding it
 //	VEET_REGION            this deployment's region (default AWS_REGION)
 //	VEET_CALLBACK_URL      `@connections` endpoint override (default: from the request)
+//	VEET_MAX_PARTICIPANTS  participants a meeting takes (default 1000)
+//	VEET_MAX_LOBBY         guests its lobby takes (default 200)
 package config
 
 import (
@@ -26,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +50,9 @@ type Config struct {
 	TokenAccepted [][]byte
 	Redis         redis.UniversalClient
 	AWS           aws.Config
+	// MaxParticipants and MaxLobby cap each meeting; 0 = the defaults
+	// (internal/state).
+	MaxParticipants, MaxLobby int
 }
 
 // Getenv reads a variable; tests swap it.
@@ -69,6 +75,18 @@ func load(ctx context.Context, env Getenv, fetch secretFetcher) (*Config, error)
 	}
 	if c.Region == "" {
 		return nil, errors.New("config: VEET_REGION (or AWS_REGION) is required")
+	}
+	for _, v := range []struct {
+		name string
+		to   *int
+	}{{"VEET_MAX_PARTICIPANTS", &c.MaxParticipants}, {"VEET_MAX_LOBBY", &c.MaxLobby}} {
+		if s := env(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("config: %s must be a whole number above 0, not %q", v.name, s)
+			}
+			*v.to = n
+		}
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
 	if err != nil {

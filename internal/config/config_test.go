@@ -106,3 +106,21 @@ func TestLoadTokenKeysDuringARotation(t *testing.T) {
 		t.Fatal("a failed fetch of a rotation stage was ignored")
 	}
 }
+
+func TestLoadMeetingCaps(t *testing.T) {
+	base := map[string]string{"AWS_REGION": "eu-west-1", "TOKEN_SECRET": "0123456789abcdef", "REDIS_URL": "redis://127.0.0.1:6399"}
+	c, err := load(context.Background(), envOf(base), nil)
+	if err != nil || c.MaxParticipants != 0 || c.MaxLobby != 0 {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	base["VEET_MAX_PARTICIPANTS"], base["VEET_MAX_LOBBY"] = "500", "50"
+	if c, err = load(context.Background(), envOf(base), nil); err != nil || c.MaxParticipants != 500 || c.MaxLobby != 50 {
+		t.Fatalf("caps: %+v %v", c, err)
+	}
+	for _, bad := range []string{"0", "-3", "many"} {
+		base["VEET_MAX_LOBBY"] = bad
+		if _, err := load(context.Background(), envOf(base), nil); err == nil {
+			t.Errorf("VEET_MAX_LOBBY=%q accepted", bad)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func (p *Peer) handle(data []byte) {
 		return
 	}
 	e.raw = data
+	if p.opt.OnMessage != nil {
+		p.opt.OnMessage(e.Type, len(data))
+	}
 	if p.stale(e) {
 		p.mu.Lock()
 		p.stats.Stale++

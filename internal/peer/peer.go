@@ -36,6 +36,12 @@ type Options struct {
 	Media    bool
 	VideoBps int
 	Log      *slog.Logger
+	// OnChange, when set, is told of every presence change the peer
+	// receives (in the reader goroutine, as it arrives); OnMessage of
+	// every message, with its size in bytes. Benchmarks time fan-out and
+	// count with them.
+	OnChange  func(typ events.EventType, seq uint64)
+	OnMessage func(typ events.EventType, size int)
 }
 
 // Peer is one participant.

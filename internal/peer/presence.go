@@ -28,24 +28,71 @@ type presence struct {
 	deltas  int
 	asking  bool
 	started bool
+	// asm is a joined or snapshot whose room comes in pages, being put
+	// together (PROTOCOL.md, Pages).
+	asm *assembly
+}
+
+type assembly struct {
+	id    string
+	seq   uint64
+	force bool
+	pages int
+	got   map[int][]events.Participant
 }
 
 type seqRoom struct {
-	Room struct {
+	ID    string `json:"id"`
+	Pages int    `json:"pages"`
+	Room  struct {
 		Seq          uint64               `json:"seq"`
 		Participants []events.Participant `json:"participants"`
 	} `json:"room"`
 }
 
-func (s *presence) snapshot(data []byte) {
+// room takes a joined or snapshot: applied at once when whole, else the
+// first page of an assembly.
+func (s *presence) room(data []byte, force bool) {
 	var r seqRoom
-	if json.Unmarshal(data, &r) != nil || (s.started && r.Room.Seq < s.seq) {
+	if json.Unmarshal(data, &r) != nil {
+		return
+	}
+	if r.Pages > 1 {
+		s.asm = &assembly{id: r.ID, seq: r.Room.Seq, force: force, pages: r.Pages,
+			got: map[int][]events.Participant{1: r.Room.Participants}}
+		return
+	}
+	s.snapshot(r.Room.Seq, r.Room.Participants, force)
+}
+
+// page adds a room_page to the assembly it belongs to, and applies the
+// room once every page is in.
+func (s *presence) page(data []byte) {
+	var pg events.RoomPage
+	if json.Unmarshal(data, &pg) != nil || s.asm == nil || pg.ID != s.asm.id || pg.Seq != s.asm.seq {
+		return
+	}
+	s.asm.got[pg.Page] = pg.Participants
+	if len(s.asm.got) < s.asm.pages {
+		return
+	}
+	var all []events.Participant
+	for i := 1; i <= s.asm.pages; i++ {
+		all = append(all, s.asm.got[i]...)
+	}
+	a := s.asm
+	s.asm = nil
+	s.snapshot(a.seq, all, a.force)
+}
+
+func (s *presence) snapshot(seq uint64, parts []events.Participant, force bool) {
+	if !force && s.started && seq < s.seq {
 		return
 	}
 	s.started = true
-	s.seq = r.Room.Seq
+	s.seq = seq
 	s.view = map[events.ParticipantID]bool{}
-	for _, p := range r.Room.Participants {
+	for _, p := range parts {
 		s.view[p.ID] = true
 	}
 	for q := range s.held {
@@ -62,14 +109,39 @@ func (s *presence) note(p *Peer, e wsEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch e.Type {
-	case events.TypeJoined, events.TypeSnapshot:
-		s.snapshot(e.raw)
-		return
-	case events.TypeParticipantJoined, events.TypeParticipantLeft, events.TypeParticipantUpdated, events.TypeRoomUpdated:
+	case events.TypeJoined:
+		s.room(e.raw, true)
+	case events.TypeSnapshot:
+		s.room(e.raw, false)
+	case events.TypeRoomPage:
+		s.page(e.raw)
+	case events.TypePresence:
+		var b events.Presence
+		if json.Unmarshal(e.raw, &b) != nil {
+			return
+		}
+		for _, raw := range b.Changes {
+			var c wsEvent
+			if json.Unmarshal(raw, &c) == nil {
+				c.raw = raw
+				if p.opt.OnChange != nil {
+					p.opt.OnChange(c.Type, c.Seq)
+				}
+				s.delta(p, c)
+			}
+		}
+	}
+}
+
+// delta folds one presence change in, in seq order, holding back those
+// that come early (before the snapshot they follow, or ahead of a gap).
+func (s *presence) delta(p *Peer, e wsEvent) {
+	switch e.Type {
+	case events.TypeParticipantJoined, events.TypeParticipantLeft, events.TypeParticipantUpdated, events.TypeRoomUpdated, events.TypeAllMuted:
 	default:
 		return
 	}
-	if !s.started || e.Seq == 0 || e.Seq <= s.seq {
+	if e.Seq == 0 || (s.started && e.Seq <= s.seq) {
 		return
 	}
 	s.deltas++
@@ -77,6 +149,9 @@ func (s *presence) note(p *Peer, e wsEvent) {
 		s.held = map[uint64]wsEvent{}
 	}
 	s.held[e.Seq] = e
+	if !s.started {
+		return // the snapshot it follows is on its way (the joined reply)
+	}
 	s.drain()
 	if len(s.held) > 0 && s.gapAt.IsZero() {
 		s.gapAt = time.Now()
@@ -112,7 +187,7 @@ func (s *presence) drain() {
 
 func (s *presence) check(p *Peer) {
 	s.mu.Lock()
-	ask := len(s.held) > 0 && !s.asking && time.Since(s.gapAt) >= holdBack
+	ask := len(s.held) > 0 && !s.asking && s.asm == nil && time.Since(s.gapAt) >= holdBack
 	if ask {
 		s.gaps++
 		s.asking = true

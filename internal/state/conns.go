@@ -249,10 +249,14 @@ type Limit struct {
 var (
 	ConnectLimit = Limit{PerSecond: 10, Burst: 100}
 	CreateLimit  = Limit{PerSecond: 1.0 / 6, Burst: 10}
+	// KnockLimit: issue 11 saw 330 knocks from one address fill a lobby;
+	// now it gets 30 at once (an office joining a town hall), then two a
+	// second.
+	KnockLimit = Limit{PerSecond: 2, Burst: 30}
 )
 
 // AllowSource takes one from source's bucket for kind ("connect",
-// "create"); when it is empty it answers false and how long until the next
+// "create", "knock"); when it is empty it answers false and how long until the next
 // is allowed. An empty source (loopback: the local stack) is not limited.
 func (s *Store) AllowSource(ctx context.Context, kind, source string, l Limit) (bool, time.Duration, error) {
 	if source == "" {

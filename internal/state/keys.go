@@ -23,6 +23,11 @@ import (
 //	room:{code}:away         zset   participant id → time (ms) their seat goes
 //	                                if they have not joined again (their socket
 //	                                dropped); the room's node expires them
+//	room:{code}:log          stream the room's changes in order, field e: the
+//	                                JSON of the change event (events.Presence),
+//	                                appended by the script that makes the change;
+//	                                capped at about logCap entries. The room's
+//	                                node reads it and pushes batches (log.go)
 //	conn:{id}                hash   endpoint, token (given at $connect), room,
 //	                                participant. TTL ConnTTL, refreshed by ping.
 //	rate:{id}                hash   token bucket of connection id: m (thousandths
@@ -52,10 +57,11 @@ func lobbyConnsKey(c events.RoomCode) string   { return roomKey(c) + ":lobbyconn
 func bannedKey(c events.RoomCode) string       { return roomKey(c) + ":banned" }
 func deniedKey(c events.RoomCode) string       { return roomKey(c) + ":denied" }
 func awayKey(c events.RoomCode) string         { return roomKey(c) + ":away" }
+func logKey(c events.RoomCode) string          { return roomKey(c) + ":log" }
 
 // roomKeys is the fixed KEYS list every room script receives, in this order.
 func roomKeys(c events.RoomCode) []string {
-	return []string{roomKey(c), participantsKey(c), connsKey(c), lobbyKey(c), lobbyConnsKey(c), bannedKey(c), deniedKey(c), awayKey(c)}
+	return []string{roomKey(c), participantsKey(c), connsKey(c), lobbyKey(c), lobbyConnsKey(c), bannedKey(c), deniedKey(c), awayKey(c), logKey(c)}
 }
 
 func connKey(id events.ConnectionID) string { return "conn:{" + string(id) + "}" }

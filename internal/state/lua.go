@@ -10,12 +10,32 @@ import (
 // Scripts answer one JSON object (cjson); a refusal is {err, msg, retry}.
 // Lobby changes do not move the room's seq: only hosts see them, and a seq
 // gap must mean the same thing to everyone.
+//
+// Every change others must see is appended to the room's log (G, a stream)
+// in the same script that makes it, as the JSON of the change event the
+// room's node puts in its presence batches (package events, Presence). A
+// participant's JSON is spliced in as stored: it is JSON already.
 var prelude = fmt.Sprintf(`
-local R, P, C, L, LC, B, D, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local TTL = %d
+local R, P, C, L, LC, B, D, A, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local TTL, LOGCAP = %d, %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
 local function touch() for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], TTL) end end
 local function bump() return redis.call('HINCRBY', R, 'seq', 1) end
+local function log(json) return redis.call('XADD', G, 'MAXLEN', '~', LOGCAP, '*', 'e', json) end
+local function logP(typ, seq, pj, reason)
+  local extra = ''
+  if reason then extra = ',"reason":"' .. reason .. '"' end
+  return log('{"type":"' .. typ .. '","seq":' .. seq .. ',"participant":' .. pj .. extra .. '}')
+end
+local function logLeft(seq, pid, reason) return log(cjson.encode({type = 'participant_left', seq = seq, participantId = pid, reason = reason})) end
+local function logLobbyLeft(pid, reason) return log(cjson.encode({type = 'lobby_left', participantId = pid, reason = reason})) end
+-- logPos: the log's last entry id ('0-0' when empty): the position a
+-- snapshot taken now is at.
+local function logPos()
+  local e = redis.call('XREVRANGE', G, '+', '-', 'COUNT', 1)
+  if e[1] then return e[1][1] end
+  return '0-0'
+end
 local function closed()
   if redis.call('EXISTS', R) == 0 then return fail('not_found', 'no such meeting') end
   if redis.call('HGET', R, 'ended') == '1' then return fail('ended', 'the meeting is over') end
@@ -52,16 +72,17 @@ local function conns(except)
   for i = 1, #kv, 2 do if kv[i] ~= except then out[#out+1] = {p=kv[i], c=kv[i+1]} end end
   return out
 end
--- mods: connections of hosts and co-hosts.
-local function mods()
-  local out, kv = {}, redis.call('HGETALL', P)
+-- modCount: how many hosts and co-hosts are in the meeting with a socket
+-- (the roles are few fields of R; the participants are not read).
+local function modCount()
+  local kv, n = redis.call('HGETALL', R), 0
   for i = 1, #kv, 2 do
-    local role = cjson.decode(kv[i+1]).role
-    if role == 'host' or role == 'cohost' then
-      local c = redis.call('HGET', C, kv[i]); if c then out[#out+1] = c end
-    end
+    local k, v = kv[i], kv[i+1]
+    local id = nil
+    if k == 'host' then id = v elseif string.sub(k, 1, 5) == 'role:' and v == 'cohost' then id = string.sub(k, 6) end
+    if id and redis.call('HEXISTS', C, id) == 1 then n = n + 1 end
   end
-  return out
+  return n
 end
 local function room(res, withLobby)
   local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node')
@@ -116,7 +137,7 @@ local function meta(res)
   res.meta = m
   return res
 end
-`, int(RoomTTL.Seconds()))
+`, int(RoomTTL.Seconds()), logCap)
 
 func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
 
@@ -129,13 +150,20 @@ return cjson.encode({seq=0})
 `)
 
 // ARGV: pid, connRef JSON, connection id, participant JSON, node seen, node
-// alive (1/0), candidate node, now (ms). A rejoin that changes nothing of
-// what others see (a new socket, a resent join) moves no seq: nobody needs
-// telling.
+// alive (1/0), candidate node, now (ms), most participants. A rejoin that
+// changes nothing of what others see (a new socket, a resent join) moves no
+// seq: nobody needs telling. A newcomer to a full meeting is refused, the
+// host excepted (it is their meeting). The answer's log is the log position
+// the room it carries is at; conns (everyone's socket, to follow the room)
+// only when the room moved off a dead node.
 var joinScript = script(`
 local e = closed(); if e then return e end
 local pid, cid = ARGV[1], ARGV[3]
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
+local prev = redis.call('HGET', P, pid)
+if not prev and redis.call('HGET', R, 'host') ~= pid and redis.call('HLEN', P) >= tonumber(ARGV[9]) then
+  return fail('full', 'the meeting is full')
+end
 local cur = redis.call('HGET', R, 'node') or ''
 if cur ~= ARGV[5] then return fail('retry', 'placement changed') end
 local node, placed, ep = cur, false, epoch()
@@ -148,7 +176,6 @@ local p = cjson.decode(ARGV[4])
 local role = redis.call('HGET', R, 'role:' .. pid)
 if role then p.role = role end
 if redis.call('HGET', R, 'host') == pid then p.role = 'host' end
-local prev = redis.call('HGET', P, pid)
 if prev then p.joinedAt = cjson.decode(prev).joinedAt end
 local old, oldID = connOf(C, pid)
 local pj = cjson.encode(p)
@@ -163,20 +190,27 @@ end
 redis.call('HSET', P, pid, pj)
 redis.call('HSET', C, pid, ARGV[2])
 redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid); redis.call('ZREM', A, pid)
-if not same then bump() end
+if not same then
+  local typ = 'participant_joined'
+  if prev then typ = 'participant_updated' end
+  logP(typ, bump(), pj)
+end
 touch()
 local res = meta(room({}, isMod(p)))
 res.me, res.placed, res.prevNode, res.rejoin, res.epoch, res.node = pj, placed, cur, prev and true or false, ep, node
 res.unchanged = same
+res.log = logPos()
 if old and oldID ~= cid then res.old = old end
-res.conns = conns(pid)
+if placed and cur ~= '' then res.conns = conns(pid) end
 return cjson.encode(res)
 `)
 
 // ARGV: pid, guest JSON, lobby conn JSON (connRef + src), connection id, now
-// (ms), source ("" = unknown). The guest id derives from the connection, so a
-// knock again is from the same socket: it only refreshes the lobby entry. A deny holds off the guest id and, when known,
-// the source ('ip:' .. src in D), since a reload brings a new guest id.
+// (ms), source ("" = unknown), most guests waiting. A knock again (a
+// reload, with the same guest key) only refreshes the lobby entry, and is
+// never refused for a full lobby. A deny holds off the guest id and, when
+// known, the source ('ip:' .. src in D), since a reload brings a new guest
+// id.
 var knockScript = script(`
 local e = closed(); if e then return e end
 local pid, now = ARGV[1], tonumber(ARGV[5])
@@ -186,27 +220,44 @@ redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
 local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
 if ARGV[6] ~= '' then till = math.max(till, tonumber(redis.call('ZSCORE', D, 'ip:' .. ARGV[6]) or '0')) end
 if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
+if redis.call('HEXISTS', L, pid) == 0 and redis.call('HLEN', L) >= tonumber(ARGV[7]) then
+  return fail('lobby_full', 'too many people are waiting to join; try again later')
+end
 redis.call('HSET', L, pid, ARGV[2]); redis.call('HSET', LC, pid, ARGV[3])
+log('{"type":"knock","guest":' .. ARGV[2] .. '}')
 touch()
-return cjson.encode({title = redis.call('HGET', R, 'title') or '', mods = mods()})
+return cjson.encode({title = redis.call('HGET', R, 'title') or '', moderators = modCount(), node = redis.call('HGET', R, 'node') or '', epoch = epoch()})
 `)
 
-// ARGV: moderator pid, connection id, guest pid (empty = everyone waiting).
+// ARGV: moderator pid, connection id, guest pid (empty = everyone waiting),
+// most participants. A guest is let in only to a free seat: admit_all lets
+// in as many as there are, longest waiting first.
 var admitScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
+local free = tonumber(ARGV[4]) - redis.call('HLEN', P)
 local ids = {ARGV[3]}
-if ARGV[3] == '' then ids = redis.call('HKEYS', L) end
+if ARGV[3] == '' then
+  local kv, waiting = redis.call('HGETALL', L), {}
+  for i = 1, #kv, 2 do waiting[#waiting+1] = {id = kv[i], at = cjson.decode(kv[i+1]).knockedAt or 0} end
+  table.sort(waiting, function(a, b) return a.at < b.at or (a.at == b.at and a.id < b.id) end)
+  if #waiting > 0 and free <= 0 then return fail('full', 'the meeting is full; nobody can be let in') end
+  ids = {}
+  for i = 1, math.min(#waiting, math.max(free, 0)) do ids[i] = waiting[i].id end
+elseif redis.call('HEXISTS', L, ARGV[3]) == 1 and free <= 0 then
+  return fail('full', 'the meeting is full; the guest keeps waiting')
+end
 local out = {}
 for _, id in ipairs(ids) do
   local g = redis.call('HGET', L, id)
   if g then
     out[#out+1] = {g = g, c = redis.call('HGET', LC, id) or ''}
     redis.call('HDEL', L, id); redis.call('HDEL', LC, id)
+    logLobbyLeft(id, 'admitted')
   end
 end
 if ARGV[3] ~= '' and #out == 0 then return fail('not_found', 'that guest is no longer waiting') end
 touch()
-return cjson.encode({admitted = out, mods = mods()})
+return cjson.encode({admitted = out, node = redis.call('HGET', R, 'node') or '', epoch = epoch()})
 `)
 
 // ARGV: moderator pid, connection id, guest pid, may knock again at (ms).
@@ -221,33 +272,40 @@ if c ~= '' then
   local src = cjson.decode(c).src
   if type(src) == 'string' and src ~= '' then redis.call('ZADD', D, ARGV[4], 'ip:' .. src) end
 end
+logLobbyLeft(ARGV[3], 'denied')
 touch()
-return cjson.encode({guest = g, targetConn = c, mods = mods()})
+return cjson.encode({guest = g, targetConn = c, node = redis.call('HGET', R, 'node') or '', epoch = epoch()})
 `)
 
-// ARGV: pid, connection id. Only the connection that holds the seat (or the
-// lobby place) leaves: a stale socket replaced by a reload changes nothing.
+// ARGV: pid, connection id, reason (a seat's), reason (a lobby place's).
+// Only the connection that holds the seat (or the lobby place) leaves: a
+// stale socket replaced by a reload changes nothing.
 var leaveScript = script(`
 if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'none'}) end
 local pid, cid = ARGV[1], ARGV[2]
-local res = {kind = 'none'}
+local res = {kind = 'none', node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 local _, id = connOf(C, pid)
 if id == cid then
   local was = cjson.decode(redis.call('HGET', P, pid) or '{}')
   redis.call('HDEL', C, pid); redis.call('HDEL', P, pid)
-  res.kind, res.seq, res.node, res.epoch = 'participant', bump(), redis.call('HGET', R, 'node') or '', epoch()
+  res.kind, res.seq = 'participant', bump()
+  logLeft(res.seq, pid, ARGV[3])
   if was.role == 'host' or was.role == 'cohost' then
     res.target = handover()
-    if res.target then res.at = bump(); meta(res) end
+    if res.target then
+      res.at = bump()
+      logP('participant_updated', res.at, res.target, 'handover')
+      meta(res)
+    end
   end
-  res.conns = conns('')
   -- An empty room is placed afresh by its next join (least-loaded node).
   if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
 else
   local _, lid = connOf(LC, pid)
   if lid == cid then
     redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid)
-    res.kind, res.mods = 'lobby', mods()
+    res.kind = 'lobby'
+    logLobbyLeft(pid, ARGV[4])
   end
 end
 touch()
@@ -270,7 +328,8 @@ pj = cjson.encode(p)
 redis.call('HSET', P, pid, pj)
 redis.call('HDEL', C, pid)
 redis.call('ZADD', A, ARGV[3], pid)
-local res = {kind = 'away', seq = bump(), target = pj, conns = conns(''), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
+local res = {kind = 'away', seq = bump(), target = pj, node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
+logP('participant_updated', res.seq, pj)
 touch()
 return cjson.encode(res)
 `)
@@ -285,18 +344,24 @@ for _, pid in ipairs(redis.call('ZRANGEBYSCORE', A, '-inf', ARGV[1])) do
   local pj = redis.call('HGET', P, pid)
   if pj and redis.call('HEXISTS', C, pid) == 0 then
     redis.call('HDEL', P, pid)
-    gone[#gone+1] = {p = pid, seq = bump()}
+    local seq = bump()
+    logLeft(seq, pid, 'disconnected')
+    gone[#gone+1] = {p = pid, seq = seq}
     local was = cjson.decode(pj)
     if was.role == 'host' or was.role == 'cohost' then
       local h = handover()
-      if h then gone[#gone+1] = {g = h, seq = bump()} end
+      if h then
+        local hs = bump()
+        logP('participant_updated', hs, h, 'handover')
+        gone[#gone+1] = {g = h, seq = hs}
+      end
     end
   end
 end
 if #gone == 0 then return cjson.encode({}) end
 if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
 touch()
-return cjson.encode({muted = gone, conns = conns('')})
+return cjson.encode({muted = gone})
 `)
 
 // ARGV: moderator pid, connection id, target pid.
@@ -310,9 +375,10 @@ local tp = cjson.decode(pj)
 if tp.role == 'host' then return fail('forbidden', 'the host cannot be removed') end
 if tp.role == 'cohost' and me.role ~= 'host' then return fail('forbidden', 'only the host may remove a co-host') end
 local c = redis.call('HGET', C, t) or ''
-redis.call('HDEL', P, t); redis.call('HDEL', C, t)
+redis.call('HDEL', P, t); redis.call('HDEL', C, t); redis.call('ZREM', A, t)
 redis.call('SADD', B, t)
-local res = meta({seq = bump(), node = redis.call('HGET', R, 'node') or '', epoch = epoch(), targetConn = c, target = pj, conns = conns('')})
+local res = meta({seq = bump(), node = redis.call('HGET', R, 'node') or '', epoch = epoch(), targetConn = c, target = pj})
+logLeft(res.seq, t, 'removed')
 touch()
 return cjson.encode(res)
 `)
@@ -331,7 +397,7 @@ if #changed > 0 then
   res.me = cjson.encode(me)
   redis.call('HSET', P, me.id, res.me)
   res.seq = bump()
-  res.conns = conns('')
+  logP('participant_updated', res.seq, res.me)
 else
   res.me = redis.call('HGET', P, me.id)
 end
@@ -354,7 +420,7 @@ if f ~= '' and t[f] then
   pj = cjson.encode(t)
   redis.call('HSET', P, ARGV[3], pj)
   res.seq = bump()
-  res.conns = conns('')
+  logP('participant_updated', res.seq, pj)
 end
 res.target = pj
 res.at = tonumber(redis.call('HGET', R, 'seq') or '0')
@@ -362,24 +428,28 @@ touch()
 return cjson.encode(res)
 `)
 
-// ARGV: moderator pid, connection id. Every microphone but the caller's.
+// ARGV: moderator pid, connection id. Every microphone but the caller's,
+// as one change (all_muted) however many there are.
 var muteAllScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
-local muted, kv = {}, redis.call('HGETALL', P)
+local kv, muted = redis.call('HGETALL', P), 0
+local seq = bump()
 for i = 1, #kv, 2 do
-  local t = cjson.decode(kv[i+1])
-  if kv[i] ~= me.id and t.micOn then
+  if kv[i] ~= me.id and string.find(kv[i+1], '"micOn":true', 1, true) then
+    local t = cjson.decode(kv[i+1])
     t.micOn = false
-    local pj = cjson.encode(t)
-    redis.call('HSET', P, kv[i], pj)
-    muted[#muted+1] = {p = pj, c = redis.call('HGET', C, kv[i]) or '', seq = bump()}
+    redis.call('HSET', P, kv[i], cjson.encode(t))
+    muted = muted + 1
   end
 end
+log(cjson.encode({type = 'all_muted', seq = seq, by = me.id}))
 touch()
-return cjson.encode({muted = muted, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), conns = conns('')})
+return cjson.encode({seq = seq, at = muted, node = redis.call('HGET', R, 'node') or '', epoch = epoch()})
 `)
 
-// ARGV: host pid, connection id, target pid, role (cohost|participant).
+// ARGV: host pid, connection id, target pid, role (cohost|participant). A
+// new co-host gets the room with its lobby (the answer's participants and
+// lobby, at the answer's seq).
 var setRoleScript = script(`
 local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
 if me.role ~= 'host' then return fail('forbidden', 'only the host may change roles') end
@@ -387,19 +457,19 @@ local pj = redis.call('HGET', P, ARGV[3])
 if not pj then return fail('not_found', 'that participant is not in the meeting') end
 local t = cjson.decode(pj)
 if t.role == 'host' then return fail('forbidden', 'the host keeps their role') end
-local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
+local res = {at = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 if t.role ~= ARGV[4] then
   t.role = ARGV[4]
   pj = cjson.encode(t)
   redis.call('HSET', P, ARGV[3], pj)
   redis.call('HSET', R, 'role:' .. ARGV[3], ARGV[4])
-  res.seq = bump()
-  res.conns = conns('')
+  res.at = bump()
+  logP('participant_updated', res.at, pj)
   meta(res)
 end
 res.target = pj
 res.targetConn = redis.call('HGET', C, ARGV[3]) or ''
-if ARGV[4] == 'cohost' then res.lobby = values(L) end
+if ARGV[4] == 'cohost' then room(res, true) end
 touch()
 return cjson.encode(res)
 `)
@@ -411,7 +481,7 @@ local res = {seq = 0, locked = ARGV[3] == '1', node = redis.call('HGET', R, 'nod
 if (redis.call('HGET', R, 'locked') == '1') ~= res.locked then
   redis.call('HSET', R, 'locked', ARGV[3])
   res.seq = bump()
-  res.conns = conns('')
+  log(cjson.encode({type = 'room_updated', seq = res.seq, locked = res.locked}))
   meta(res)
 end
 touch()
@@ -424,7 +494,7 @@ var endScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 redis.call('HSET', R, 'ended', '1', 'node', '')
-redis.call('DEL', P, C, L, LC, A)
+redis.call('DEL', P, C, L, LC, A, G)
 res.seq = bump()
 touch()
 return cjson.encode(res)
@@ -457,7 +527,7 @@ end
 res.names = {}
 for _, f in ipairs(first) do res.names[#res.names+1] = f.name end
 res.people = redis.call('HLEN', P)
-res.mods = mods()
+res.moderators = modCount()
 local pid, gid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if pid ~= '' then
   res.banned = redis.call('SISMEMBER', B, pid) == 1

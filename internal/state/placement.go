@@ -243,6 +243,9 @@ type RoomPlacement struct {
 	Epoch  uint64
 	// AwayDue: someone's reconnecting time ran out (ExpireAway is due).
 	AwayDue bool
+	// Log is the room's last log position: a node that has pushed less
+	// missed a wake-up.
+	Log LogID
 }
 
 // Placements reads the placement of each room in one pipeline, for a node
@@ -250,11 +253,13 @@ type RoomPlacement struct {
 func (s *Store) Placements(ctx context.Context, codes []events.RoomCode) (map[events.RoomCode]RoomPlacement, error) {
 	cmds := make([]*redis.SliceCmd, len(codes))
 	due := make([]*redis.IntCmd, len(codes))
+	tail := make([]*redis.XMessageSliceCmd, len(codes))
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range codes {
 			cmds[i] = p.HMGet(ctx, roomKey(c), "host", "ended", "node", "epoch")
 			due[i] = p.ZCount(ctx, awayKey(c), "-inf", now)
+			tail[i] = p.XRevRangeN(ctx, logKey(c), "+", "-", 1)
 		}
 		return nil
 	})
@@ -269,8 +274,12 @@ func (s *Store) Placements(ctx context.Context, codes []events.RoomCode) (map[ev
 			continue
 		}
 		node, _ := v[2].(string)
-		out[codes[i]] = RoomPlacement{Exists: true, Ended: v[1] == "1", Node: events.NodeID(node), Epoch: parseUint(v[3]),
+		pl := RoomPlacement{Exists: true, Ended: v[1] == "1", Node: events.NodeID(node), Epoch: parseUint(v[3]),
 			AwayDue: due[i].Val() > 0}
+		if t := tail[i].Val(); len(t) == 1 {
+			pl.Log, _ = ParseLogID(t[0].ID)
+		}
+		out[codes[i]] = pl
 	}
 	return out, nil
 }

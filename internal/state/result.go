@@ -66,7 +66,8 @@ type result struct {
 	Guest        string       `json:"guest"`
 	Old          string       `json:"old"`
 	Conns        list[pc]     `json:"conns"`
-	Mods         list[string] `json:"mods"`
+	Moderators   int          `json:"moderators"`
+	Log          string       `json:"log"`
 	LobbyConns   list[string] `json:"lobbyConns"`
 	Admitted     list[pc]     `json:"admitted"`
 	Changed      list[string] `json:"changed"`
@@ -198,6 +199,8 @@ func (r *result) room(code events.RoomCode) (events.Room, error) {
 	sortRoom(&room)
 	return room, nil
 }
+
+func (r *result) served() Served { return Served{Node: events.NodeID(r.Node), Epoch: r.Epoch} }
 
 // IsRefused reports whether err is a refusal with code.
 func IsRefused(err error, code events.Code) bool {

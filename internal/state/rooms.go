@@ -19,7 +19,19 @@ const (
 	RoomTTL = 24 * time.Hour
 	// DenyCooldown is how long a denied guest waits before knocking again.
 	DenyCooldown = 30 * time.Second
+	// DefaultMaxParticipants and DefaultMaxLobby are a meeting's caps unless
+	// the deployment sets others (lambdas.Deps): as many as Meet and Zoom
+	// hold in one interactive meeting, and a lobby a host can still read.
+	DefaultMaxParticipants = 1000
+	DefaultMaxLobby        = 200
 )
+
+// Served is where a room's media is: its node and placement epoch ("" when
+// the room has none: nobody is in it). Changes are pushed from there.
+type Served struct {
+	Node  events.NodeID
+	Epoch uint64
+}
 
 // Create records a new meeting hosted by host and returns its code. It draws
 // a fresh code until one is free.
@@ -69,6 +81,9 @@ type JoinInput struct {
 	Participant events.Participant
 	// Region places a room that has no live node yet.
 	Region string
+	// MaxParticipants caps the meeting (0 = DefaultMaxParticipants): a
+	// newcomer past it is refused full.
+	MaxParticipants int
 }
 
 // JoinResult is what a join changed.
@@ -84,13 +99,17 @@ type JoinResult struct {
 	Rejoin bool
 	// Replaced is the participant's previous connection, now superseded.
 	Replaced *events.ConnRef
-	Others   []Target // everyone else's connections
+	// Others is everyone else's connection, only when the join moved the
+	// room off a dead node (PrevNodeDead): they must follow it.
+	Others []Target
 	// Epoch is the room's placement epoch on Node.
 	Epoch uint64
 	// Unchanged: a rejoin that changed nothing others see (no seq moved).
 	Unchanged bool
 	// Meta is the room's settings, for the node's copy.
 	Meta *events.RoomMeta
+	// Log is the room's log position Room is at (events.Command.Log).
+	Log LogID
 }
 
 // Join seats a participant holding a valid token and places the room on a
@@ -116,7 +135,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			}
 		}
 		r, err := s.run(ctx, joinScript, in.Code, string(in.Participant.ID), cj, string(in.Conn.ConnectionID),
-			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli())
+			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli(), orDefault(in.MaxParticipants, DefaultMaxParticipants))
 		if IsRefused(err, "retry") {
 			continue
 		}
@@ -135,6 +154,9 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 		if out.Room, err = r.room(in.Code); err != nil {
 			return nil, err
 		}
+		if out.Log, err = ParseLogID(r.Log); err != nil {
+			return nil, err
+		}
 		if c, ok := connRef(r.Old); ok {
 			out.Replaced = &c
 		}
@@ -145,8 +167,10 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 
 // KnockResult is what a knock changed.
 type KnockResult struct {
+	Served
 	Title string
-	Mods  []events.ConnRef // every host and co-host connection
+	// Moderators is how many hosts and co-hosts are in to answer it.
+	Moderators int
 }
 
 // lobbyConn is a waiting guest's connection and where it comes from; the
@@ -156,17 +180,19 @@ type lobbyConn struct {
 	Source string `json:"src,omitempty"`
 }
 
-// Knock puts a guest in the lobby. source is where the guest connects from
+// Knock puts a guest in the lobby, unless maxLobby (0 = DefaultMaxLobby)
+// are waiting already (lobby_full). source is where the guest connects from
 // ("" when unknown): a deny holds off that source as well as the guest id for
 // DenyCooldown, since a reload is a new connection and so a new guest id.
-func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source string) (*KnockResult, error) {
+func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source string, maxLobby int) (*KnockResult, error) {
 	gj, _ := json.Marshal(g)
 	cj, _ := json.Marshal(lobbyConn{ConnRef: conn, Source: source})
-	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source)
+	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source,
+		orDefault(maxLobby, DefaultMaxLobby))
 	if err != nil {
 		return nil, err
 	}
-	return &KnockResult{Title: r.Title, Mods: refs(r.Mods)}, nil
+	return &KnockResult{Served: r.served(), Title: r.Title, Moderators: r.Moderators}, nil
 }
 
 // Admission is one guest let in.
@@ -177,33 +203,36 @@ type Admission struct {
 
 // Admit takes guest (or, when guest is "", everyone waiting) out of the lobby,
 // exactly once: of two hosts admitting the same guest at once, one gets a
-// not_found refusal. mods are the moderators' connections, to clear the knock.
-func (s *Store) Admit(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID) (admitted []Admission, mods []events.ConnRef, err error) {
-	r, err := s.run(ctx, admitScript, code, string(by), string(conn), string(guestID))
+// not_found refusal. Only as many are let in as the meeting has free seats
+// under maxParticipants (0 = DefaultMaxParticipants): none free is a full
+// refusal; admit_all takes the longest waiting first.
+func (s *Store) Admit(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID, maxParticipants int) ([]Admission, Served, error) {
+	r, err := s.run(ctx, admitScript, code, string(by), string(conn), string(guestID), orDefault(maxParticipants, DefaultMaxParticipants))
 	if err != nil {
-		return nil, nil, err
+		return nil, Served{}, err
 	}
+	var admitted []Admission
 	for _, a := range r.Admitted {
 		g, err := guest(a.G)
 		if err != nil {
-			return nil, nil, err
+			return nil, Served{}, err
 		}
 		c, _ := connRef(a.C)
 		admitted = append(admitted, Admission{Guest: g, Conn: c})
 	}
-	return admitted, refs(r.Mods), nil
+	return admitted, r.served(), nil
 }
 
 // Deny turns a guest, and the source it knocked from, away for DenyCooldown.
-func (s *Store) Deny(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID) (Admission, []events.ConnRef, error) {
+func (s *Store) Deny(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, guestID events.ParticipantID) (Admission, Served, error) {
 	until := time.Now().Add(DenyCooldown).UnixMilli()
 	r, err := s.run(ctx, denyScript, code, string(by), string(conn), string(guestID), until)
 	if err != nil {
-		return Admission{}, nil, err
+		return Admission{}, Served{}, err
 	}
 	g, err := guest(r.Guest)
 	c, _ := connRef(r.TargetConn)
-	return Admission{Guest: g, Conn: c}, refs(r.Mods), err
+	return Admission{Guest: g, Conn: c}, r.served(), err
 }
 
 // LeaveKind says what a leave took away.
@@ -226,18 +255,22 @@ type LeaveResult struct {
 	Handover    *events.Participant
 	HandoverSeq uint64
 	Meta        *events.RoomMeta
-	Others []Target         // a seat's leave: every participant left in the room
-	Mods   []events.ConnRef // a lobby leave: every host and co-host connection
 }
 
-// Leave frees the seat or lobby place that conn holds for pid. A connection
-// that no longer holds it (replaced by a reload) changes nothing.
-func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID) (*LeaveResult, error) {
-	r, err := s.run(ctx, leaveScript, code, string(pid), string(conn))
+// Leave frees the seat or lobby place that conn holds for pid, for reason
+// (what the others are told; a guest's lobby place goes as cancelled, or
+// disconnected). A connection that no longer holds it (replaced by a
+// reload) changes nothing.
+func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID, reason events.LeaveReason) (*LeaveResult, error) {
+	lobby := events.ReasonCancelled
+	if reason == events.ReasonDisconnected {
+		lobby = reason
+	}
+	r, err := s.run(ctx, leaveScript, code, string(pid), string(conn), string(reason), string(lobby))
 	if err != nil {
 		return nil, err
 	}
-	out := &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Mods: refs(r.Mods)}
+	out := &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch}
 	if r.Target != "" {
 		p, err := participant(r.Target)
 		if err != nil {
@@ -260,14 +293,13 @@ type Change struct {
 	Target events.Participant
 	// TargetConn is the target's connection (for Muted, Removed).
 	TargetConn events.ConnRef
-	Others     []Target // every participant connection (to broadcast to)
 	// Meta is the room's settings after a change of them (lock, role,
 	// removal), for the node's copy; nil otherwise.
 	Meta *events.RoomMeta
 }
 
 func (r *result) change() (*Change, error) {
-	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Meta: r.Meta.meta()}
+	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Epoch: r.Epoch, Meta: r.Meta.meta()}
 	c.TargetConn, _ = connRef(r.TargetConn)
 	if r.Target != "" {
 		p, err := participant(r.Target)
@@ -340,12 +372,12 @@ func (s *Store) Mute(ctx context.Context, code events.RoomCode, by events.Partic
 	return r.change()
 }
 
-// MuteAllResult lists who was muted, each with their own seq.
+// MuteAllResult is a mute_all: one change (all_muted at Seq), however many
+// microphones it turned off (Muted).
 type MuteAllResult struct {
-	Muted  []Change
-	Node   events.NodeID
-	Epoch  uint64
-	Others []Target
+	Served
+	Seq   uint64
+	Muted int
 }
 
 // MuteAll turns off every open microphone but the caller's.
@@ -354,31 +386,25 @@ func (s *Store) MuteAll(ctx context.Context, code events.RoomCode, by events.Par
 	if err != nil {
 		return nil, err
 	}
-	out := &MuteAllResult{Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns)}
-	for _, m := range r.Muted {
-		p, err := participant(m.P)
-		if err != nil {
-			return nil, err
-		}
-		c, _ := connRef(m.C)
-		out.Muted = append(out.Muted, Change{Seq: m.Seq, At: m.Seq, Node: out.Node, Epoch: out.Epoch, Target: p, TargetConn: c})
-	}
-	return out, nil
+	return &MuteAllResult{Served: r.served(), Seq: r.Seq, Muted: int(r.At)}, nil
 }
 
-// SetRole promotes a participant to co-host or demotes one (host only). Lobby
-// is the waiting list, for a newly promoted co-host.
-func (s *Store) SetRole(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, target events.ParticipantID, role events.Role) (*Change, []events.Guest, error) {
+// SetRole promotes a participant to co-host or demotes one (host only);
+// Seq is 0 when the role was already that. For a co-host it also returns
+// the room with its lobby (what the new co-host must now see).
+func (s *Store) SetRole(ctx context.Context, code events.RoomCode, by events.ParticipantID, conn events.ConnectionID, target events.ParticipantID, role events.Role) (*Change, *events.Room, error) {
 	r, err := s.run(ctx, setRoleScript, code, string(by), string(conn), string(target), string(role))
 	if err != nil {
 		return nil, nil, err
 	}
+	seq := r.At
+	r.Seq, r.At = seq, seq
 	c, err := r.change()
-	if err != nil {
-		return nil, nil, err
+	if err != nil || role != events.RoleCohost {
+		return c, nil, err
 	}
 	room, err := r.room(code)
-	return c, room.Lobby, err
+	return c, &room, err
 }
 
 // Lock locks or unlocks the lobby; Seq is 0 when nothing changed.
@@ -442,6 +468,13 @@ func sortRoom(r *events.Room) {
 	sort.Slice(r.Lobby, func(i, j int) bool { return r.Lobby[i].KnockedAt < r.Lobby[j].KnockedAt })
 }
 
+func orDefault(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
 func b2s(b bool) string {
 	if b {
 		return "1"
@@ -484,25 +517,25 @@ type Expired struct {
 }
 
 // ExpireAway takes out the participants of a room whose reconnecting time
-// ran out, and returns them with everyone's connections (to tell).
-func (s *Store) ExpireAway(ctx context.Context, code events.RoomCode) ([]Expired, []Target, error) {
+// ran out (their leaves are in the room's log, for the node to push).
+func (s *Store) ExpireAway(ctx context.Context, code events.RoomCode) ([]Expired, error) {
 	r, err := s.run(ctx, expireAwayScript, code, time.Now().UnixMilli())
 	if err != nil || len(r.Muted) == 0 {
-		return nil, nil, err
+		return nil, err
 	}
 	out := make([]Expired, 0, len(r.Muted))
 	for _, m := range r.Muted {
 		if m.G != "" {
 			p, err := participant(m.G)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			out = append(out, Expired{Participant: p.ID, Seq: m.Seq, Handover: &p})
 			continue
 		}
 		out = append(out, Expired{Participant: events.ParticipantID(m.P), Seq: m.Seq})
 	}
-	return out, targets(r.Conns), nil
+	return out, nil
 }
 
 // Lookup is what a pre-join page may know of a meeting (see lookupScript).
@@ -534,7 +567,7 @@ func (s *Store) Lookup(ctx context.Context, code events.RoomCode, pid, guest eve
 		return &Lookup{Status: events.MeetingEnded, Title: r.Title}, nil
 	}
 	out := &Lookup{Status: events.MeetingOpen, Title: r.Title, Locked: r.Locked, People: r.People,
-		Names: []string(r.Names), Moderators: len(r.Mods), Role: events.Role(r.Role), Banned: r.Banned,
+		Names: []string(r.Names), Moderators: r.Moderators, Role: events.Role(r.Role), Banned: r.Banned,
 		RetryAfter: time.Duration(r.Retry) * time.Millisecond}
 	if out.Names == nil {
 		out.Names = []string{}

@@ -63,8 +63,40 @@ func (f *fixture) mustJoin(code events.RoomCode, pid events.ParticipantID, role 
 
 func (f *fixture) knock(code events.RoomCode, conn string) (events.ParticipantID, error) {
 	g := events.Guest{ID: events.NewParticipantID(), Name: "Guest", KnockedAt: time.Now().UnixMilli()}
-	_, err := f.s.Knock(f.cx, code, g, ref(conn), "")
+	_, err := f.s.Knock(f.cx, code, g, ref(conn), "", 0)
 	return g.ID, err
+}
+
+// logged returns the changes of code's log after the position after, as
+// "type:seq" (lobby changes without a seq as their type), and the last
+// position.
+func (f *fixture) logged(code events.RoomCode, after LogID) ([]string, LogID) {
+	f.t.Helper()
+	entries, err := f.s.ReadLog(f.cx, code, after, 1000)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Event == nil {
+			f.t.Fatalf("log entry %s does not decode", e.ID)
+		}
+		m := events.MetaOf(e.Event)
+		if m.Seq == 0 {
+			out = append(out, string(e.Event.EventType()))
+		} else {
+			out = append(out, fmt.Sprintf("%s:%d", e.Event.EventType(), m.Seq))
+		}
+		after = e.ID
+	}
+	return out, after
+}
+
+func wantLogged(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("logged %v, want %v", got, want)
+	}
 }
 
 func wantRefused(t *testing.T, err error, code events.Code) {
@@ -84,24 +116,32 @@ func TestRedisStateMeetingFlow(t *testing.T) {
 	}
 	bob := events.NewParticipantID()
 	bj := f.mustJoin(code, bob, events.RoleParticipant, "c-bob")
-	if bj.Room.Seq != 2 || len(bj.Room.Participants) != 2 || len(bj.Others) != 1 || bj.Others[0].Participant != host || bj.Placed {
+	if bj.Room.Seq != 2 || len(bj.Room.Participants) != 2 || len(bj.Others) != 0 || bj.Placed {
 		t.Fatalf("bob join: %+v", bj)
 	}
+	// Each change is in the log, and bob's room is at the log's end.
+	got, pos := f.logged(code, LogID{})
+	wantLogged(t, got, "participant_joined:1", "participant_joined:2")
+	if pos != bj.Log {
+		t.Fatalf("bob's room at %v, the log ends at %v", bj.Log, pos)
+	}
 
-	// Guest knocks; the host's connection is told.
+	// Guest knocks: in the log, without a seq (hosts only see it).
 	gid, err := f.knock(code, "c-guest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Bob may not admit; the host may, once.
-	_, _, err = f.s.Admit(f.cx, code, bob, "c-bob", gid)
+	_, _, err = f.s.Admit(f.cx, code, bob, "c-bob", gid, 0)
 	wantRefused(t, err, events.CodeForbidden)
-	adm, _, err := f.s.Admit(f.cx, code, host, "c-host", gid)
+	adm, _, err := f.s.Admit(f.cx, code, host, "c-host", gid, 0)
 	if err != nil || len(adm) != 1 || adm[0].Conn.ConnectionID != "c-guest" {
 		t.Fatalf("admit: %+v %v", adm, err)
 	}
-	_, _, err = f.s.Admit(f.cx, code, host, "c-host", gid)
+	_, _, err = f.s.Admit(f.cx, code, host, "c-host", gid, 0)
 	wantRefused(t, err, events.CodeNotFound)
+	got, pos = f.logged(code, pos)
+	wantLogged(t, got, "knock", "lobby_left")
 
 	// Mute bob's mic; bob unmutes himself.
 	ch, err := f.s.Mute(f.cx, code, host, "c-host", bob, events.SourceMicrophone)
@@ -116,6 +156,12 @@ func TestRedisStateMeetingFlow(t *testing.T) {
 	// A stale connection of bob's cannot act for him.
 	_, err = f.s.Update(f.cx, code, bob, "c-other", Patch{MicOn: &on})
 	wantRefused(t, err, events.CodeNotJoined)
+	// Nor does an update that changes nothing log anything.
+	if up, err := f.s.Update(f.cx, code, bob, "c-bob", Patch{MicOn: &on}); err != nil || up.Seq != 0 {
+		t.Fatalf("update changing nothing: %+v %v", up, err)
+	}
+	got, pos = f.logged(code, pos)
+	wantLogged(t, got, "participant_updated:3", "participant_updated:4")
 
 	// Reload: bob joins from a new connection; the old one is replaced and its
 	// late $disconnect changes nothing.
@@ -123,7 +169,7 @@ func TestRedisStateMeetingFlow(t *testing.T) {
 	if !rj.Rejoin || rj.Replaced == nil || rj.Replaced.ConnectionID != "c-bob" {
 		t.Fatalf("rejoin: %+v", rj)
 	}
-	if l, _ := f.s.Leave(f.cx, code, bob, "c-bob"); l.Kind != LeftNothing {
+	if l, _ := f.s.Leave(f.cx, code, bob, "c-bob", events.ReasonDisconnected); l.Kind != LeftNothing {
 		t.Fatalf("stale leave: %+v", l)
 	}
 
@@ -138,6 +184,9 @@ func TestRedisStateMeetingFlow(t *testing.T) {
 	if ch, err := f.s.Lock(f.cx, code, host, "c-host", true); err != nil || ch.Seq == 0 {
 		t.Fatalf("lock: %+v %v", ch, err)
 	}
+	// The rejoin from a new socket changed nothing others see: not logged.
+	got, _ = f.logged(code, pos)
+	wantLogged(t, got, "participant_left:5", "room_updated:6")
 	_, err = f.knock(code, "c-g2")
 	wantRefused(t, err, events.CodeLocked)
 
@@ -158,24 +207,28 @@ func TestRedisStateDenyCooldownAndLobbyLeave(t *testing.T) {
 	code, host := f.create()
 	f.mustJoin(code, host, events.RoleHost, "c-host")
 	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), ""); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.s.Deny(f.cx, code, host, "c-host", g.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "")
+	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", 0)
 	var r *Refused
 	if !IsRefused(err, events.CodeTooSoon) || !asRefused(err, &r) || r.RetryAfterMS <= 0 || r.RetryAfterMS > DenyCooldown.Milliseconds() {
 		t.Fatalf("knock after deny: %v", err)
 	}
 	g2 := events.Guest{ID: events.NewParticipantID(), Name: "G2"}
-	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), ""); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	l, err := f.s.Leave(f.cx, code, g2.ID, "c-g2")
-	if err != nil || l.Kind != LeftLobby || len(l.Mods) != 1 {
+	l, err := f.s.Leave(f.cx, code, g2.ID, "c-g2", events.ReasonDisconnected)
+	if err != nil || l.Kind != LeftLobby || l.Node != "n1" {
 		t.Fatalf("lobby leave: %+v %v", l, err)
+	}
+	entries, _ := f.s.ReadLog(f.cx, code, LogID{}, 100)
+	if ll, ok := entries[len(entries)-1].Event.(*events.LobbyLeft); !ok || ll.ParticipantID != g2.ID || ll.Reason != events.ReasonDisconnected {
+		t.Fatalf("last change %s", entries[len(entries)-1].Change)
 	}
 	room, _ := f.s.Snapshot(f.cx, code, host, "c-host")
 	if len(room.Lobby) != 0 {
@@ -207,8 +260,14 @@ func TestRedisStateRoles(t *testing.T) {
 	wantRefused(t, err, events.CodeForbidden)
 	// mute_all spares the caller.
 	ma, err := f.s.MuteAll(f.cx, code, host, "c-host")
-	if err != nil || len(ma.Muted) != 2 {
+	if err != nil || ma.Muted != 2 || ma.Node != "n1" {
 		t.Fatalf("mute_all: %+v %v", ma, err)
+	}
+	// One change for all of them, naming who did it.
+	entries, _ := f.s.ReadLog(f.cx, code, LogID{}, 100)
+	last := entries[len(entries)-1]
+	if am, ok := last.Event.(*events.AllMuted); !ok || am.By != host || am.Seq != ma.Seq {
+		t.Fatalf("last change %s, want all_muted at %d", last.Change, ma.Seq)
 	}
 	room, _ := f.s.Snapshot(f.cx, code, host, "c-host")
 	for _, p := range room.Participants {
@@ -242,7 +301,7 @@ func TestRedisStateConcurrentAdmitsAdmitOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				adm, _, err := f.s.Admit(f.cx, code, m.p, m.c, gid)
+				adm, _, err := f.s.Admit(f.cx, code, m.p, m.c, gid, 0)
 				mu.Lock()
 				defer mu.Unlock()
 				if err == nil && len(adm) == 1 {
@@ -305,8 +364,8 @@ func TestRedisStatePlacementSkipsDeadAndDraining(t *testing.T) {
 		t.Fatal(err)
 	}
 	j = f.mustJoin(code, events.NewParticipantID(), events.RoleParticipant, "c2")
-	if j.Node != "n2" || !j.Placed {
-		t.Fatalf("after n1 died: %+v", j)
+	if j.Node != "n2" || !j.Placed || !j.PrevNodeDead() || len(j.Others) != 1 || j.Others[0].Participant != host {
+		t.Fatalf("after n1 died: %+v (everyone else must be told to follow)", j)
 	}
 	if n, _ := f.s.rdb.ZScore(f.cx, nodesKey("local"), "n1").Result(); n != 0 {
 		t.Fatalf("dead n1 still indexed")

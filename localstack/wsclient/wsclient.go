@@ -5,7 +5,10 @@
 //
 // Every received event is kept in arrival order. Next/WaitFor take the first
 // event not taken before that matches, so a test can wait for events in any
-// order without losing the ones it skips; All returns everything.
+// order without losing the ones it skips; All returns everything. A presence
+// batch is kept, followed by each of its changes as an event of its own
+// (InBatch set), as a client applies them: a test waits for a
+// participant_joined however it came.
 package wsclient
 
 import (
@@ -37,6 +40,8 @@ type Event struct {
 	RequestID string `json:"requestId,omitempty"`
 	Raw       json.RawMessage
 	At        time.Time
+	// InBatch: the event is a change of the presence batch before it.
+	InBatch bool
 }
 
 // Decode unmarshals the whole event into v (e.g. *events.Joined).
@@ -129,6 +134,18 @@ func (c *Client) read() {
 			}
 			c.events = append(c.events, e)
 			c.taken = append(c.taken, false)
+			if e.Type == "presence" {
+				var b struct {
+					Changes []json.RawMessage `json:"changes"`
+				}
+				_ = json.Unmarshal(data, &b)
+				for _, raw := range b.Changes {
+					ce := Event{Raw: raw, At: e.At, InBatch: true}
+					_ = json.Unmarshal(raw, &ce)
+					c.events = append(c.events, ce)
+					c.taken = append(c.taken, false)
+				}
+			}
 		}
 		close(c.notify)
 		c.notify = make(chan struct{})

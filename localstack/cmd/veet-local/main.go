@@ -42,6 +42,8 @@ func main() {
 	drain := flag.Duration("drain", 5*time.Second, "how long SFU nodes may take to drain on shutdown")
 	keyHex := flag.String("token-key", os.Getenv("VEET_TOKEN_KEY"), "token signing key, hex (default $VEET_TOKEN_KEY)")
 	keyFile := flag.String("token-key-file", "", "file holding the token signing key (created if missing)")
+	maxParticipants := flag.Int("max-participants", 0, "participants a meeting takes (0 = 1000)")
+	maxLobby := flag.Int("max-lobby", 0, "guests a meeting's lobby takes (0 = 200)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -69,6 +71,9 @@ func main() {
 		EmbeddedRedis: *redisURL == "",
 		DrainTimeout:  *drain,
 		Log:           log,
+
+		MaxParticipants: *maxParticipants,
+		MaxLobby:        *maxLobby,
 	})
 	cancel()
 	if err != nil {
