@@ -162,6 +162,19 @@ describe("MeetingClient", () => {
     expect(notices).toEqual(["Hana:microphone"]);
   });
 
+  it("mute_all in a presence batch turns our mic off and says who; the host who asked keeps theirs", async () => {
+    const { c } = await joined();
+    const notices: string[] = [];
+    c.on("mutedByHost", (m) => notices.push(`${m.byName}:${m.source}`));
+    sock.receive({ type: "presence", changes: [{ type: "all_muted", seq: 99, by: "p_me" }] });
+    await tick(); await tick();
+    expect(c.micOn).toBe(true);
+    sock.receive({ type: "presence", changes: [{ type: "all_muted", seq: 100, by: "p_host" }] });
+    await tick(); await tick();
+    expect(c.micOn).toBe(false);
+    expect(notices).toEqual(["Hana:microphone"]);
+  });
+
   it("stopping a presentation, or a host stopping it, ends the screen capture", async () => {
     const { c } = await joined();
     const screen = () => ({ id: "screen", enabled: true, stop: vi.fn(), addEventListener: vi.fn() }) as unknown as MediaStreamTrack;

@@ -125,6 +125,78 @@ describe("RoomState", () => {
     expect(s.seq).toBe(3);
   });
 
+  it("applies a presence batch change by change, in order, holding back what comes early", () => {
+    const s = new RoomState();
+    s.applySnapshot(room(1, person("a")));
+    const r = s.apply({
+      type: "presence",
+      changes: [joined(2), { type: "knock", guest: { id: "g", name: "G", knockedAt: 1 } }, joined(4), joined(3)],
+    });
+    expect(r.changed).toBe(true);
+    expect(s.seq).toBe(4);
+    expect(names(s)).toEqual(["a", "p2", "p3", "p4"]);
+    expect(s.lobby.has("g")).toBe(true);
+    // A batch repeating what was applied changes nothing.
+    expect(s.apply({ type: "presence", changes: [joined(3), joined(4)] }).changed).toBe(false);
+  });
+
+  it("all_muted turns every microphone off but the one of the host who asked", () => {
+    const s = new RoomState();
+    s.applySnapshot(room(1, { ...person("h"), role: "host" }, person("a"), person("b")));
+    s.apply({ type: "presence", changes: [{ type: "all_muted", seq: 2, by: "h" }] });
+    expect([...s.participants.values()].map((p) => `${p.id}:${p.micOn}`)).toEqual(["h:true", "a:false", "b:false"]);
+    expect(s.seq).toBe(2);
+  });
+
+  it("puts a room in pages together before applying it, whatever order they come in", () => {
+    vi.useFakeTimers();
+    try {
+      let asked = 0;
+      const s = new RoomState({ onResync: () => asked++ });
+      s.applySnapshot(room(1, person("old")));
+      const lobbyGuest = { id: "g", name: "G", knockedAt: 1 };
+      s.apply({ type: "joined", id: "j1", you: person("a"), token: "t", room: room(10, person("a"), person("b")), pages: 3 });
+      // Nothing applies until every page is in; deltas meanwhile wait.
+      expect(names(s)).toEqual(["old"]);
+      expect(s.assembling).toBe(true);
+      s.apply({ type: "presence", changes: [joined(11), joined(12)] });
+      expect(s.apply({ type: "room_page", id: "j1", seq: 10, page: 3, pages: 3, participants: [], lobby: [lobbyGuest] }).changed).toBe(false);
+      // A page of another reply is not this one's.
+      s.apply({ type: "room_page", id: "other", seq: 10, page: 2, pages: 3, participants: [person("zz")], lobby: [] });
+      vi.advanceTimersByTime(600); // past the hold-back: the pages are what to wait for
+      expect(asked).toBe(0);
+      expect(s.apply({ type: "room_page", id: "j1", seq: 10, page: 2, pages: 3, participants: [person("c")], lobby: [] }).changed).toBe(true);
+      expect(s.assembling).toBe(false);
+      expect(names(s)).toEqual(["a", "b", "c", "p11", "p12"]);
+      expect(s.lobby.has("g")).toBe(true);
+      expect(s.seq).toBe(12);
+      vi.advanceTimersByTime(10_000);
+      expect(asked).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("asks again when a page never comes", () => {
+    vi.useFakeTimers();
+    try {
+      let asked = 0;
+      const s = new RoomState({ onResync: () => asked++, pagesTimeoutMs: 5000 });
+      s.applySnapshot(room(1, person("a")));
+      s.apply({ type: "snapshot", id: "r1", seq: 5, room: room(5, person("a")), pages: 2 });
+      vi.advanceTimersByTime(4999);
+      expect(asked).toBe(0);
+      vi.advanceTimersByTime(1);
+      expect(asked).toBe(1);
+      expect(s.assembling).toBe(false);
+      expect(names(s)).toEqual(["a"]); // half a room is never shown
+      // The late page of the abandoned reply applies nothing.
+      expect(s.apply({ type: "room_page", id: "r1", seq: 5, page: 2, pages: 2, participants: [person("b")], lobby: [] }).changed).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("drops a leaver's tracks", () => {
     const s = new RoomState();
     s.applySnapshot(room(1, person("a"), person("b")));

@@ -1,4 +1,4 @@
-import type { Participant, ParticipantID, Role, ServerEvent, Source, Track } from "./protocol";
+import type { Participant, ParticipantID, PresenceChange, Role, ServerEvent, Source, Track } from "./protocol";
 import { Emitter } from "./emitter";
 import { RoomState } from "./roomState";
 import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
@@ -55,6 +55,8 @@ const joinErrors: Record<string, string> = {
   unauthorized: "Your link for this meeting is no longer valid.",
   unavailable: "No media server is available right now. Try again in a minute.",
   rate_limited: "Too many attempts. Wait a moment and try again.",
+  full: "This meeting is full. Try again when someone leaves.",
+  lobby_full: "Too many people are waiting to join this meeting. Try again in a little while.",
 };
 
 // MeetingClient is one person in one meeting: it joins (knocking when it has
@@ -260,11 +262,14 @@ export class MeetingClient extends Emitter<MeetingEvents> {
         this.opts.tokens.delete(this.code);
         this.finish({ kind: "ended", byYou: !!this.you && ev.by === this.you.id });
         break;
-      case "participant_left":
-        if (this.you && ev.participantId === this.you.id && ev.reason === "removed") this.finish({ kind: "removed" });
+      case "presence":
+        // The room's changes in a batch (RoomState applied them above);
+        // those about us also concern the client.
+        for (const c of ev.changes ?? []) this.onChange(c);
         break;
+      case "participant_left":
       case "participant_updated":
-        if (this.you && ev.participant.id === this.you.id) this.you = ev.participant;
+        this.onChange(ev);
         break;
       case "muted":
         void this.onMutedByHost(ev.source, ev.by);
@@ -301,6 +306,17 @@ export class MeetingClient extends Emitter<MeetingEvents> {
         break;
     }
     if (r.changed) this.emit("room", this.room);
+  }
+
+  // onChange reacts to a presence change that concerns us: removed, our own
+  // state as the server has it, a host muting everyone.
+  private onChange(c: PresenceChange): void {
+    const me = this.you?.id;
+    if (!me) return;
+    if (c.type === "participant_left" && c.participantId === me && c.reason === "removed") this.finish({ kind: "removed" });
+    if (c.type === "participant_updated" && c.participant.id === me) this.you = c.participant;
+    // mute_all is one change for everyone: each turns its own microphone off.
+    if (c.type === "all_muted" && c.by !== me && this.micOn) void this.onMutedByHost("microphone", c.by);
   }
 
   private async onMutedByHost(source: Source, by: ParticipantID): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Guest, Participant, ParticipantID, Room, ServerEvent, Track } from "./protocol";
+import type { Guest, Participant, ParticipantID, PresenceChange, Room, ServerEvent, Track } from "./protocol";
 
 // The events RoomState folds into the room. Anything else is not its business.
 const sequenced = new Set([
@@ -6,9 +6,23 @@ const sequenced = new Set([
   "participant_left",
   "participant_updated",
   "room_updated",
+  "all_muted",
   "knock",
   "lobby_left",
 ]);
+
+// A joined or snapshot whose room comes in pages (PROTOCOL.md, Pages),
+// being put together: page 1 is the reply's room, the others room_page
+// events with the reply's id and seq.
+interface Assembly {
+  id: string;
+  seq: number;
+  pages: number;
+  force: boolean;
+  head: Room;
+  got: Map<number, { participants: Participant[]; lobby: Guest[] }>;
+  timer: ReturnType<typeof setTimeout>;
+}
 
 export interface ApplyResult {
   changed: boolean;
@@ -20,6 +34,9 @@ export interface RoomStateOptions {
   holdBackMs?: number;
   // Called when a gap outlived the hold-back: send resync.
   onResync?: () => void;
+  // How long the pages of a large room may take to arrive before the room
+  // asks again (resync).
+  pagesTimeoutMs?: number;
 }
 
 // RoomState is one participant's view of a meeting: a snapshot plus the
@@ -42,12 +59,15 @@ export class RoomState {
   private resyncing = false;
   private gapTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly holdBackMs: number;
+  private readonly pagesTimeoutMs: number;
   private readonly onResync: () => void;
+  private assembly: Assembly | null = null;
   // How many times a gap outlived the hold-back (a resync was asked for).
   resyncs = 0;
 
   constructor(opts: RoomStateOptions = {}) {
     this.holdBackMs = opts.holdBackMs ?? 500;
+    this.pagesTimeoutMs = opts.pagesTimeoutMs ?? 5000;
     this.onResync = opts.onResync ?? (() => {});
   }
 
@@ -68,7 +88,49 @@ export class RoomState {
     this.resyncing = false;
     for (const s of [...this.held.keys()]) if (s <= this.seq) this.held.delete(s);
     this.drainHeld();
+    if (this.held.size > 0) this.holdGap(); // a gap beyond the snapshot waits its own hold-back
     return true;
+  }
+
+  // room takes a joined or snapshot reply: whole, it applies; in pages, it
+  // starts an assembly that applies once every page is in.
+  private room(ev: { id?: string; room: Room; pages?: number }, force: boolean): boolean {
+    const pages = ev.pages ?? 1;
+    if (pages <= 1) return this.applySnapshot(ev.room, force);
+    if (this.assembly) clearTimeout(this.assembly.timer);
+    const got = new Map([[1, { participants: ev.room.participants ?? [], lobby: ev.room.lobby ?? [] }]]);
+    const timer = setTimeout(() => {
+      // A page never came: ask again rather than show half a room.
+      if (this.assembly?.timer !== timer) return;
+      this.assembly = null;
+      this.resyncing = true;
+      this.resyncs++;
+      this.onResync();
+    }, this.pagesTimeoutMs);
+    this.assembly = { id: ev.id ?? "", seq: ev.room.seq, pages, force, head: ev.room, got, timer };
+    return false;
+  }
+
+  private page(ev: Extract<ServerEvent, { type: "room_page" }>): boolean {
+    const a = this.assembly;
+    if (!a || (ev.id ?? "") !== a.id || (ev.seq ?? 0) !== a.seq || ev.page < 2 || ev.page > a.pages) return false;
+    a.got.set(ev.page, { participants: ev.participants ?? [], lobby: ev.lobby ?? [] });
+    if (a.got.size < a.pages) return false;
+    clearTimeout(a.timer);
+    this.assembly = null;
+    const participants: Participant[] = [];
+    const lobby: Guest[] = [];
+    for (let i = 1; i <= a.pages; i++) {
+      const p = a.got.get(i)!;
+      participants.push(...p.participants);
+      lobby.push(...p.lobby);
+    }
+    return this.applySnapshot({ ...a.head, participants, lobby }, a.force);
+  }
+
+  // assembling: a room in pages is still coming.
+  get assembling(): boolean {
+    return this.assembly !== null;
   }
 
   // holdGap starts the hold-back clock for a gap (once per gap).
@@ -76,7 +138,8 @@ export class RoomState {
     if (this.gapTimer || this.resyncing) return;
     this.gapTimer = setTimeout(() => {
       this.gapTimer = null;
-      if (this.held.size === 0 || this.resyncing) return;
+      // While a room in pages is coming, it is the snapshot to wait for.
+      if (this.held.size === 0 || this.resyncing || this.assembly) return;
       this.resyncing = true;
       this.resyncs++;
       this.onResync();
@@ -84,8 +147,15 @@ export class RoomState {
   }
 
   apply(ev: ServerEvent): ApplyResult {
-    if (ev.type === "joined") return { changed: this.applySnapshot(ev.room, true) };
-    if (ev.type === "snapshot") return { changed: this.applySnapshot(ev.room) };
+    if (ev.type === "joined") return { changed: this.room(ev, true) };
+    if (ev.type === "snapshot") return { changed: this.room(ev, false) };
+    if (ev.type === "room_page") return { changed: this.page(ev) };
+    if (ev.type === "presence") {
+      // A batch of changes from the room's node: each applies as if alone.
+      let changed = false;
+      for (const c of ev.changes ?? []) changed = this.apply(c as ServerEvent).changed || changed;
+      return { changed };
+    }
     if (ev.type === "tracks" || ev.type === "subscribe_offer") {
       this.tracks = ev.tracks ?? [];
       return { changed: true };
@@ -132,8 +202,12 @@ export class RoomState {
     }
   }
 
-  private fold(ev: ServerEvent): boolean {
+  private fold(ev: ServerEvent | PresenceChange): boolean {
     switch (ev.type) {
+      case "all_muted":
+        // Every microphone but the host's who asked is off from here.
+        for (const [id, p] of this.participants) if (id !== ev.by && p.micOn) this.participants.set(id, { ...p, micOn: false });
+        return true;
       case "participant_joined":
       case "participant_updated":
         this.participants.set(ev.participant.id, ev.participant);
