@@ -39,7 +39,9 @@ func ParseLogID(s string) (LogID, error) {
 	return LogID{ms, seq}, nil
 }
 
-func (l LogID) String() string { return strconv.FormatUint(l.MS, 10) + "-" + strconv.FormatUint(l.Seq, 10) }
+func (l LogID) String() string {
+	return strconv.FormatUint(l.MS, 10) + "-" + strconv.FormatUint(l.Seq, 10)
+}
 
 // After reports whether l comes after m in the log.
 func (l LogID) After(m LogID) bool { return l.MS > m.MS || (l.MS == m.MS && l.Seq > m.Seq) }

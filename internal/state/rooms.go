@@ -246,10 +246,10 @@ const (
 
 // LeaveResult is what a leave changed.
 type LeaveResult struct {
-	Kind   LeaveKind
-	Seq    uint64
-	Node   events.NodeID
-	Epoch  uint64
+	Kind  LeaveKind
+	Seq   uint64
+	Node  events.NodeID
+	Epoch uint64
 	// Handover is the participant made co-host because the last host and
 	// co-host left (at HandoverSeq); Meta the room's settings after it.
 	Handover    *events.Participant
