@@ -49,13 +49,14 @@ test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load (publishers x subscribers), signaling figures and the flood of issue 12; prints tables (docs/benchmarks.md).
+## bench: SFU load (publishers x subscribers), signaling figures, the flood of issue 12 and the large meetings of issue 11; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
 	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
 	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
+	go test -run '^$$' -bench Crowd -benchtime 1x -timeout 20m ./crowd/
 
 ## chaos: every fault (node killed, stopped, drained; Redis cut off or emptied;
 ## the stack restarted) RUNS times on real processes; prints the table (docs/benchmarks.md).

@@ -77,8 +77,13 @@ func (r *room) presenceLoop() {
 }
 
 // pushPresence reads the room's new changes and gives each participant
-// those it has not had.
+// those it has not had. A room this node handed over to another (a drain)
+// pushes nothing: its participants joined the room there, with a snapshot,
+// and that node pushes them what follows on the same sockets.
 func (r *room) pushPresence() {
+	if r.handedOver.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if r.resetFeed.CompareAndSwap(true, false) {

@@ -37,10 +37,10 @@ type Options struct {
 	VideoBps int
 	Log      *slog.Logger
 	// OnChange, when set, is told of every presence change the peer
-	// receives (in the reader goroutine, as it arrives); OnMessage of
-	// every message, with its size in bytes. Benchmarks time fan-out and
-	// count with them.
-	OnChange  func(typ events.EventType, seq uint64)
+	// receives (in the reader goroutine, as it arrives) and whom it is
+	// about; OnMessage of every message, with its size in bytes.
+	// Benchmarks time fan-out and count with them.
+	OnChange  func(typ events.EventType, seq uint64, about events.ParticipantID)
 	OnMessage func(typ events.EventType, size int)
 }
 
@@ -139,6 +139,14 @@ func (p *Peer) Epoch() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.epoch
+}
+
+// Token is the newest token the server gave the peer (joined hands out a
+// fresh one each time): what joining again takes.
+func (p *Peer) Token() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.token
 }
 
 // Stats returns the counters so far.

@@ -30,7 +30,8 @@ type presence struct {
 	started bool
 	// asm is a joined or snapshot whose room comes in pages, being put
 	// together (PROTOCOL.md, Pages).
-	asm *assembly
+	asm     *assembly
+	snapSeq uint64
 }
 
 type assembly struct {
@@ -90,7 +91,7 @@ func (s *presence) snapshot(seq uint64, parts []events.Participant, force bool) 
 		return
 	}
 	s.started = true
-	s.seq = seq
+	s.seq, s.snapSeq = seq, seq
 	s.view = map[events.ParticipantID]bool{}
 	for _, p := range parts {
 		s.view[p.ID] = true
@@ -121,13 +122,17 @@ func (s *presence) note(p *Peer, e wsEvent) {
 			return
 		}
 		for _, raw := range b.Changes {
-			var c wsEvent
+			var c struct {
+				wsEvent
+				Participant   struct{ ID events.ParticipantID } `json:"participant"`
+				ParticipantID events.ParticipantID              `json:"participantId"`
+			}
 			if json.Unmarshal(raw, &c) == nil {
 				c.raw = raw
 				if p.opt.OnChange != nil {
-					p.opt.OnChange(c.Type, c.Seq)
+					p.opt.OnChange(c.Type, c.Seq, c.Participant.ID+c.ParticipantID)
 				}
-				s.delta(p, c)
+				s.delta(p, c.wsEvent)
 			}
 		}
 	}
@@ -205,6 +210,10 @@ type Presence struct {
 	Seq          uint64
 	Participants []events.ParticipantID
 	Deltas, Gaps int
+	// Started: the peer has a room (its joined, every page of it);
+	// SnapshotSeq is the seq of the last one it applied.
+	Started     bool
+	SnapshotSeq uint64
 }
 
 // Presence returns the peer's view.
@@ -212,7 +221,7 @@ func (p *Peer) Presence() Presence {
 	s := &p.seq
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Presence{Seq: s.seq, Deltas: s.deltas, Gaps: s.gaps}
+	out := Presence{Seq: s.seq, Deltas: s.deltas, Gaps: s.gaps, Started: s.started, SnapshotSeq: s.snapSeq}
 	for id := range s.view {
 		out.Participants = append(out.Participants, id)
 	}

@@ -54,6 +54,16 @@ func StartRedis(t testing.TB) *Redis {
 	return r
 }
 
+// Pid is the redis-server's process id (benchmarks read its CPU and RSS).
+func (r *Redis) Pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
+}
+
 func (r *Redis) start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
