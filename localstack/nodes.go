@@ -20,14 +20,17 @@ type nodeSet struct {
 	nodes  []*sfu.Node
 	cancel []context.CancelFunc // one per node, so a test can stop one
 	done   []chan error
+	rdbs   []*redis.Client // each node's own
 }
 
 // startNodes starts n SFU nodes on loopback, each with its own ICE UDP and
 // TCP ports, and waits until every one is in the registry (so the first
 // join finds a node).
-func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pusher, drain, awayGrace time.Duration, log *slog.Logger) (*nodeSet, error) {
+func startNodes(ctx context.Context, n int, newClient func() *redis.Client, p push.Pusher, drain, awayGrace time.Duration, log *slog.Logger) (*nodeSet, error) {
 	ns := &nodeSet{}
 	for i := range n {
+		rdb := newClient()
+		ns.rdbs = append(ns.rdbs, rdb)
 		node, err := sfu.New(sfu.Config{
 			NodeID:       events.NodeID(fmt.Sprintf("local-%d", i+1)),
 			Region:       Region,
@@ -49,7 +52,10 @@ func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pu
 		ns.done = append(ns.done, done)
 		go func() { done <- node.Run(runCtx) }()
 	}
-	st := state.New(rdb)
+	if n == 0 {
+		return ns, nil
+	}
+	st := state.New(ns.rdbs[0])
 	for _, node := range ns.nodes {
 		if err := waitRegistered(ctx, st, node.ID()); err != nil {
 			_ = ns.stop()
@@ -107,6 +113,9 @@ func (ns *nodeSet) stop() error {
 	var errs []error
 	for i := range ns.done {
 		errs = append(errs, ns.stopOne(i))
+	}
+	for _, rdb := range ns.rdbs {
+		_ = rdb.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -50,6 +50,15 @@ func openRedis(ctx context.Context, rawURL string) (*localRedis, error) {
 	return r, nil
 }
 
+// newClient is another client of the same server, with a pool of its own:
+// each SFU node gets one, as each is its own process on AWS, so that the
+// handlers' load never makes a node's heartbeat wait for a connection.
+func (r *localRedis) newClient() *redis.Client {
+	opt, _ := redis.ParseURL(r.url) // parsed once already by openRedis
+	config.TuneRedis(opt)
+	return redis.NewClient(opt)
+}
+
 func (r *localRedis) describe() string {
 	if r.embedded != nil {
 		return "embedded " + r.embedded.Addr()

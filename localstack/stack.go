@@ -173,7 +173,7 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 		}
 	}()
 
-	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.AwayGrace, opt.Log); err != nil {
+	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.newClient, pusher, opt.DrainTimeout, opt.AwayGrace, opt.Log); err != nil {
 		return s, err
 	}
 	s.sweepFn = functions("sweep")

@@ -101,6 +101,9 @@ type Node struct {
 	closed                 chan struct{} // closed when Run returned
 
 	pushErrors atomic.Int32 // pushes failed in a row (not 410)
+	// recheck: the node came back from a lapse while a look was running;
+	// the next look checks ownership.
+	recheck atomic.Bool
 	// cutOff makes heartbeats fail as if Redis were out of the node's
 	// reach (tests partition a node with it).
 	cutOff atomic.Bool
@@ -188,9 +191,17 @@ func (n *Node) Run(ctx context.Context) error {
 		n.bus.Consume(cmdCtx, n.cfg.NodeID, n.handle)
 	}()
 
+	// The heartbeat runs alone on its ticker: watching peers and checking
+	// ownership (Redis reads that grow with the rooms) go beside it, so a
+	// slow look never makes a beat late.
 	tick := time.NewTicker(n.cfg.Heartbeat)
 	defer tick.Stop()
-	lastCheck := time.Now()
+	looks := make(chan bool, 1) // true: back from a lapse
+	looked := make(chan struct{})
+	go func() {
+		defer close(looked)
+		n.lookAround(ctx, looks)
+	}()
 	wasHealthy := true
 	for ctx.Err() == nil {
 		select {
@@ -198,18 +209,19 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-tick.C:
 			healthy := n.beat(ctx) == nil
 			if healthy {
-				n.watch(ctx)
-			}
-			// Ownership is checked every second, and at once when the node
-			// comes back from a lapse (a stall, a partition, a Redis outage):
-			// its rooms may have moved while it could not see.
-			if healthy && (!wasHealthy || time.Since(lastCheck) >= time.Second) {
-				n.checkOwnership(ctx)
-				lastCheck = time.Now()
+				select {
+				case looks <- !wasHealthy:
+				default:
+					if !wasHealthy {
+						// A look is running: the next one must check ownership.
+						n.recheck.Store(true)
+					}
+				}
 			}
 			wasHealthy = healthy
 		}
 	}
+	<-looked
 
 	bg := context.WithoutCancel(ctx)
 	n.drain(bg, tick.C)
@@ -226,6 +238,26 @@ func (n *Node) Run(ctx context.Context) error {
 	n.closeAll(bg, &events.MediaReconnect{Reason: "node stopping"})
 	n.log.Info("sfu node stopped")
 	return nil
+}
+
+// lookAround watches the region's other nodes after each good beat and
+// checks that the node still owns its rooms every second, and at once when
+// it comes back from a lapse (a stall, a partition, a Redis outage): its
+// rooms may have moved while it could not see.
+func (n *Node) lookAround(ctx context.Context, looks <-chan bool) {
+	var lastCheck time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case back := <-looks:
+			n.watch(ctx)
+			if back || n.recheck.Swap(false) || time.Since(lastCheck) >= time.Second {
+				n.checkOwnership(ctx)
+				lastCheck = time.Now()
+			}
+		}
+	}
 }
 
 var errCutOff = errors.New("sfu: cut off from Redis")
