@@ -66,7 +66,14 @@ func Start(tb testing.TB) *Stack {
 		tb.Fatal(err)
 	}
 	out := &syncWriter{}
-	s.cmd = exec.Command(bin, "-addr", "127.0.0.1:0", "-nodes", "1", "-redis", s.redis.URL, "-token-key", hex.EncodeToString(key))
+	args := []string{"-addr", "127.0.0.1:0", "-nodes", "1", "-redis", s.redis.URL, "-token-key", hex.EncodeToString(key)}
+	if prof := os.Getenv("CROWD_CPUPROFILE"); prof != "" {
+		// The stack's own profile (go tool pprof then reads it with the
+		// binary, kept beside it as prof + ".bin").
+		args = append(args, "-cpuprofile", prof)
+		_ = exec.Command("cp", bin, prof+".bin").Run()
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = out, logf
 	if err := s.cmd.Start(); err != nil {
 		tb.Fatal(err)

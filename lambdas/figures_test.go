@@ -17,8 +17,9 @@ import (
 // BenchmarkRedisHandlersJoinAndUpdate measures what a join and an update
 // cost in Redis round trips, Redis commands (counting those inside scripts)
 // and wall time on loopback, with an in-memory pusher: each iteration fills a
-// fresh meeting with 50 participants, then each raises a hand (a broadcast
-// to everyone). `make bench` prints it.
+// fresh meeting with 50 participants, then each raises a hand (a change in
+// the room's log and a wake-up for its node, which pushes everyone; the
+// node's part is in the crowd benchmark). `make bench` prints it.
 func BenchmarkRedisHandlersJoinAndUpdate(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()

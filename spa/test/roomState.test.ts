@@ -8,7 +8,7 @@ const person = (id: string, name = id, joinedAt = 1): Participant => ({
 const room = (seq: number, ...ps: Participant[]): Room => ({
   code: "abc-defg-hij", title: "", locked: false, seq, participants: ps, lobby: [],
 });
-const joined = (seq: number): ServerEvent => ({ type: "participant_joined", seq, participant: person(`p${seq}`) });
+const joined = (seq: number): Extract<ServerEvent, { type: "participant_joined" }> => ({ type: "participant_joined", seq, participant: person(`p${seq}`) });
 const names = (s: RoomState) => s.sortedParticipants().map((p) => p.id);
 
 describe("RoomState", () => {

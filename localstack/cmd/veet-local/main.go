@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -44,10 +45,22 @@ func main() {
 	keyFile := flag.String("token-key-file", "", "file holding the token signing key (created if missing)")
 	maxParticipants := flag.Int("max-participants", 0, "participants a meeting takes (0 = 1000)")
 	maxLobby := flag.Int("max-lobby", 0, "guests a meeting's lobby takes (0 = 200)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (benchmarks)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(log)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cpu profile", "err", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
