@@ -194,7 +194,9 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 	c.conn.Room, c.conn.Participant = m.Code, g.ID
 	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", len(res.Mods))
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title, Moderators: len(res.Mods)}))
-	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	if !res.Again {
+		h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	}
 	h.vacateOther(ctx, &prev, m.Code, g.ID)
 	return nil
 }

@@ -181,14 +181,23 @@ var knockScript = script(`
 local e = closed(); if e then return e end
 local pid, now = ARGV[1], tonumber(ARGV[5])
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
-if redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
+local again = redis.call('HEXISTS', L, pid) == 1
+-- Those waiting when the meeting was locked stay: their knock again is no new knock.
+if not again and redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
 redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
 local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
 if ARGV[6] ~= '' then till = math.max(till, tonumber(redis.call('ZSCORE', D, 'ip:' .. ARGV[6]) or '0')) end
 if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
-redis.call('HSET', L, pid, ARGV[2]); redis.call('HSET', LC, pid, ARGV[3])
+if again then
+  -- A knock again (a new socket, a periodic re-knock): keep the first knock's time.
+  local g = cjson.decode(ARGV[2]); g.knockedAt = cjson.decode(redis.call('HGET', L, pid)).knockedAt
+  redis.call('HSET', L, pid, cjson.encode(g))
+else
+  redis.call('HSET', L, pid, ARGV[2])
+end
+redis.call('HSET', LC, pid, ARGV[3])
 touch()
-return cjson.encode({title = redis.call('HGET', R, 'title') or '', mods = mods()})
+return cjson.encode({title = redis.call('HGET', R, 'title') or '', mods = mods(), rejoin = again})
 `)
 
 // ARGV: moderator pid, connection id, guest pid (empty = everyone waiting).

@@ -147,6 +147,9 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 type KnockResult struct {
 	Title string
 	Mods  []events.ConnRef // every host and co-host connection
+	// Again: the guest was waiting already (a new socket, a re-knock); the
+	// hosts were told at the first knock.
+	Again bool
 }
 
 // lobbyConn is a waiting guest's connection and where it comes from; the
@@ -166,7 +169,7 @@ func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest,
 	if err != nil {
 		return nil, err
 	}
-	return &KnockResult{Title: r.Title, Mods: refs(r.Mods)}, nil
+	return &KnockResult{Title: r.Title, Mods: refs(r.Mods), Again: r.Rejoin}, nil
 }
 
 // Admission is one guest let in.

@@ -62,6 +62,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   // Remove: the guest sees the removed page and cannot come back.
   await host.page.getByRole("button", { name: "More actions for Gil Guest" }).click();
   await host.page.getByRole("button", { name: "Remove Gil Guest from the meeting" }).click();
+  await host.page.getByRole("dialog", { name: "Remove Gil Guest from the meeting?" }).getByRole("button", { name: "Remove" }).click();
   await guest.page.getByText("You've been removed from the meeting").waitFor();
   await waitFor("the removed guest's camera and microphone released", async () => (await liveCaptures(guest.page)).length === 0);
   await waitFor("the removed guest's tile is gone", async () => !(await tileIds(host.page)).includes(gid));
@@ -122,6 +123,7 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
   // Ending the meeting sends everyone to the ended page.
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   await host.page.getByRole("button", { name: "End meeting for all" }).click();
+  await host.page.getByRole("dialog", { name: "End the meeting for everyone?" }).getByRole("button", { name: "End meeting" }).click();
   for (const g of guests) await g.page.getByText("The meeting has ended").waitFor();
   await host.page.getByText("You ended the meeting for everyone").waitFor();
   for (const p of [host, ...guests]) await waitFor("camera and microphone released at the end", async () => (await liveCaptures(p.page)).length === 0);

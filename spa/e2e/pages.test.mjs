@@ -116,7 +116,7 @@ test("a host denies one knock; another guest cancels theirs", { timeout: 90_000 
   await a.page.getByText("denied your request to join").waitFor();
 
   await b.page.getByRole("button", { name: "Cancel" }).click();
-  await b.page.getByText("You left the meeting").waitFor();
+  await b.page.getByText("You cancelled your request to join").waitFor();
   await waitFor("the lobby is empty at the host", async () => (await lobby.count()) === 0);
   assert.deepEqual(await tileIds(host.page), [await myId(host.page)]);
 });

@@ -1,5 +1,5 @@
 import type { RuntimeConfig } from "../client/config";
-import type { TokenStore } from "../client/tokens";
+import { guestKey, type TokenStore } from "../client/tokens";
 import { isMeetingCode } from "../client/codes";
 import { MeetingClient, Phase } from "../client/meeting";
 import { clear } from "./dom";
@@ -13,7 +13,7 @@ import { endPage, invalidCodePage } from "./pages/end";
 // What tests reach through window.__veet.
 declare global {
   interface Window {
-    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[] };
+    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[]; tracks(): { trackId: string; mid?: string }[] };
   }
 }
 
@@ -34,6 +34,7 @@ export class App {
     window.__veet = {
       client: null,
       pcs: () => [this.client?.media?.publishPC, this.client?.media?.subscribePC].filter((p): p is RTCPeerConnection => !!p),
+      tracks: () => this.client?.media?.offeredTracks() ?? [],
     };
   }
 
@@ -72,6 +73,7 @@ export class App {
       wsUrl: this.config.wsUrl,
       code,
       tokens: this.tokens,
+      guest: guestKey(),
       getCamera: () => preview.getCamera(),
     });
     this.client = client;
@@ -87,6 +89,7 @@ export class App {
       case "connecting":
         return;
       case "lobby":
+        if (this.root.querySelector(".lobby-wait")) return; // a re-knock
         return this.show(lobbyPage(this, client, this.preview!));
       case "joined":
         if (this.root.querySelector(".meeting")) return;
