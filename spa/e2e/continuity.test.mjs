@@ -121,7 +121,7 @@ test("a guest whose connection drops for 40 s is shown reconnecting, then is bac
 
     await proxy.cut();
     const cutAt = Date.now();
-    await guest.page.getByText("Reconnecting…").waitFor({ timeout: 5000 });
+    await guest.page.locator(".banner").getByText("Reconnecting…").waitFor({ timeout: 5000 });
     const shownAfter = Date.now() - cutAt;
     await waitFor("the host sees the guest reconnecting", () =>
       host.page.evaluate((id) => document.querySelector(`.tile[data-participant="${id}"]`)?.classList.contains("reconnecting"), gid),
@@ -132,7 +132,7 @@ test("a guest whose connection drops for 40 s is shown reconnecting, then is bac
     await waitFor("the guest is back", () =>
       guest.page.evaluate(() => window.__veet.client.sig.state === "open" && !window.__veet.client.awaitingJoined),
     { timeoutMs: 20_000 });
-    await waitFor("banner gone", async () => !(await guest.page.getByText("Reconnecting…").isVisible()));
+    await waitFor("banner gone", async () => !(await guest.page.locator(".banner").getByText("Reconnecting…").isVisible()));
     await waitFor("the host sees the guest back", () =>
       host.page.evaluate((id) => {
         const t = document.querySelector(`.tile[data-participant="${id}"]`);
