@@ -183,7 +183,7 @@ func (h *Handlers) mediaMoved(ctx context.Context, conns []state.Target, epoch u
 // also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
 	g := events.Guest{ID: guestID(m.Code, m.Guest, c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
-	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP))
+	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP), h.d.Region)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (h *Handlers) lookup(ctx context.Context, c *call) error {
 		return err
 	}
 	info := &events.MeetingInfo{Code: m.Code, Status: l.Status, Title: l.Title, Locked: l.Locked, People: l.People,
-		Names: l.Names, Moderators: l.Moderators, RetryAfterMS: l.RetryAfter.Milliseconds()}
+		Names: l.Names, Moderators: l.Moderators, RetryAfterMS: l.RetryAfter.Milliseconds(), Region: l.Region}
 	switch {
 	case l.Status != events.MeetingOpen:
 		you = ""

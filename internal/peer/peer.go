@@ -35,7 +35,10 @@ type Options struct {
 	// everyone's; without it the peer joins for presence only.
 	Media    bool
 	VideoBps int
-	Log      *slog.Logger
+	// Regions maps each region to its WebSocket API: a join answered
+	// wrong_region reconnects to the meeting's region and joins there.
+	Regions map[string]string
+	Log     *slog.Logger
 }
 
 // Peer is one participant.
@@ -110,7 +113,10 @@ func Join(ctx context.Context, opt Options) (*Peer, error) {
 
 func (p *Peer) dial(ctx context.Context) error {
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.DialContext(ctx, p.opt.URL, nil)
+	p.mu.Lock()
+	url := p.opt.URL
+	p.mu.Unlock()
+	ws, _, err := d.DialContext(ctx, url, nil)
 	if err != nil {
 		return err
 	}

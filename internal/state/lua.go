@@ -14,6 +14,15 @@ var prelude = fmt.Sprintf(`
 local R, P, C, L, LC, B, D, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local TTL = %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
+-- elsewhere refuses a caller of another region than the room's: the room's
+-- media, its pushes and its handlers all live in its own region.
+local function elsewhere(region)
+  local rr = redis.call('HGET', R, 'region') or ''
+  if rr ~= '' and region ~= '' and rr ~= region then
+    return cjson.encode({err = 'wrong_region', msg = 'this meeting lives in region ' .. rr .. '; connect there', region = rr})
+  end
+  return nil
+end
 local function touch() for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], TTL) end end
 local function bump() return redis.call('HINCRBY', R, 'seq', 1) end
 local function closed()
@@ -129,11 +138,11 @@ return cjson.encode({seq=0})
 `)
 
 // ARGV: pid, connRef JSON, connection id, participant JSON, node seen, node
-// alive (1/0), candidate node, now (ms). A rejoin that changes nothing of
+// alive (1/0), candidate node, now (ms), the caller's region. A rejoin that changes nothing of
 // what others see (a new socket, a resent join) moves no seq: nobody needs
 // telling.
 var joinScript = script(`
-local e = closed(); if e then return e end
+local e = closed() or elsewhere(ARGV[9]); if e then return e end
 local pid, cid = ARGV[1], ARGV[3]
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
 local cur = redis.call('HGET', R, 'node') or ''
@@ -178,7 +187,7 @@ return cjson.encode(res)
 // knock again is from the same socket: it only refreshes the lobby entry. A deny holds off the guest id and, when known,
 // the source ('ip:' .. src in D), since a reload brings a new guest id.
 var knockScript = script(`
-local e = closed(); if e then return e end
+local e = closed() or elsewhere(ARGV[7]); if e then return e end
 local pid, now = ARGV[1], tonumber(ARGV[5])
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
 local again = redis.call('HEXISTS', L, pid) == 1
@@ -454,7 +463,7 @@ return cjson.encode(room({}, isMod(me)))
 // cool-down still runs. Reads only.
 var lookupScript = script(`
 if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'not_found'}) end
-local res = {kind = 'open', title = redis.call('HGET', R, 'title') or '', locked = redis.call('HGET', R, 'locked') == '1'}
+local res = {kind = 'open', title = redis.call('HGET', R, 'title') or '', locked = redis.call('HGET', R, 'locked') == '1', region = redis.call('HGET', R, 'region') or ''}
 if redis.call('HGET', R, 'ended') == '1' then res.kind = 'ended'; return cjson.encode(res) end
 local first = {}
 for _, v in ipairs(redis.call('HVALS', P)) do

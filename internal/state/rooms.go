@@ -116,7 +116,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			}
 		}
 		r, err := s.run(ctx, joinScript, in.Code, string(in.Participant.ID), cj, string(in.Conn.ConnectionID),
-			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli())
+			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli(), in.Region)
 		if IsRefused(err, "retry") {
 			continue
 		}
@@ -162,10 +162,10 @@ type lobbyConn struct {
 // Knock puts a guest in the lobby. source is where the guest connects from
 // ("" when unknown): a deny holds off that source as well as the guest id for
 // DenyCooldown, since a reload is a new connection and so a new guest id.
-func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source string) (*KnockResult, error) {
+func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source, region string) (*KnockResult, error) {
 	gj, _ := json.Marshal(g)
 	cj, _ := json.Marshal(lobbyConn{ConnRef: conn, Source: source})
-	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source)
+	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source, region)
 	if err != nil {
 		return nil, err
 	}
@@ -220,17 +220,17 @@ const (
 
 // LeaveResult is what a leave changed.
 type LeaveResult struct {
-	Kind   LeaveKind
-	Seq    uint64
-	Node   events.NodeID
-	Epoch  uint64
+	Kind  LeaveKind
+	Seq   uint64
+	Node  events.NodeID
+	Epoch uint64
 	// Handover is the participant made co-host because the last host and
 	// co-host left (at HandoverSeq); Meta the room's settings after it.
 	Handover    *events.Participant
 	HandoverSeq uint64
 	Meta        *events.RoomMeta
-	Others []Target         // a seat's leave: every participant left in the room
-	Mods   []events.ConnRef // a lobby leave: every host and co-host connection
+	Others      []Target         // a seat's leave: every participant left in the room
+	Mods        []events.ConnRef // a lobby leave: every host and co-host connection
 }
 
 // Leave frees the seat or lobby place that conn holds for pid. A connection
@@ -516,6 +516,8 @@ type Lookup struct {
 	People     int
 	Names      []string
 	Moderators int
+	// Region is where the meeting lives.
+	Region string
 	// Role is a role the host gave the asking participant ("" = none);
 	// Banned says they were removed; RetryAfter a denial's cool-down left.
 	Role       events.Role
@@ -537,7 +539,7 @@ func (s *Store) Lookup(ctx context.Context, code events.RoomCode, pid, guest eve
 		return &Lookup{Status: events.MeetingEnded, Title: r.Title}, nil
 	}
 	out := &Lookup{Status: events.MeetingOpen, Title: r.Title, Locked: r.Locked, People: r.People,
-		Names: []string(r.Names), Moderators: len(r.Mods), Role: events.Role(r.Role), Banned: r.Banned,
+		Names: []string(r.Names), Moderators: len(r.Mods), Role: events.Role(r.Role), Banned: r.Banned, Region: r.Region,
 		RetryAfter: time.Duration(r.Retry) * time.Millisecond}
 	if out.Names == nil {
 		out.Names = []string{}

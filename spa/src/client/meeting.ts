@@ -51,6 +51,9 @@ export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
   guest?: string;
   // How often the media is checked for a stall (ms); 0 = never.
   stallCheckMs?: number;
+  // Every region's WebSocket API (RuntimeConfig.regions): a join answered
+  // wrong_region moves there.
+  regions?: { region: string; wsUrl: string }[];
 }
 
 // Events a media node sends: they carry the room's placement epoch and,
@@ -134,10 +137,20 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.setPhase({ kind: "connecting" });
     try {
       if (this.sig.state !== "open") await this.sig.connect();
-      await this.sendJoin();
+      await this.sendJoin().catch(async (err) => {
+        // The meeting lives in another region: join it there.
+        const to = err instanceof RequestError && err.code === "wrong_region" ? this.endpointOf(err.event?.region) : "";
+        if (!to || to === this.sig.url) throw err;
+        await this.sig.moveTo(to);
+        await this.sendJoin();
+      });
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  private endpointOf(region: string | undefined): string {
+    return this.opts.regions?.find((r) => r.region === region)?.wsUrl ?? "";
   }
 
   // sendJoin joins with the stored token, or knocks without one, for a

@@ -1,4 +1,4 @@
-import type { RuntimeConfig } from "../client/config";
+import { endpointFor, type RuntimeConfig } from "../client/config";
 import { guestKey, type TokenStore } from "../client/tokens";
 import { isMeetingCode } from "../client/codes";
 import { MeetingClient, Phase } from "../client/meeting";
@@ -67,10 +67,13 @@ export class App {
 
   // joinMeeting hands the preview's tracks to a MeetingClient and follows its
   // phases from then on.
-  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview): Promise<void> {
+  // region is where the meeting lives (from the pre-join lookup): it is
+  // joined through that region's endpoint.
+  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview, region?: string): Promise<void> {
     this.preview = preview;
     const client = new MeetingClient({
-      wsUrl: this.config.wsUrl,
+      wsUrl: endpointFor(this.config, region),
+      regions: this.config.regions,
       code,
       tokens: this.tokens,
       guest: guestKey(),

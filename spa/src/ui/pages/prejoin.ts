@@ -15,6 +15,7 @@ export function prejoinPage(app: App, code: string) {
   let gone = false;
   let abandoned = false; // the page was left without joining
   let hasToken = !!app.tokens.get(code);
+  let region: string | undefined; // where the meeting lives, once looked up
 
   const video = h("video.preview-video", { autoplay: true, playsInline: true, muted: true, "aria-label": "Your camera preview" });
   video.srcObject = preview.stream;
@@ -69,7 +70,7 @@ export function prejoinPage(app: App, code: string) {
       joinBtn.textContent = hasToken ? "Joining…" : "Asking…";
       await opening.catch(() => {});
       gone = true;
-      await app.joinMeeting(code, name, micOn, camOn, preview);
+      await app.joinMeeting(code, name, micOn, camOn, preview, region);
     },
   }, nameInput, joinBtn);
 
@@ -122,6 +123,7 @@ export function prejoinPage(app: App, code: string) {
   void lookupMeeting(app.config.wsUrl, code, { token: app.tokens.get(code), guest: guestKey() }).then((m) => {
     if (gone) return;
     el.dataset.status = m.status;
+    region = m.region;
     if (m.status === "not_found") return blocked("This meeting doesn't exist. Check the code and try again.");
     if (m.status === "ended") {
       app.tokens.delete(code);
