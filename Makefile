@@ -3,13 +3,14 @@ SHELL := /bin/bash
 export GOFLAGS := -buildvcs=false
 ADDR ?= 127.0.0.1:8080
 NODES ?= 2
+REGIONS ?= 1
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
 .PHONY: run test bench chaos fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
-	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist -token-key-file build/token.key
+	./build/veet-local -addr $(ADDR) -nodes $(NODES) -regions $(REGIONS) -spa spa/dist -token-key-file build/token.key
 
 ## test: every test (Go with a real redis-server, fuzz smoke, CDK synthesis, SPA unit and browser).
 test: vet test-go test-fuzz test-cdk test-spa

@@ -27,6 +27,7 @@ const (
 	CodeBanned          Code = "banned"            // removed from this meeting
 	CodeEnded           Code = "ended"             // the meeting is over
 	CodeUnavailable     Code = "unavailable"       // no media node can take the meeting now
+	CodeWrongRegion     Code = "wrong_region"      // the meeting lives in another region: connect there
 	CodeInternal        Code = "internal"          // our fault; retry later
 	CodeFull            Code = "full"              // the meeting has as many participants as it takes
 	CodeLobbyFull       Code = "lobby_full"        // the lobby has as many guests waiting as it takes

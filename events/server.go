@@ -111,6 +111,9 @@ type ErrorEvent struct {
 	RequestID string `json:"requestId"`
 	// RetryAfterMS is set on rate_limited and too_soon.
 	RetryAfterMS int64 `json:"retryAfterMs,omitempty"`
+	// Region is set on wrong_region: the region the meeting lives in (the
+	// runtime config lists each region's endpoint).
+	Region string `json:"region,omitempty"`
 }
 
 // Ack confirms a request that has no richer reply (moderation, update).
@@ -231,6 +234,9 @@ type MeetingInfo struct {
 	People       int           `json:"people"`
 	Names        []string      `json:"names"`
 	Moderators   int           `json:"moderators"`
+	// Region is where the meeting lives: connect to that region's endpoint
+	// to join it.
+	Region string `json:"region,omitempty"`
 }
 
 // Admitted tells a waiting guest they may join, with a participant token; the
@@ -463,6 +469,6 @@ func Enums() map[string][]string {
 		"LeaveReason":   str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
 		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited, CodeFlooding,
 			CodeUnauthorized, CodeForbidden, CodeNotFound, CodeNotJoined, CodeLocked, CodeTooSoon, CodeBanned,
-			CodeEnded, CodeUnavailable, CodeInternal, CodeFull, CodeLobbyFull),
+			CodeEnded, CodeUnavailable, CodeWrongRegion, CodeInternal, CodeFull, CodeLobbyFull),
 	}
 }

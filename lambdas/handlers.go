@@ -228,7 +228,7 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 		ev := events.ErrorFor(c.id(), rc.RequestID, e)
 		var r *state.Refused
 		if errors.As(err, &r) {
-			ev.RetryAfterMS = r.RetryAfterMS
+			ev.RetryAfterMS, ev.Region = r.RetryAfterMS, r.Region
 		}
 		switch {
 		case e.Code == events.CodeInternal:

@@ -177,14 +177,25 @@ func (h *Handlers) mediaMoved(ctx context.Context, conns []state.Target, epoch u
 // also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
 	src := knockSource(c.req.RequestContext.Identity.SourceIP)
-	if ok, retry, err := h.d.State.AllowSource(ctx, "knock", src, state.KnockLimit); err != nil {
-		return err
-	} else if !ok {
-		return &state.Refused{Err: events.Errorf(events.CodeRateLimited, "too many knocks from your address; wait"),
-			RetryAfterMS: retry.Milliseconds()}
-	}
 	g := events.Guest{ID: guestID(m.Code, m.Guest, c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
-	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), src, h.d.MaxLobby)
+	// New knocks per address are bounded; a waiting guest's knock again (the
+	// SPA re-knocks every 15 s) is no new one, or a lobby behind one NAT
+	// would use up its address's allowance just by waiting.
+	if src != "" {
+		waiting, err := h.d.State.Waiting(ctx, m.Code, g.ID)
+		if err != nil {
+			return err
+		}
+		if !waiting {
+			if ok, retry, err := h.d.State.AllowSource(ctx, "knock", src, state.KnockLimit); err != nil {
+				return err
+			} else if !ok {
+				return &state.Refused{Err: events.Errorf(events.CodeRateLimited, "too many knocks from your address; wait"),
+					RetryAfterMS: retry.Milliseconds()}
+			}
+		}
+	}
+	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), src, h.d.Region, h.d.MaxLobby)
 	if err != nil {
 		return err
 	}
@@ -193,9 +204,11 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 		return err
 	}
 	c.conn.Room, c.conn.Participant = m.Code, g.ID
-	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", res.Moderators)
+	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", res.Moderators, "again", res.Again)
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title, Moderators: res.Moderators}))
-	h.wake(ctx, m.Code, res.Served)
+	if !res.Again {
+		h.wake(ctx, m.Code, res.Served) // the hosts hear a knock once
+	}
 	h.vacateOther(ctx, &prev, m.Code, g.ID)
 	return nil
 }
@@ -255,7 +268,7 @@ func (h *Handlers) lookup(ctx context.Context, c *call) error {
 		return err
 	}
 	info := &events.MeetingInfo{Code: m.Code, Status: l.Status, Title: l.Title, Locked: l.Locked, People: l.People,
-		Names: l.Names, Moderators: l.Moderators, RetryAfterMS: l.RetryAfter.Milliseconds()}
+		Names: l.Names, Moderators: l.Moderators, RetryAfterMS: l.RetryAfter.Milliseconds(), Region: l.Region}
 	switch {
 	case l.Status != events.MeetingOpen:
 		you = ""

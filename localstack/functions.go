@@ -18,6 +18,7 @@ type handlerDeps struct {
 	push        push.Pusher
 	tokens      *token.Signer
 	callbackURL string
+	region      string
 	awayGrace   time.Duration
 	log         *slog.Logger
 
@@ -33,7 +34,7 @@ func newFunctions(d handlerDeps) func(string) gateway.Handler {
 		Bus:         d.bus,
 		Push:        d.push,
 		Tokens:      d.tokens,
-		Region:      Region,
+		Region:      d.region,
 		CallbackURL: d.callbackURL,
 		AwayGrace:   d.awayGrace,
 		Log:         d.log,

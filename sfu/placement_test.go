@@ -129,21 +129,8 @@ func (c *cluster) participant() *simpeer.Client {
 		c.t.Fatal(err)
 	}
 	cl.SetEpoch(res.Epoch)
-	c.startMedia(cl)
+	joinAndPublish(c.t, cl)
 	return cl
-}
-
-// startMedia joins cl's current session on the room's node and publishes.
-func (c *cluster) startMedia(cl *simpeer.Client) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.Join(ctx); err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := cl.Publish(ctx, videoBps, events.SourceMicrophone, events.SourceCamera); err != nil {
-		c.t.Fatalf("publish: %v", err)
-	}
 }
 
 // follow does what the SPA does on a media_reconnect: a new session, joined
@@ -154,7 +141,7 @@ func (c *cluster) follow(cl *simpeer.Client) {
 		c.t.Fatal(err)
 	}
 	cl.SetEpoch(c.placement().Epoch)
-	c.startMedia(cl)
+	joinAndPublish(c.t, cl)
 }
 
 func (c *cluster) everyoneReceives(cls ...*simpeer.Client) {

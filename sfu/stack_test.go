@@ -2,13 +2,13 @@ package sfu_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/peer"
 	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/internal/testenv"
 	"github.com/veet-dev/veet/localstack"
@@ -35,20 +35,10 @@ func newWSPeer(t *testing.T, s *localstack.Stack, name string, room events.RoomC
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(ctx context.Context, cmd events.Command) error {
-		var err error
-		switch cmd.Type {
-		case events.CmdPublishOffer:
-			_, err = ws.Send("publish_offer", map[string]any{"session": cmd.Session, "sdp": cmd.SDP, "tracks": cmd.Tracks})
-		case events.CmdSubscribeAnswer:
-			_, err = ws.Send("subscribe_answer", map[string]any{"session": cmd.Session, "offerId": cmd.OfferID, "sdp": cmd.SDP})
-		case events.CmdCandidate:
-			_, err = ws.Send("candidate", map[string]any{"session": cmd.Session, "target": cmd.Target, "candidate": cmd.Candidate})
-		default:
-			err = fmt.Errorf("no client action for %s", cmd.Type)
-		}
+	send := peer.AsMessages(func(action string, fields map[string]any) error {
+		_, err := ws.Send(action, fields)
 		return err
-	}
+	})
 	c, err := simpeer.New(api, room, send)
 	if err != nil {
 		t.Fatal(err)

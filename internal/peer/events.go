@@ -58,8 +58,15 @@ func (p *Peer) reconnect() bool {
 		}
 		p.mu.Lock()
 		p.stats.Reconnects++
+		joining := p.joining
 		p.mu.Unlock()
-		if err := p.rejoin(); err != nil {
+		// A join in flight for a new session is sent again; otherwise the
+		// session in use resumes.
+		send := p.rejoin
+		if joining != nil {
+			send = func() error { return p.sendJoin(joining, false) }
+		}
+		if err := send(); err != nil {
 			continue
 		}
 		return true
@@ -138,6 +145,9 @@ func (p *Peer) handle(data []byte) {
 	case events.TypeRejoin:
 		_ = p.rejoin()
 	case events.TypeError:
+		if e.Code == string(events.CodeWrongRegion) {
+			p.redirect(data)
+		}
 		if e.Code == string(events.CodeNotJoined) {
 			p.mu.Lock()
 			in := p.id != "" && p.joining == nil
@@ -223,4 +233,29 @@ func covers(next, prev *simpeer.Client) bool {
 		}
 	}
 	return true
+}
+
+// redirect moves the peer to the region a wrong_region error names: its
+// socket closes and the read loop dials the region's endpoint and joins
+// there.
+func (p *Peer) redirect(data []byte) {
+	var e events.ErrorEvent
+	if json.Unmarshal(data, &e) != nil {
+		return
+	}
+	p.mu.Lock()
+	url, ok := p.opt.Regions[e.Region]
+	if ok {
+		p.opt.URL = url
+	}
+	ws := p.ws
+	p.mu.Unlock()
+	if !ok {
+		p.log.Warn("meeting in a region the peer has no endpoint for", "region", e.Region)
+		return
+	}
+	p.log.Info("meeting lives in another region; reconnecting there", "region", e.Region)
+	if ws != nil {
+		_ = ws.Close()
+	}
 }

@@ -35,7 +35,10 @@ type Options struct {
 	// everyone's; without it the peer joins for presence only.
 	Media    bool
 	VideoBps int
-	Log      *slog.Logger
+	// Regions maps each region to its WebSocket API: a join answered
+	// wrong_region reconnects to the meeting's region and joins there.
+	Regions map[string]string
+	Log     *slog.Logger
 	// OnChange, when set, is told of every presence change the peer
 	// receives (in the reader goroutine, as it arrives) and whom it is
 	// about; OnMessage of every message, with its size in bytes.
@@ -116,7 +119,10 @@ func Join(ctx context.Context, opt Options) (*Peer, error) {
 
 func (p *Peer) dial(ctx context.Context) error {
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.DialContext(ctx, p.opt.URL, nil)
+	p.mu.Lock()
+	url := p.opt.URL
+	p.mu.Unlock()
+	ws, _, err := d.DialContext(ctx, url, nil)
 	if err != nil {
 		return err
 	}
@@ -258,22 +264,10 @@ func (p *Peer) Request(ctx context.Context, action string, fields map[string]any
 // newClient is a media client for a new session of this participant: its
 // messages go over the peer's socket, naming the session.
 func (p *Peer) newClient() (*simpeer.Client, error) {
-	var c *simpeer.Client
-	send := func(ctx context.Context, cmd events.Command) error {
-		var err error
-		switch cmd.Type {
-		case events.CmdPublishOffer:
-			_, err = p.send("publish_offer", map[string]any{"session": cmd.Session, "sdp": cmd.SDP, "tracks": cmd.Tracks})
-		case events.CmdSubscribeAnswer:
-			_, err = p.send("subscribe_answer", map[string]any{"session": cmd.Session, "offerId": cmd.OfferID, "sdp": cmd.SDP})
-		case events.CmdCandidate:
-			_, err = p.send("candidate", map[string]any{"session": cmd.Session, "target": cmd.Target, "candidate": cmd.Candidate})
-		default:
-			err = fmt.Errorf("peer: no client action for %s", cmd.Type)
-		}
+	c, err := simpeer.New(p.api, p.opt.Code, AsMessages(func(action string, fields map[string]any) error {
+		_, err := p.send(action, fields)
 		return err
-	}
-	c, err := simpeer.New(p.api, p.opt.Code, send)
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -352,5 +346,22 @@ func Create(ctx context.Context, url, title string) (events.RoomCode, string, er
 		if created.Type == events.TypeError {
 			return "", "", fmt.Errorf("create refused: %s", data)
 		}
+	}
+}
+
+// AsMessages turns a simulated client's media commands into the client
+// messages a browser sends for them (publish_offer, subscribe_answer,
+// candidate), handed to send.
+func AsMessages(send func(action string, fields map[string]any) error) simpeer.SendFunc {
+	return func(_ context.Context, cmd events.Command) error {
+		switch cmd.Type {
+		case events.CmdPublishOffer:
+			return send("publish_offer", map[string]any{"session": cmd.Session, "sdp": cmd.SDP, "tracks": cmd.Tracks})
+		case events.CmdSubscribeAnswer:
+			return send("subscribe_answer", map[string]any{"session": cmd.Session, "offerId": cmd.OfferID, "sdp": cmd.SDP})
+		case events.CmdCandidate:
+			return send("candidate", map[string]any{"session": cmd.Session, "target": cmd.Target, "candidate": cmd.Candidate})
+		}
+		return fmt.Errorf("peer: no client action for %s", cmd.Type)
 	}
 }

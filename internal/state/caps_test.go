@@ -54,13 +54,13 @@ func TestRedisStateCapsRefuseAndChangeNothing(t *testing.T) {
 		guests[i] = events.Guest{ID: events.NewParticipantID(), Name: "G", KnockedAt: time.Now().UnixMilli() + int64(i)}
 	}
 	for i, g := range guests[:maxL] {
-		if _, err := f.s.Knock(f.cx, code, g, ref(fmt.Sprint("c-g", i)), "", maxL); err != nil {
+		if _, err := f.s.Knock(f.cx, code, g, ref(fmt.Sprint("c-g", i)), "", "", maxL); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err = f.s.Knock(f.cx, code, guests[2], ref("c-g2"), "", maxL)
+	_, err = f.s.Knock(f.cx, code, guests[2], ref("c-g2"), "", "", maxL)
 	wantRefused(t, err, events.CodeLobbyFull)
-	if _, err := f.s.Knock(f.cx, code, guests[0], ref("c-g0b"), "", maxL); err != nil {
+	if _, err := f.s.Knock(f.cx, code, guests[0], ref("c-g0b"), "", "", maxL); err != nil {
 		t.Fatalf("a waiting guest's knock again: %v", err)
 	}
 	if n, _ := f.s.rdb.HLen(f.cx, lobbyKey(code)).Result(); n != maxL {

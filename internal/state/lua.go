@@ -19,6 +19,15 @@ var prelude = fmt.Sprintf(`
 local R, P, C, L, LC, B, D, A, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local TTL, LOGCAP = %d, %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
+-- elsewhere refuses a caller of another region than the room's: the room's
+-- media, its pushes and its handlers all live in its own region.
+local function elsewhere(region)
+  local rr = redis.call('HGET', R, 'region') or ''
+  if rr ~= '' and region ~= '' and rr ~= region then
+    return cjson.encode({err = 'wrong_region', msg = 'this meeting lives in region ' .. rr .. '; connect there', region = rr})
+  end
+  return nil
+end
 local function touch() for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], TTL) end end
 local function bump() return redis.call('HINCRBY', R, 'seq', 1) end
 local function log(json) return redis.call('XADD', G, 'MAXLEN', '~', LOGCAP, '*', 'e', json) end
@@ -150,18 +159,19 @@ return cjson.encode({seq=0})
 `)
 
 // ARGV: pid, connRef JSON, connection id, participant JSON, node seen, node
-// alive (1/0), candidate node, now (ms), most participants. A rejoin that
-// changes nothing of what others see (a new socket, a resent join) moves no
-// seq: nobody needs telling. A newcomer to a full meeting is refused, the
-// host excepted (it is their meeting). The answer's log is the log position
-// the room it carries is at; conns (everyone's socket, to follow the room)
-// only when the room moved off a dead node.
+// alive (1/0), candidate node, now (ms), the caller's region, most
+// participants. A rejoin that changes nothing of what others see (a new
+// socket, a resent join) moves no seq: nobody needs telling. A newcomer to
+// a full meeting is refused, the host excepted (it is their meeting). The
+// answer's log is the log position the room it carries is at; conns
+// (everyone's socket, to follow the room) only when the room moved off a
+// dead node.
 var joinScript = script(`
-local e = closed(); if e then return e end
+local e = closed() or elsewhere(ARGV[9]); if e then return e end
 local pid, cid = ARGV[1], ARGV[3]
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
 local prev = redis.call('HGET', P, pid)
-if not prev and redis.call('HGET', R, 'host') ~= pid and redis.call('HLEN', P) >= tonumber(ARGV[9]) then
+if not prev and redis.call('HGET', R, 'host') ~= pid and redis.call('HLEN', P) >= tonumber(ARGV[10]) then
   return fail('full', 'the meeting is full')
 end
 local cur = redis.call('HGET', R, 'node') or ''
@@ -206,27 +216,37 @@ return cjson.encode(res)
 `)
 
 // ARGV: pid, guest JSON, lobby conn JSON (connRef + src), connection id, now
-// (ms), source ("" = unknown), most guests waiting. A knock again (a
-// reload, with the same guest key) only refreshes the lobby entry, and is
-// never refused for a full lobby. A deny holds off the guest id and, when
+// (ms), source ("" = unknown), the caller's region, most guests waiting. A
+// knock again (a reload, with the same guest key) only refreshes the lobby
+// entry, and is never refused for a full lobby. A deny holds off the guest id and, when
 // known, the source ('ip:' .. src in D), since a reload brings a new guest
 // id.
 var knockScript = script(`
-local e = closed(); if e then return e end
+local e = closed() or elsewhere(ARGV[7]); if e then return e end
 local pid, now = ARGV[1], tonumber(ARGV[5])
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
-if redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
+local again = redis.call('HEXISTS', L, pid) == 1
+-- Those waiting when the meeting was locked stay: their knock again is no new knock.
+if not again and redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
 redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
 local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
 if ARGV[6] ~= '' then till = math.max(till, tonumber(redis.call('ZSCORE', D, 'ip:' .. ARGV[6]) or '0')) end
 if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
-if redis.call('HEXISTS', L, pid) == 0 and redis.call('HLEN', L) >= tonumber(ARGV[7]) then
+if not again and redis.call('HLEN', L) >= tonumber(ARGV[8]) then
   return fail('lobby_full', 'too many people are waiting to join; try again later')
 end
-redis.call('HSET', L, pid, ARGV[2]); redis.call('HSET', LC, pid, ARGV[3])
-log('{"type":"knock","guest":' .. ARGV[2] .. '}')
+if again then
+  -- A knock again (a new socket, a periodic re-knock): keep the first knock's
+  -- time; the hosts were told at the first.
+  local g = cjson.decode(ARGV[2]); g.knockedAt = cjson.decode(redis.call('HGET', L, pid)).knockedAt
+  redis.call('HSET', L, pid, cjson.encode(g))
+else
+  redis.call('HSET', L, pid, ARGV[2])
+  log('{"type":"knock","guest":' .. ARGV[2] .. '}')
+end
+redis.call('HSET', LC, pid, ARGV[3])
 touch()
-return cjson.encode({title = redis.call('HGET', R, 'title') or '', moderators = modCount(), node = redis.call('HGET', R, 'node') or '', epoch = epoch()})
+return cjson.encode({title = redis.call('HGET', R, 'title') or '', moderators = modCount(), node = redis.call('HGET', R, 'node') or '', epoch = epoch(), rejoin = again})
 `)
 
 // ARGV: moderator pid, connection id, guest pid (empty = everyone waiting),
@@ -515,7 +535,7 @@ return cjson.encode(room({}, isMod(me)))
 // cool-down still runs. Reads only.
 var lookupScript = script(`
 if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'not_found'}) end
-local res = {kind = 'open', title = redis.call('HGET', R, 'title') or '', locked = redis.call('HGET', R, 'locked') == '1'}
+local res = {kind = 'open', title = redis.call('HGET', R, 'title') or '', locked = redis.call('HGET', R, 'locked') == '1', region = redis.call('HGET', R, 'region') or ''}
 if redis.call('HGET', R, 'ended') == '1' then res.kind = 'ended'; return cjson.encode(res) end
 local first = {}
 for _, v in ipairs(redis.call('HVALS', P)) do

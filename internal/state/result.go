@@ -19,6 +19,8 @@ import (
 type Refused struct {
 	Err          *events.Error
 	RetryAfterMS int64
+	// Region is the room's, for wrong_region.
+	Region string
 }
 
 func (r *Refused) Error() string { return r.Err.Error() }
@@ -45,9 +47,10 @@ type pc struct {
 
 // result is every field any room script answers.
 type result struct {
-	Err   string `json:"err"`
-	Msg   string `json:"msg"`
-	Retry int64  `json:"retry"`
+	Err    string `json:"err"`
+	Msg    string `json:"msg"`
+	Retry  int64  `json:"retry"`
+	Region string `json:"region"`
 
 	Seq          uint64       `json:"seq"`
 	At           uint64       `json:"at"`
@@ -124,7 +127,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, code events.RoomCode,
 		return nil, fmt.Errorf("state: room %s: bad script answer %q: %w", code, raw, err)
 	}
 	if r.Err != "" {
-		return &r, &Refused{Err: &events.Error{Code: events.Code(r.Err), Message: r.Msg}, RetryAfterMS: r.Retry}
+		return &r, &Refused{Err: &events.Error{Code: events.Code(r.Err), Message: r.Msg}, RetryAfterMS: r.Retry, Region: r.Region}
 	}
 	return &r, nil
 }

@@ -135,7 +135,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			}
 		}
 		r, err := s.run(ctx, joinScript, in.Code, string(in.Participant.ID), cj, string(in.Conn.ConnectionID),
-			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli(), orDefault(in.MaxParticipants, DefaultMaxParticipants))
+			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli(), in.Region, orDefault(in.MaxParticipants, DefaultMaxParticipants))
 		if IsRefused(err, "retry") {
 			continue
 		}
@@ -171,6 +171,9 @@ type KnockResult struct {
 	Title string
 	// Moderators is how many hosts and co-hosts are in to answer it.
 	Moderators int
+	// Again: the guest was waiting already (a new socket, a re-knock); the
+	// hosts were told at the first knock.
+	Again bool
 }
 
 // lobbyConn is a waiting guest's connection and where it comes from; the
@@ -184,15 +187,24 @@ type lobbyConn struct {
 // are waiting already (lobby_full). source is where the guest connects from
 // ("" when unknown): a deny holds off that source as well as the guest id for
 // DenyCooldown, since a reload is a new connection and so a new guest id.
-func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source string, maxLobby int) (*KnockResult, error) {
+func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source, region string, maxLobby int) (*KnockResult, error) {
 	gj, _ := json.Marshal(g)
 	cj, _ := json.Marshal(lobbyConn{ConnRef: conn, Source: source})
-	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source,
+	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source, region,
 		orDefault(maxLobby, DefaultMaxLobby))
 	if err != nil {
 		return nil, err
 	}
-	return &KnockResult{Served: r.served(), Title: r.Title, Moderators: r.Moderators}, nil
+	return &KnockResult{Served: r.served(), Title: r.Title, Moderators: r.Moderators, Again: r.Rejoin}, nil
+}
+
+// Waiting reports whether guest is in code's lobby now.
+func (s *Store) Waiting(ctx context.Context, code events.RoomCode, guest events.ParticipantID) (bool, error) {
+	ok, err := s.rdb.HExists(ctx, lobbyKey(code), string(guest)).Result()
+	if err != nil {
+		return false, fmt.Errorf("state: lobby of %s: %w", code, err)
+	}
+	return ok, nil
 }
 
 // Admission is one guest let in.
@@ -546,6 +558,8 @@ type Lookup struct {
 	People     int
 	Names      []string
 	Moderators int
+	// Region is where the meeting lives.
+	Region string
 	// Role is a role the host gave the asking participant ("" = none);
 	// Banned says they were removed; RetryAfter a denial's cool-down left.
 	Role       events.Role
@@ -567,7 +581,7 @@ func (s *Store) Lookup(ctx context.Context, code events.RoomCode, pid, guest eve
 		return &Lookup{Status: events.MeetingEnded, Title: r.Title}, nil
 	}
 	out := &Lookup{Status: events.MeetingOpen, Title: r.Title, Locked: r.Locked, People: r.People,
-		Names: []string(r.Names), Moderators: r.Moderators, Role: events.Role(r.Role), Banned: r.Banned,
+		Names: []string(r.Names), Moderators: r.Moderators, Role: events.Role(r.Role), Banned: r.Banned, Region: r.Region,
 		RetryAfter: time.Duration(r.Retry) * time.Millisecond}
 	if out.Names == nil {
 		out.Names = []string{}

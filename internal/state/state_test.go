@@ -63,7 +63,7 @@ func (f *fixture) mustJoin(code events.RoomCode, pid events.ParticipantID, role 
 
 func (f *fixture) knock(code events.RoomCode, conn string) (events.ParticipantID, error) {
 	g := events.Guest{ID: events.NewParticipantID(), Name: "Guest", KnockedAt: time.Now().UnixMilli()}
-	_, err := f.s.Knock(f.cx, code, g, ref(conn), "", 0)
+	_, err := f.s.Knock(f.cx, code, g, ref(conn), "", "", 0)
 	return g.ID, err
 }
 
@@ -207,19 +207,19 @@ func TestRedisStateDenyCooldownAndLobbyLeave(t *testing.T) {
 	code, host := f.create()
 	f.mustJoin(code, host, events.RoleHost, "c-host")
 	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", 0); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.s.Deny(f.cx, code, host, "c-host", g.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", 0)
+	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", "", 0)
 	var r *Refused
 	if !IsRefused(err, events.CodeTooSoon) || !asRefused(err, &r) || r.RetryAfterMS <= 0 || r.RetryAfterMS > DenyCooldown.Milliseconds() {
 		t.Fatalf("knock after deny: %v", err)
 	}
 	g2 := events.Guest{ID: events.NewParticipantID(), Name: "G2"}
-	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), "", 0); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), "", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	l, err := f.s.Leave(f.cx, code, g2.ID, "c-g2", events.ReasonDisconnected)

@@ -127,8 +127,11 @@ export async function newPerson(browser, baseUrl, viewport = { width: 1280, heig
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  // The UI confirms removals and ending with confirm(); a user says yes.
-  page.on("dialog", (d) => void d.accept());
+  // The UI asks with its own dialogs; a native one would be a regression.
+  page.on("dialog", (d) => {
+    errors.push(`unexpected native dialog: ${d.message()}`);
+    void d.dismiss();
+  });
   return { context, page, errors };
 }
 
@@ -173,20 +176,54 @@ export async function knock(page, baseUrl, code, name) {
 
 export const myId = (page) => page.evaluate(() => window.__veet?.client?.you?.id ?? null);
 
-// inbound returns, per remote trackIdentifier (the SFU's "<participant>-<source>"),
-// what the subscribe PeerConnection has received so far.
+// inbound returns, per remote track as the SFU names it ("<participant>-<source>"),
+// what the subscribe PeerConnection has received so far. The name comes from
+// the subscribe offer's list by mid, as the client maps tracks: a browser
+// that reuses a transceiver keeps its old MediaStreamTrack id.
 export function inbound(page) {
   return page.evaluate(async () => {
     const out = {};
+    const byMid = new Map(window.__veet.tracks().filter((t) => t.mid).map((t) => [t.mid, t.trackId]));
     for (const pc of window.__veet.pcs()) {
       const stats = await pc.getStats();
       stats.forEach((s) => {
-        if (s.type !== "inbound-rtp" || !s.trackIdentifier) return;
-        out[s.trackIdentifier] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0 };
+        if (s.type !== "inbound-rtp") return;
+        const id = (s.mid && byMid.get(s.mid)) || s.trackIdentifier;
+        if (!id) return;
+        out[id] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0 };
       });
     }
     return out;
   });
+}
+
+// startProxy forwards a loopback port to the stack, so that a test can cut
+// one person's connection to the signaling (browsers on loopback ignore
+// Playwright's setOffline); media goes straight to the SFU and is not cut.
+export async function startProxy(targetUrl) {
+  const net = await import("node:net");
+  const { hostname, port } = new URL(targetUrl);
+  const sockets = new Set();
+  let server = null;
+  let listenPort = 0;
+  const listen = () => new Promise((res, rej) => {
+    server = net.createServer((c) => {
+      const up = net.connect(Number(port), hostname);
+      for (const s of [c, up]) sockets.add(s);
+      const done = () => { c.destroy(); up.destroy(); sockets.delete(c); sockets.delete(up); };
+      c.pipe(up); up.pipe(c);
+      for (const s of [c, up]) { s.on("error", done); s.on("close", done); }
+    });
+    server.once("error", rej);
+    server.listen(listenPort, "127.0.0.1", () => { listenPort = server.address().port; res(); });
+  });
+  await listen();
+  return {
+    url: `http://127.0.0.1:${listenPort}`,
+    cut: () => new Promise((res) => { for (const s of sockets) s.destroy(); sockets.clear(); server.close(() => res()); }),
+    restore: listen,
+    close: () => new Promise((res) => { for (const s of sockets) s.destroy(); server.close(() => res()); }),
+  };
 }
 
 // growing resolves when every listed counter of `page` rose between two

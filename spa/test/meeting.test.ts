@@ -38,6 +38,7 @@ const host: Participant = { ...me, id: "p_host", name: "Hana", role: "host", joi
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 let sock: FakeSocket;
+let urls: string[] = [];
 function client(tokens = memoryTokens(), extra: Partial<ConstructorParameters<typeof MeetingClient>[0]> = {}) {
   const c = new MeetingClient({
     ...extra,
@@ -45,7 +46,8 @@ function client(tokens = memoryTokens(), extra: Partial<ConstructorParameters<ty
     code: "abc-defg-hij",
     tokens,
     backoff: { baseMs: 1, maxMs: 1 },
-    socketFactory: () => {
+    socketFactory: (url: string) => {
+      urls.push(url);
       sock = new FakeSocket();
       const s = sock;
       setTimeout(() => s.open(), 0);
@@ -58,6 +60,7 @@ const lastSent = (action: string) => [...sock.sent].reverse().find((m) => m.acti
 const mic = () => ({ id: "mic", enabled: true, stop: vi.fn() }) as unknown as MediaStreamTrack;
 
 beforeEach(() => {
+  urls = [];
   FakePC.made = [];
   FakePC.offered = [];
   vi.stubGlobal("RTCPeerConnection", FakePC);
@@ -371,6 +374,22 @@ describe("MeetingClient", () => {
     await tick();
     expect(joins()).toBe(after);
     expect(FakePC.made.length).toBeGreaterThan(1);
+  });
+
+  it("a meeting of another region is joined through that region's endpoint", async () => {
+    const tokens = memoryTokens();
+    tokens.set("abc-defg-hij", "tok");
+    const { c } = client(tokens, { regions: [{ region: "a", wsUrl: "ws://x/ws" }, { region: "b", wsUrl: "ws://b/ws" }] });
+    const p = c.join({ name: "Me", micOn: false, camOn: false, tracks: {} });
+    await tick(); await tick();
+    const first = sock;
+    sock.receive({ type: "error", id: lastSent("join").id, code: "wrong_region", message: "elsewhere", requestId: "g", region: "b" });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(urls.at(-1)).toBe("ws://b/ws");
+    expect(sock).not.toBe(first);
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    await p;
+    expect(c.phase.kind).toBe("joined");
   });
 
   it("a refused join becomes a page with a human message", async () => {

@@ -37,7 +37,8 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "HTTP listen address (port 0 picks a free one)")
-	nodes := flag.Int("nodes", 2, "number of SFU nodes")
+	nodes := flag.Int("nodes", 2, "number of SFU nodes (per region)")
+	regions := flag.Int("regions", 1, "number of regions: each gets its own gateway (the ports after -addr's), handlers and SFU nodes, all on one Redis")
 	spa := flag.String("spa", "", "directory of the built web app (spa/dist)")
 	redisURL := flag.String("redis", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL; empty = embedded Redis)")
 	drain := flag.Duration("drain", 5*time.Second, "how long SFU nodes may take to drain on shutdown")
@@ -76,6 +77,7 @@ func main() {
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	s, err := localstack.Start(startCtx, localstack.Options{
+		Regions:       regionNames(*regions),
 		TokenSecret:   key,
 		Addr:          *addr,
 		Nodes:         *nodes,
@@ -94,6 +96,9 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("veet is running: open %s/\n", s.URL())
+	for _, r := range s.RegionURLs()[1:] {
+		log.Info("another region", "region", r[0], "url", r[1]+"/")
+	}
 
 	<-ctx.Done()
 	stop() // a second signal kills at once
@@ -134,4 +139,13 @@ func tokenKey(hexKey, file string) ([]byte, error) {
 		return nil, err
 	}
 	return tokenKey(string(data), "")
+}
+
+// regionNames are n local regions: "local", then "local-b", "local-c", …
+func regionNames(n int) []string {
+	out := []string{localstack.Region}
+	for i := 1; i < n && i < 26; i++ {
+		out = append(out, fmt.Sprintf("%s-%c", localstack.Region, 'a'+i))
+	}
+	return out
 }

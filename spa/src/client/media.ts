@@ -108,6 +108,11 @@ export class MediaSession extends Emitter<MediaEvents> {
     }
   }
 
+  // offeredTracks is what the SFU's last offer forwards to us, with mids.
+  offeredTracks(): Track[] {
+    return this.offered;
+  }
+
   // remoteFor finds the received track the SFU describes.
   remoteFor(t: Track): MediaStreamTrack | undefined {
     return this.remote.get(t.trackId);

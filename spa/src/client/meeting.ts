@@ -8,9 +8,10 @@ import type { TokenStore } from "./tokens";
 export type Phase =
   | { kind: "idle" }
   | { kind: "connecting" }
-  | { kind: "lobby"; title: string }
+  | { kind: "lobby"; title: string; moderators: number }
   | { kind: "joined" }
   | { kind: "left" }
+  | { kind: "cancelled" }
   | { kind: "removed" }
   | { kind: "replaced" }
   | { kind: "banned" }
@@ -25,6 +26,11 @@ type MeetingEvents = {
   mutedByHost: { source: Source; by: ParticipantID; byName: string };
   remoteTrack: { trackId: string; track: MediaStreamTrack };
   notice: string;
+  // Media stopped arriving although the connections claim to be up (true),
+  // or flows again (false).
+  stall: boolean;
+  // Someone was made co-host because the last host and co-host left.
+  handover: Participant;
 };
 
 export interface JoinOptions {
@@ -41,11 +47,23 @@ export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
   rtcConfig?: RTCConfiguration;
   // How to get a fresh camera track when the camera is turned back on.
   getCamera?: () => Promise<MediaStreamTrack>;
+  // The key this browser knocks with (tokens.guestKey).
+  guest?: string;
+  // How often the media is checked for a stall (ms); 0 = never.
+  stallCheckMs?: number;
+  // Every region's WebSocket API (RuntimeConfig.regions): a join answered
+  // wrong_region moves there.
+  regions?: { region: string; wsUrl: string }[];
 }
 
 // Events a media node sends: they carry the room's placement epoch and,
 // when they concern our media, its session.
 const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin"]);
+
+// Refusals a rejoin waits out rather than ending the meeting.
+const retryable = new Set(["timeout", "unavailable", "internal", "rate_limited", "flooding"]);
+
+const moderates = (r: string | undefined) => r === "host" || r === "cohost";
 
 // A human sentence for each refusal a join can meet.
 const joinErrors: Record<string, string> = {
@@ -121,10 +139,20 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.setPhase({ kind: "connecting" });
     try {
       if (this.sig.state !== "open") await this.sig.connect();
-      await this.sendJoin();
+      await this.sendJoin().catch(async (err) => {
+        // The meeting lives in another region: join it there.
+        const to = err instanceof RequestError && err.code === "wrong_region" ? this.endpointOf(err.event?.region) : "";
+        if (!to || to === this.sig.url) throw err;
+        await this.sig.moveTo(to);
+        await this.sendJoin();
+      });
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  private endpointOf(region: string | undefined): string {
+    return this.opts.regions?.find((r) => r.region === region)?.wsUrl ?? "";
   }
 
   // sendJoin joins with the stored token, or knocks without one, for a
@@ -147,18 +175,35 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       camOn: this.camOn,
       session,
       ...(resume ? { resume } : {}),
-      ...(token ? { token } : {}),
+      ...(token ? { token } : { ...(this.opts.guest ? { guest: this.opts.guest } : {}) }),
     });
-    if (reply.type === "lobby_waiting") this.setPhase({ kind: "lobby", title: reply.title });
+    if (reply.type === "lobby_waiting") {
+      this.setPhase({ kind: "lobby", title: reply.title, moderators: reply.moderators ?? 0 });
+      // Knock again now and then: it refreshes how many can let us in, and
+      // puts us back in a lobby that Redis lost. The hosts hear a knock once.
+      this.knockTimer ??= setInterval(() => {
+        if (this.phase.kind === "lobby" && !this.awaitingJoined) this.sendJoin().catch(() => {});
+      }, 15_000);
+    }
     // "joined" is handled in onEvent, for replies and re-joins alike.
   }
 
+  private knockTimer: ReturnType<typeof setInterval> | null = null;
+
+  private stopKnocking(): void {
+    if (this.knockTimer) clearInterval(this.knockTimer);
+    this.knockTimer = null;
+  }
+
   private async onJoined(ev: Extract<ServerEvent, { type: "joined" }>): Promise<void> {
+    this.stopKnocking();
     this.you = ev.you;
-    this.opts.tokens.set(this.code, ev.token);
+    this.opts.tokens.set(this.code, ev.token, moderates(ev.you.role));
+    this.rejoinSince = 0;
     this.epoch = Math.max(this.epoch, ev.epoch ?? 0);
     this.setPhase({ kind: "joined" });
     this.emit("room", this.room);
+    this.startStallWatch();
     const session = ev.session ?? this.joinSession;
     const early = this.earlyMedia.filter((e) => !e.session || e.session === session);
     this.awaitingJoined = false;
@@ -208,6 +253,62 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       setTimeout(check, 200);
     };
     setTimeout(check, 200);
+  }
+
+  // The stall watch: media that should arrive (an unmuted track of someone
+  // else is forwarded to us) and does not, while the connections claim to
+  // be up. After two seconds it says so (the reconnecting banner); after
+  // five it starts a new media session, as if told media_reconnect: the
+  // push that should have told us may have been lost.
+  private stallTimer: ReturnType<typeof setInterval> | null = null;
+  private stallFrom = { packets: -1, since: 0, stalled: false, restarted: false };
+
+  private startStallWatch(): void {
+    const every = this.opts.stallCheckMs ?? 1000;
+    if (this.stallTimer || every <= 0) return;
+    this.stallTimer = setInterval(() => void this.checkStall(), every);
+  }
+
+  private stopStallWatch(): void {
+    if (this.stallTimer) clearInterval(this.stallTimer);
+    this.stallTimer = null;
+    if (this.stallFrom.stalled) this.emit("stall", false);
+    this.stallFrom = { packets: -1, since: 0, stalled: false, restarted: false };
+  }
+
+  private async checkStall(): Promise<void> {
+    const media = this.media;
+    const pc = media?.subscribePC;
+    const expected = this.room.tracks.some((t) => !t.muted && t.participantId !== this.you?.id);
+    const st = this.stallFrom;
+    if (!media || !pc || !expected || this.awaitingJoined || this.retiring || this.phase.kind !== "joined") {
+      st.packets = -1;
+      if (st.stalled) this.emit("stall", (st.stalled = false));
+      return;
+    }
+    let packets = 0;
+    try {
+      (await pc.getStats()).forEach((r: { type?: string; packetsReceived?: number }) => {
+        if (r.type === "inbound-rtp") packets += r.packetsReceived ?? 0;
+      });
+    } catch {
+      return;
+    }
+    if (media !== this.media) return;
+    const now = Date.now();
+    if (packets !== st.packets) {
+      st.packets = packets;
+      st.since = now;
+      st.restarted = false;
+      if (st.stalled) this.emit("stall", (st.stalled = false));
+      return;
+    }
+    const still = now - st.since;
+    if (still >= 2000 && !st.stalled) this.emit("stall", (st.stalled = true));
+    if (still >= 5000 && !st.restarted) {
+      st.restarted = true;
+      void this.rejoin(newSessionId());
+    }
   }
 
   // remoteFor finds the received track the SFU describes, in the current
@@ -311,10 +412,17 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   // onChange reacts to a presence change that concerns us: removed, our own
   // state as the server has it, a host muting everyone.
   private onChange(c: PresenceChange): void {
+    if (c.type === "participant_updated" && c.reason === "handover") this.emit("handover", c.participant);
     const me = this.you?.id;
-    if (!me) return;
+    if (!me || !this.you) return;
     if (c.type === "participant_left" && c.participantId === me && c.reason === "removed") this.finish({ kind: "removed" });
-    if (c.type === "participant_updated" && c.participant.id === me) this.you = c.participant;
+    if (c.type === "participant_updated" && c.participant.id === me) {
+      // Made co-host (by the host, or because the hosts left): the token
+      // now outlives the tab, as a host's does.
+      const tok = this.opts.tokens.get(this.code);
+      if (tok && moderates(c.participant.role) !== moderates(this.you.role)) this.opts.tokens.set(this.code, tok, moderates(c.participant.role));
+      this.you = c.participant;
+    }
     // mute_all is one change for everyone: each turns its own microphone off.
     if (c.type === "all_muted" && c.by !== me && this.micOn) void this.onMutedByHost("microphone", c.by);
   }
@@ -329,15 +437,32 @@ export class MeetingClient extends Emitter<MeetingEvents> {
 
   // rejoin joins again with our token: after a new socket (same session:
   // the media may well be fine), a lost seat, or for a new media session.
+  // It keeps trying, with backoff, through anything that is not a final
+  // answer: a drop before the reply, a timeout, a service briefly
+  // unavailable, even "not found" for a while (a meeting Redis lost is
+  // rebuilt within seconds). Only a final answer (ended, removed, a token no
+  // longer valid, a meeting gone for good) ends the meeting.
+  private rejoinSince = 0;
+  private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   private async rejoin(session?: string): Promise<void> {
     if (this.phase.kind !== "joined" && this.phase.kind !== "lobby") return;
+    if (this.rejoinTimer) {
+      clearTimeout(this.rejoinTimer);
+      this.rejoinTimer = null;
+    }
+    this.rejoinSince ||= Date.now();
     try {
       await this.sendJoin(session);
     } catch (err) {
-      // The new socket dropped before the reply: the next reconnect joins
-      // again. Ending the meeting here would turn a flaky network into a
-      // "can't join" page.
-      if (err instanceof RequestError && err.code === "offline") return;
+      if (err instanceof RequestError && err.code === "offline") return; // the next reconnect joins again
+      const code = err instanceof RequestError ? err.code : "internal";
+      const lostFor = Date.now() - this.rejoinSince;
+      if (retryable.has(code) || (code === "not_found" && lostFor < 30_000)) {
+        this.awaitingJoined = false;
+        const wait = Math.min(5000, 500 * 2 ** Math.min(6, Math.floor(lostFor / 2000)));
+        this.rejoinTimer = setTimeout(() => void this.rejoin(session), wait);
+        return;
+      }
       this.fail(err);
     }
   }
@@ -353,6 +478,10 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   }
 
   private finish(p: Phase): void {
+    this.stopKnocking();
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = null;
+    this.stopStallWatch();
     this.awaitingJoined = false;
     this.earlyMedia = [];
     this.media?.close();
@@ -451,7 +580,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     const wasLobby = this.phase.kind === "lobby";
     await this.sig.request({ action: "leave" }, 3000).catch(() => {});
     if (wasLobby) this.opts.tokens.delete(this.code);
-    this.finish({ kind: "left" });
+    this.finish({ kind: wasLobby ? "cancelled" : "left" });
   }
 
   // --- moderation (the server checks the role; the UI only hides buttons) ---
@@ -473,6 +602,30 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   end() { return this.moderate(this.sig.request({ action: "end" })); }
 }
 
+// lookupMeeting asks what a meeting is before joining it (PROTOCOL.md,
+// lookup): whether it is open, who is in, how this person would enter.
+export async function lookupMeeting(
+  wsUrl: string,
+  code: string,
+  who: { token?: string | null; guest?: string },
+  opts: Omit<SignalingOptions, "url"> = {},
+): Promise<Extract<ServerEvent, { type: "meeting" }>> {
+  const sig = new Signaling({ ...opts, url: wsUrl });
+  try {
+    await sig.connect();
+    const reply = await sig.request({
+      action: "lookup",
+      code,
+      ...(who.token ? { token: who.token } : {}),
+      ...(who.guest ? { guest: who.guest } : {}),
+    }, 10_000);
+    if (reply.type !== "meeting") throw new Error(`unexpected reply ${reply.type}`);
+    return reply;
+  } finally {
+    sig.close();
+  }
+}
+
 // createMeeting asks for a new meeting and keeps its host token.
 export async function createMeeting(wsUrl: string, tokens: TokenStore, opts: Omit<SignalingOptions, "url"> = {}): Promise<string> {
   const sig = new Signaling({ ...opts, url: wsUrl });
@@ -480,7 +633,7 @@ export async function createMeeting(wsUrl: string, tokens: TokenStore, opts: Omi
     await sig.connect();
     const reply = await sig.request({ action: "create" });
     if (reply.type !== "created") throw new Error(`unexpected reply ${reply.type}`);
-    tokens.set(reply.code, reply.hostToken);
+    tokens.set(reply.code, reply.hostToken, true);
     return reply.code;
   } finally {
     sig.close();

@@ -129,6 +129,30 @@ export class Signaling extends Emitter<SignalingEvents> {
     return true;
   }
 
+  // moveTo connects to another endpoint (the region a meeting lives in):
+  // the current socket closes and a new one opens there; it resolves when
+  // the new one is open.
+  moveTo(url: string): Promise<void> {
+    (this.opts as { url: string }).url = url;
+    const s = this.socket;
+    this.socket = null;
+    if (s) {
+      s.onclose = s.onmessage = s.onerror = s.onopen = null;
+      s.close(1000, "moving");
+    }
+    this.stopPing();
+    this.failPending(new RequestError("offline", "moving to another region"));
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    return new Promise((resolve, reject) => {
+      this.firstOpen = { resolve, reject };
+      this.open();
+    });
+  }
+
+  get url(): string {
+    return this.opts.url;
+  }
+
   close(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);

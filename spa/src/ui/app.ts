@@ -1,5 +1,5 @@
-import type { RuntimeConfig } from "../client/config";
-import type { TokenStore } from "../client/tokens";
+import { endpointFor, type RuntimeConfig } from "../client/config";
+import { guestKey, type TokenStore } from "../client/tokens";
 import { isMeetingCode } from "../client/codes";
 import { MeetingClient, Phase } from "../client/meeting";
 import { clear } from "./dom";
@@ -13,7 +13,7 @@ import { endPage, invalidCodePage } from "./pages/end";
 // What tests reach through window.__veet.
 declare global {
   interface Window {
-    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[] };
+    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[]; tracks(): { trackId: string; mid?: string }[] };
   }
 }
 
@@ -34,6 +34,7 @@ export class App {
     window.__veet = {
       client: null,
       pcs: () => [this.client?.media?.publishPC, this.client?.media?.subscribePC].filter((p): p is RTCPeerConnection => !!p),
+      tracks: () => this.client?.media?.offeredTracks() ?? [],
     };
   }
 
@@ -66,12 +67,16 @@ export class App {
 
   // joinMeeting hands the preview's tracks to a MeetingClient and follows its
   // phases from then on.
-  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview): Promise<void> {
+  // region is where the meeting lives (from the pre-join lookup): it is
+  // joined through that region's endpoint.
+  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview, region?: string): Promise<void> {
     this.preview = preview;
     const client = new MeetingClient({
-      wsUrl: this.config.wsUrl,
+      wsUrl: endpointFor(this.config, region),
+      regions: this.config.regions,
       code,
       tokens: this.tokens,
+      guest: guestKey(),
       getCamera: () => preview.getCamera(),
     });
     this.client = client;
@@ -87,6 +92,7 @@ export class App {
       case "connecting":
         return;
       case "lobby":
+        if (this.root.querySelector(".lobby-wait")) return; // a re-knock
         return this.show(lobbyPage(this, client, this.preview!));
       case "joined":
         if (this.root.querySelector(".meeting")) return;

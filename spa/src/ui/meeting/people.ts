@@ -2,6 +2,7 @@ import type { MeetingClient } from "../../client/meeting";
 import type { Participant } from "../../client/protocol";
 import { clear, colorFor, h, initials, roleLabel } from "../dom";
 import { icon } from "../icons";
+import { choose } from "../dialog";
 
 // PeoplePanel is the side panel: who is in the meeting, who is waiting, and
 // for hosts and co-hosts the moderation actions. It is rebuilt when what it
@@ -50,7 +51,13 @@ export class PeoplePanel {
           ),
           h("div.row-actions", {},
             h("button.outline-btn.small", { type: "button", "data-focus-key": "muteall", onclick: () => void c.muteAll() }, "Mute all"),
-            h("button.danger-btn.small", { type: "button", "data-focus-key": "end", onclick: () => confirm("End the meeting for everyone?") && void c.end() }, "End meeting for all"),
+            h("button.danger-btn.small", {
+              type: "button", "data-focus-key": "end",
+              onclick: async () => {
+                const ok = await choose({ title: "End the meeting for everyone?", body: "Everyone, and everyone waiting to join, leaves the call.", actions: [{ label: "End meeting", value: true, kind: "danger" }] });
+                if (ok) await c.end();
+              },
+            }, "End meeting for all"),
           ),
         ),
       );
@@ -94,8 +101,8 @@ export class PeoplePanel {
     if (mod && !self && p.role !== "host") {
       const n = p.name;
       actions.push(
-        h("button.icon-btn", { type: "button", "aria-label": `Mute ${n}'s microphone`, title: "Mute microphone", disabled: !p.micOn, "data-focus-key": `mute-${p.id}`, onclick: () => void c.mute(p.id, "microphone") }, icon(p.micOn ? "mic" : "micOff")),
-        h("button.icon-btn", { type: "button", "aria-label": `Stop ${n}'s camera`, title: "Stop camera", disabled: !p.camOn, "data-focus-key": `cam-${p.id}`, onclick: () => void c.mute(p.id, "camera") }, icon(p.camOn ? "cam" : "camOff")),
+        h("button.icon-btn", { type: "button", "aria-label": p.micOn ? `Mute ${n}'s microphone` : `${n}'s microphone is off`, title: p.micOn ? "Mute microphone" : "Microphone is off", disabled: !p.micOn, "data-focus-key": `mute-${p.id}`, onclick: () => void c.mute(p.id, "microphone") }, icon(p.micOn ? "mic" : "micOff")),
+        h("button.icon-btn", { type: "button", "aria-label": p.camOn ? `Stop ${n}'s camera` : `${n}'s camera is off`, title: p.camOn ? "Stop camera" : "Camera is off", disabled: !p.camOn, "data-focus-key": `cam-${p.id}`, onclick: () => void c.mute(p.id, "camera") }, icon(p.camOn ? "cam" : "camOff")),
       );
       const menuOpen = this.menuFor === p.id;
       actions.push(h("button.icon-btn", {
@@ -107,7 +114,15 @@ export class PeoplePanel {
         const promote = p.role !== "cohost";
         menu = h("div.person-menu", { role: "group", "aria-label": `Actions for ${n}` },
           c.isHost ? h("button.menu-item", { type: "button", "data-focus-key": `role-${p.id}`, onclick: () => { this.menuFor = null; void c.setRole(p.id, promote ? "cohost" : "participant"); } }, promote ? `Make ${n} a co-host` : `Remove ${n} as co-host`) : null,
-          h("button.menu-item.danger", { type: "button", "data-focus-key": `remove-${p.id}`, onclick: () => { this.menuFor = null; if (confirm(`Remove ${n} from the meeting?`)) void c.remove(p.id); this.render(); } }, `Remove ${n} from the meeting`),
+          h("button.menu-item.danger", {
+            type: "button", "data-focus-key": `remove-${p.id}`,
+            onclick: async () => {
+              this.menuFor = null;
+              this.render();
+              const ok = await choose({ title: `Remove ${n} from the meeting?`, body: "They can't join this meeting again.", actions: [{ label: "Remove", value: true, kind: "danger" }] });
+              if (ok) await c.remove(p.id);
+            },
+          }, `Remove ${n} from the meeting`),
         );
       }
     } else {
@@ -118,6 +133,7 @@ export class PeoplePanel {
       h("span.person-text", {},
         h("span.person-name", {}, self ? `${p.name} (You)` : p.name),
         roleLabel[p.role] ? h("span.person-role", {}, roleLabel[p.role]) : null,
+        p.reconnecting ? h("span.person-state", {}, "Reconnecting…") : null,
       ),
       p.handRaised ? h("span.state-icon.hand", { "aria-label": "Hand raised", role: "img" }, icon("hand")) : null,
       h("span.person-actions", {}, ...actions),

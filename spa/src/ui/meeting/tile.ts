@@ -9,6 +9,8 @@ export class Tile {
   private video: HTMLVideoElement;
   private avatar: HTMLElement;
   private name: HTMLElement;
+  private away: HTMLElement;
+  private ring: HTMLElement;
   private role: HTMLElement;
   private mutedBadge: HTMLElement;
   private hand: HTMLElement;
@@ -29,7 +31,11 @@ export class Tile {
     this.name = h("span.tile-name-text");
     this.mutedBadge = h("span.tile-badge.muted-badge", { title: "Microphone off", "aria-label": "Microphone off", role: "img" }, icon("micOff"));
     this.hand = h("span.tile-badge.hand-badge", { title: "Hand raised", "aria-label": "Hand raised", role: "img" }, icon("hand"));
-    this.el = h("div.tile", { "data-key": key, role: "listitem" }, this.avatar, this.video, h("div.tile-badges", {}, this.hand, this.mutedBadge), h("div.tile-name", {}, this.name, this.role));
+    this.away = h("div.tile-away", { hidden: true }, h("span.spinner.small", { "aria-hidden": "true" }), "Reconnecting…");
+    // The speaking ring is its own layer above the video, so that it shows
+    // on a tile with video too.
+    this.ring = h("div.tile-ring", { "aria-hidden": "true" });
+    this.el = h("div.tile", { "data-key": key, role: "listitem" }, this.avatar, this.video, this.away, h("div.tile-badges", {}, this.hand, this.mutedBadge), h("div.tile-name", {}, this.name, this.role), this.ring);
   }
 
   update(p: Participant, opts: { label: string; video: MediaStreamTrack | null; speaking: boolean; screen?: boolean }) {
@@ -47,7 +53,10 @@ export class Tile {
     const role = opts.screen ? undefined : roleLabel[p.role];
     this.role.textContent = role ?? "";
     this.role.hidden = !role;
-    this.el.setAttribute("aria-label", `${opts.label}${role ? `, ${role}` : ""}${p.micOn || opts.screen ? "" : ", microphone off"}${showVideo ? "" : ", camera off"}`);
+    const away = !!p.reconnecting && !opts.screen;
+    this.away.hidden = !away;
+    this.el.classList.toggle("reconnecting", away);
+    this.el.setAttribute("aria-label", `${opts.label}${role ? `, ${role}` : ""}${away ? ", reconnecting" : ""}${p.micOn || opts.screen ? "" : ", microphone off"}${showVideo ? "" : ", camera off"}`);
     this.mutedBadge.hidden = p.micOn || !!opts.screen;
     this.hand.hidden = !p.handRaised || !!opts.screen;
   }

@@ -8,6 +8,7 @@ import { PeoplePanel } from "../meeting/people";
 import { roundButton, toggleButton } from "../meeting/controls";
 import { KnockPopup } from "../meeting/knock";
 import { Toasts } from "../meeting/toasts";
+import { choose } from "../dialog";
 
 export function meetingPage(_app: App, client: MeetingClient, preview: Preview) {
   const subs: (() => void)[] = [];
@@ -51,7 +52,24 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
     render();
   });
   if (!navigator.mediaDevices?.getDisplayMedia) screenBtn.hidden = true;
-  const leaveBtn = h("button.leave-btn", { type: "button", "aria-label": "Leave call", title: "Leave call", onclick: () => void client.leave() }, icon("leave"));
+  // A host leaving others behind may end the call for everyone instead; if
+  // they just leave, moderation stays with a co-host or passes on.
+  const leave = async () => {
+    const others = client.room.participants.size > 1;
+    if (!client.isModerator || !others) return void client.leave();
+    const otherMods = [...client.room.participants.values()].some((p) => p.id !== client.you?.id && (p.role === "host" || p.role === "cohost"));
+    const choice = await choose({
+      title: "Leave the call?",
+      body: otherMods ? "The other hosts and co-hosts keep the meeting going." : "The person here longest becomes a co-host and can let people in.",
+      actions: [
+        { label: "Just leave the call", value: "leave", kind: "primary" },
+        { label: "End the call for everyone", value: "end", kind: "danger" },
+      ],
+    });
+    if (choice === "end") await client.end();
+    if (choice) await client.leave();
+  };
+  const leaveBtn = h("button.leave-btn", { type: "button", "aria-label": "Leave call", title: "Leave call", onclick: () => void leave() }, icon("leave"));
   const count = h("span.count-badge");
   const peopleBtn = h("button.icon-btn.people-btn", { type: "button", "aria-label": "Show everyone", title: "Show everyone", "aria-pressed": "false", onclick: () => togglePanel() }, icon("people"), count);
   const linkBtn = h("button.icon-btn", {
@@ -73,6 +91,10 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
   const clockTimer = setInterval(tick, 15_000);
 
   const banner = h("div.banner", { role: "alert", hidden: true }, h("span.spinner.small", { "aria-hidden": "true" }), "Reconnecting…");
+  // The banner is up while the socket is down or the media stalled.
+  let socketDown = false;
+  let mediaStalled = false;
+  const showBanner = () => { banner.hidden = !socketDown && !mediaStalled; };
 
   const root = h("main.meeting", { "data-code": client.code },
     banner,
@@ -94,6 +116,8 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
     handBtn.setAttribute("aria-pressed", String(raised));
     screenBtn.classList.toggle("active", sharing);
     screenBtn.setAttribute("aria-label", sharing ? "Stop presenting" : "Present now");
+    screenBtn.setAttribute("title", sharing ? "Stop presenting" : "Present now");
+    handBtn.setAttribute("title", raised ? "Lower hand" : "Raise hand");
     screenBtn.setAttribute("aria-pressed", String(sharing));
     const n = client.room.participants.size;
     count.textContent = String(n);
@@ -117,7 +141,12 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
   subs.push(
     client.on("room", schedule),
     client.on("remoteTrack", schedule),
-    client.on("connection", (s) => { banner.hidden = s !== "reconnecting"; }),
+    client.on("connection", (s) => { socketDown = s === "reconnecting"; showBanner(); }),
+    client.on("stall", (s) => { mediaStalled = s; showBanner(); }),
+    client.on("handover", (p) => {
+      toasts.show(p.id === client.you?.id ? "You can now let people in and manage the call: the hosts left." : `${p.name} can now let people in: the hosts left.`, "handover", 8000);
+      render();
+    }),
     client.on("notice", (m) => toasts.show(m)),
     client.on("mutedByHost", (m) => {
       const what = m.source === "microphone" ? "muted you" : m.source === "camera" ? "turned off your camera" : "stopped your presentation";
