@@ -58,6 +58,13 @@ func TestRedisHandlersCapsAndKnockRate(t *testing.T) {
 	if refused < 40-31 || refused > 40-29 {
 		t.Fatalf("%d of 40 quick knocks from one address refused, want about 10", refused)
 	}
+	// A guest already waiting knocks again (the SPA does every 15 s): not a
+	// new knock, however many came from its address.
+	for range 5 {
+		if w := e2.one(e2.send("c-k0", map[string]any{"action": "join", "id": "k", "code": code2, "name": "K", "guest": "g0"}), "lobby_waiting"); w["you"] == nil {
+			t.Fatalf("knock again: %v", w)
+		}
+	}
 }
 
 // TestRedisHandlersLargeRoomComesInPages: joined and snapshot of a room too
