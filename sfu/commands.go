@@ -79,8 +79,8 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 		}
 		p.log.Info("source muted", "source", cmd.Source, "muted", cmd.Muted, "seq", cmd.Seq)
 	case events.CmdMuteAll:
-		n := r.muteAll(cmd.Participant, cmd.Seq)
-		r.log.Info("all microphones muted", "by", cmd.Participant, "seq", cmd.Seq, "participants", n)
+		muted := r.muteAll(cmd.Participant, cmd.Seq)
+		r.log.Info("all microphones muted", "by", cmd.Participant, "seq", cmd.Seq, "participants", muted)
 	case events.CmdCloseRoom:
 		r.log.Info("room closed by command")
 		r.mu.Lock()

@@ -449,11 +449,11 @@ return cjson.encode(res)
 `)
 
 // ARGV: moderator pid, connection id. Every microphone but the caller's,
-// as one change (all_muted) however many there are.
+// as one change (all_muted) however many there are; seq is the room's
+// after it (the current one when no microphone was on).
 var muteAllScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local kv, muted = redis.call('HGETALL', P), 0
-local seq = bump()
 for i = 1, #kv, 2 do
   if kv[i] ~= me.id and string.find(kv[i+1], '"micOn":true', 1, true) then
     local t = cjson.decode(kv[i+1])
@@ -462,7 +462,12 @@ for i = 1, #kv, 2 do
     muted = muted + 1
   end
 end
-log(cjson.encode({type = 'all_muted', seq = seq, by = me.id}))
+-- Nothing to mute is no change (the node is still told: a repair).
+local seq = tonumber(redis.call('HGET', R, 'seq') or '0')
+if muted > 0 then
+  seq = bump()
+  log(cjson.encode({type = 'all_muted', seq = seq, by = me.id}))
+end
 touch()
 return cjson.encode({seq = seq, at = muted, node = redis.call('HGET', R, 'node') or '', epoch = epoch()})
 `)

@@ -385,7 +385,8 @@ func (s *Store) Mute(ctx context.Context, code events.RoomCode, by events.Partic
 }
 
 // MuteAllResult is a mute_all: one change (all_muted at Seq), however many
-// microphones it turned off (Muted).
+// microphones it turned off (Muted); none, and Seq is the room's current
+// seq with nothing logged.
 type MuteAllResult struct {
 	Served
 	Seq   uint64

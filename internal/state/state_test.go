@@ -269,6 +269,13 @@ func TestRedisStateRoles(t *testing.T) {
 	if am, ok := last.Event.(*events.AllMuted); !ok || am.By != host || am.Seq != ma.Seq {
 		t.Fatalf("last change %s, want all_muted at %d", last.Change, ma.Seq)
 	}
+	// Again, with every microphone off: no change, the same seq.
+	if again, err := f.s.MuteAll(f.cx, code, host, "c-host"); err != nil || again.Muted != 0 || again.Seq != ma.Seq {
+		t.Fatalf("mute_all of muted microphones: %+v %v", again, err)
+	}
+	if n, _ := f.s.ReadLog(f.cx, code, last.ID, 10); len(n) != 0 {
+		t.Fatalf("mute_all that muted nothing logged %d changes", len(n))
+	}
 	room, _ := f.s.Snapshot(f.cx, code, host, "c-host")
 	for _, p := range room.Participants {
 		if p.MicOn != (p.ID == host) {
