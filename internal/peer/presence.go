@@ -112,10 +112,13 @@ func (s *presence) note(p *Peer, e wsEvent) {
 	switch e.Type {
 	case events.TypeJoined:
 		s.room(e.raw, true)
+		s.holdGap(p) // a gap beyond the room waits its own hold-back
 	case events.TypeSnapshot:
 		s.room(e.raw, false)
+		s.holdGap(p)
 	case events.TypeRoomPage:
 		s.page(e.raw)
+		s.holdGap(p)
 	case events.TypePresence:
 		var b events.Presence
 		if json.Unmarshal(e.raw, &b) != nil {
@@ -158,7 +161,13 @@ func (s *presence) delta(p *Peer, e wsEvent) {
 		return // the snapshot it follows is on its way (the joined reply)
 	}
 	s.drain()
-	if len(s.held) > 0 && s.gapAt.IsZero() {
+	s.holdGap(p)
+}
+
+// holdGap starts the hold-back clock when changes wait behind a gap (once
+// per gap). Call with mu.
+func (s *presence) holdGap(p *Peer) {
+	if s.started && len(s.held) > 0 && s.gapAt.IsZero() {
 		s.gapAt = time.Now()
 		time.AfterFunc(holdBack, func() { s.check(p) })
 	}
