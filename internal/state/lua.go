@@ -12,6 +12,7 @@ import (
 // gap must mean the same thing to everyone.
 var prelude = fmt.Sprintf(`
 local R, P, C, L, LC, B, D, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local CH, LIM = KEYS[9], KEYS[10]
 local TTL = %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
 -- elsewhere refuses a caller of another region than the room's: the room's
@@ -73,8 +74,9 @@ local function mods()
   return out
 end
 local function room(res, withLobby)
-  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node')
+  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node', 'chatoff')
   res.title, res.locked, res.seq, res.node = r[1] or '', r[2] == '1', tonumber(r[3] or '0'), r[4] or ''
+  res.chatDisabled = r[5] == '1'
   res.participants = values(P)
   if withLobby then res.lobby = values(L) end
   return res
@@ -119,6 +121,7 @@ local function meta(res)
     elseif k == 'region' then m.region = v
     elseif k == 'created' then m.created = tonumber(v)
     elseif k == 'locked' then m.locked = v == '1'
+    elseif k == 'chatoff' then m.chatDisabled = v == '1'
     elseif k == 'seq' then m.seq = tonumber(v)
     elseif string.sub(k, 1, 5) == 'role:' and v == 'cohost' then m.cohosts[#m.cohosts+1] = string.sub(k, 6) end
   end
@@ -158,7 +161,12 @@ local role = redis.call('HGET', R, 'role:' .. pid)
 if role then p.role = role end
 if redis.call('HGET', R, 'host') == pid then p.role = 'host' end
 local prev = redis.call('HGET', P, pid)
-if prev then p.joinedAt = cjson.decode(prev).joinedAt end
+if prev then
+  -- Joining again keeps the seat's place: its arrival, and a raised hand's
+  -- place in the queue.
+  local q = cjson.decode(prev)
+  p.joinedAt, p.handRaised, p.handRaisedAt = q.joinedAt, q.handRaised, q.handRaisedAt
+end
 local old, oldID = connOf(C, pid)
 local pj = cjson.encode(p)
 local same = false
@@ -335,7 +343,8 @@ touch()
 return cjson.encode(res)
 `)
 
-// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised, name).
+// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised,
+// name), now (ms). A hand going up records when (the queue's order).
 var updateScript = script(`
 local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
 local patch = cjson.decode(ARGV[3])
@@ -344,6 +353,7 @@ for _, k in ipairs({'micOn', 'camOn', 'screenOn', 'handRaised', 'name'}) do
   local v = patch[k]
   if v ~= nil and v ~= cjson.null and v ~= me[k] then me[k] = v; changed[#changed+1] = k end
 end
+if me.handRaised then me.handRaisedAt = me.handRaisedAt or tonumber(ARGV[4]) else me.handRaisedAt = nil end
 local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), changed = changed}
 if #changed > 0 then
   res.me = cjson.encode(me)
@@ -442,7 +452,7 @@ var endScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 redis.call('HSET', R, 'ended', '1', 'node', '')
-redis.call('DEL', P, C, L, LC, A)
+redis.call('DEL', P, C, L, LC, A, CH, LIM)
 res.seq = bump()
 touch()
 return cjson.encode(res)
