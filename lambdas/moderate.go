@@ -160,7 +160,7 @@ func (h *Handlers) lock(ctx context.Context, c *call) error {
 	if ch.Seq != 0 {
 		h.log.Info("meeting lock changed", "room", c.room(), "locked", m.Locked, "by", c.participant())
 		h.metaChanged(ctx, c.room(), ch)
-		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.RoomUpdated{Locked: m.Locked}))
+		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, roomUpdated(ch.Meta)))
 	}
 	return nil
 }
