@@ -42,6 +42,8 @@ export class PeoplePanel {
   private rows = new Map<string, { el: HTMLElement; sig: string }>();
   // The participant whose "more actions" menu is open, kept across renders.
   private menuFor: string | null = null;
+  // Groups shown whole (the lobby after "Show all").
+  private expanded = new Set<string>();
   private controlsSig = "";
   private frame = 0;
 
@@ -73,7 +75,8 @@ export class PeoplePanel {
   render(): void {
     if (this.el.hidden) return;
     this.renderControls();
-    this.groups = peopleGroups(this.c, this.search.value);
+    if (this.c.room.lobby.size === 0) this.expanded.delete("lobby");
+    this.groups = peopleGroups(this.c, this.search.value, this.expanded);
     this.draw();
   }
 
@@ -175,7 +178,8 @@ export class PeoplePanel {
     const sig = JSON.stringify([r, mod, this.c.isHost, youId, r.kind === "person" && this.menuFor === r.p.id]);
     const had = this.rows.get(r.key);
     if (had && had.sig === sig) return had.el;
-    const el = r.kind === "guest" ? this.guestRow(r.g) : r.kind === "hand" ? this.handRow(r.p, r.place) : this.personRow(r.p);
+    const el = r.kind === "guest" ? this.guestRow(r.g) : r.kind === "hand" ? this.handRow(r.p, r.place)
+      : r.kind === "more" ? this.moreRow(r.group, r.hidden) : this.personRow(r.p);
     el.dataset.key = r.key;
     if (had) had.el.replaceWith(el);
     this.rows.set(r.key, { el, sig });
@@ -190,6 +194,11 @@ export class PeoplePanel {
       h("button.text-btn", { type: "button", "aria-label": `Deny ${g.name}`, "data-focus-key": `deny-${g.id}`, onclick: () => void c.deny(g.id) }, "Deny"),
       h("button.text-btn.strong", { type: "button", "aria-label": `Admit ${g.name}`, "data-focus-key": `admit-${g.id}`, onclick: () => void c.admit(g.id) }, "Admit"),
     );
+  }
+
+  private moreRow(group: string, hidden: number): HTMLElement {
+    return h("li.person.more-row", {},
+      h("button.text-btn", { type: "button", "data-focus-key": `more-${group}`, onclick: () => { this.expanded.add(group); this.render(); } }, `Show all (${hidden} more)`));
   }
 
   private handRow(p: Participant, place: number): HTMLElement {

@@ -16,7 +16,8 @@ export interface PeopleSource {
 export type Row =
   | { kind: "guest"; key: string; g: Guest }
   | { kind: "hand"; key: string; p: Participant; place: number }
-  | { kind: "person"; key: string; p: Participant };
+  | { kind: "person"; key: string; p: Participant }
+  | { kind: "more"; key: string; group: Group["key"]; hidden: number };
 
 export interface Group {
   key: "lobby" | "hands" | "people";
@@ -30,20 +31,28 @@ export interface Group {
 export const ROW_H = 56;
 export const HEAD_H = 44;
 export const EMPTY_H = 48;
+// A long lobby shows its first few, then "Show all": the hand queue and
+// everyone else stay within reach of a host's scroll.
+export const LOBBY_PREVIEW = 5;
 
 // fold makes a search ignore case and accents: "jose" finds "José".
 export function fold(s: string): string {
   return s.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
 }
 
-export function peopleGroups(src: PeopleSource, query = ""): Group[] {
+// peopleGroups: expanded lists the groups shown whole (a search shows
+// every match anyway).
+export function peopleGroups(src: PeopleSource, query = "", expanded: ReadonlySet<string> = new Set()): Group[] {
   const q = fold(query.trim());
   const hit = (name: string) => !q || fold(name).includes(q);
   const room = src.room;
   const out: Group[] = [];
   if (src.isModerator && room.lobby.size > 0) {
     const guests = [...room.lobby.values()].sort((a, b) => a.knockedAt - b.knockedAt || a.id.localeCompare(b.id));
-    const rows: Row[] = guests.filter((g) => hit(g.name)).map((g) => ({ kind: "guest", key: `g:${g.id}`, g }));
+    let rows: Row[] = guests.filter((g) => hit(g.name)).map((g) => ({ kind: "guest", key: `g:${g.id}`, g }));
+    if (!q && !expanded.has("lobby") && rows.length > LOBBY_PREVIEW + 1) {
+      rows = [...rows.slice(0, LOBBY_PREVIEW), { kind: "more", key: "more:lobby", group: "lobby", hidden: rows.length - LOBBY_PREVIEW }];
+    }
     out.push({ key: "lobby", label: "Waiting to join", title: `Waiting to join (${guests.length})`, rows });
   }
   const people = room.sortedParticipants();
