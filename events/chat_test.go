@@ -70,3 +70,29 @@ func TestParseChatMessages(t *testing.T) {
 		t.Fatalf("chat text not cleaned: %+v %v", m, err)
 	}
 }
+
+// A history page of the longest messages from senders with the longest
+// names still fits in one API Gateway message (128 KB), escaped as sent.
+func TestChatPageFitsOneMessage(t *testing.T) {
+	name, err := CleanName(strings.Repeat("<", MaxNameBytes/6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := CleanChat(strings.Repeat("<", MaxChatBytes/6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := &ChatHistory{More: true}
+	page.ID = strings.Repeat("i", MaxIDLen)
+	for i := range ChatPage {
+		page.Messages = append(page.Messages, ChatMessage{ID: 1<<53 - uint64(i), From: "p_Ab3dE5gH9jK1", Name: name, Text: text, At: 1 << 50})
+	}
+	b, err := Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 128*1024 {
+		t.Fatalf("a full chat_history page is %d bytes, over 128 KB", len(b))
+	}
+	t.Logf("a full chat_history page: %d bytes", len(b))
+}

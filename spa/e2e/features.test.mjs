@@ -141,6 +141,7 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   const queue = host.page.getByRole("region", { name: "Raised hands" });
   await waitFor("two in the queue, Alan first", async () => JSON.stringify(await queue.locator("li").evaluateAll((ls) => ls.map((l) => l.dataset.participant))) === JSON.stringify([lid, aid]));
+  await host.page.mouse.move(1, 1);
   await host.page.screenshot({ path: shotPath("hands.png") });
   await queue.getByRole("button", { name: "Lower all" }).click();
   await ada.page.getByRole("button", { name: "Raise hand" }).waitFor();
@@ -157,6 +158,12 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
   await hostInput.fill("Only hosts can chat now");
   await hostInput.press("Enter");
   await waitFor("the host's message reaches Alan", async () => (await chatTexts(alan.page)).includes("Only hosts can chat now"));
+  await ada.page.getByRole("button", { name: "Send a reaction" }).click();
+  await ada.page.getByRole("toolbar", { name: "Reactions" }).getByRole("button", { name: "Applause" }).click();
+  await ada.page.getByRole("button", { name: "Send a reaction" }).click();
+  await waitFor("👏 over Ada's tile at the host", () => host.page.evaluate((id) =>
+    [...document.querySelectorAll(`.tile[data-participant="${id}"] .tile-reaction`)].some((e) => e.textContent === "👏"), aid), { everyMs: 100 });
+  await host.page.mouse.move(1, 1);
   await host.page.screenshot({ path: shotPath("chat.png") });
   await host.page.getByRole("button", { name: "Close messages" }).click();
 
@@ -184,6 +191,7 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
     const t = await visible(host.page);
     return t.length === 3 && t[0].width > 2 * t[1].width && t[1].width === t[2].width;
   });
+  await host.page.mouse.move(1, 1);
   await host.page.screenshot({ path: shotPath("sidebar.png") });
   v = await visible(host.page);
   assert.ok(v.every((t) => t.video && t.height > 0), `every tile shows video at a size: ${JSON.stringify(v)}`);

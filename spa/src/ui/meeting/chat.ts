@@ -150,8 +150,9 @@ export class ChatPanel {
     const c = this.c;
     const off = c.room.chatDisabled && !c.isModerator;
     this.input.disabled = off;
-    this.note.textContent = off ? "A host turned off chat for participants." : "";
-    this.note.hidden = !off;
+    this.note.textContent = off ? "A host turned off chat for participants."
+      : c.room.chatDisabled ? "Only hosts and co-hosts can send messages now." : "";
+    this.note.hidden = !c.room.chatDisabled;
     const n = jsonBytes(this.input.value);
     const over = n > MAX_BYTES;
     if (over) this.error.textContent = "This message is too long.";

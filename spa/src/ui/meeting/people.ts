@@ -97,20 +97,29 @@ export class PeoplePanel {
       sec.list.style.height = `${g.rows.length * ROW_H}px`;
       sec.empty.hidden = g.rows.length > 0;
       const [from, to] = visibleRows(g, y, top, height);
+      const els: HTMLElement[] = [];
       for (let i = from; i < to; i++) {
         const r = g.rows[i];
         wanted.add(r.key);
         const el = this.row(r);
         el.style.top = `${i * ROW_H}px`;
-        if (el.parentElement !== sec.list) sec.list.append(el);
+        els.push(el);
       }
+      // Rows out of view go; those in view stay in list order (what a
+      // screen reader reads), each moved only when out of place.
+      for (const child of [...sec.list.children]) if (!els.includes(child as HTMLElement)) child.remove();
+      els.forEach((el, i) => { if (sec.list.children[i] !== el) sec.list.insertBefore(el, sec.list.children[i] ?? null); });
       y += gh;
     }
     this.canvas.style.height = `${y}px`;
     for (const [k, r] of this.rows) if (!wanted.has(k)) { r.el.remove(); this.rows.delete(k); }
     for (const [k, s] of this.sections) if (!groupKeys.has(k)) { s.el.remove(); this.sections.delete(k); }
-    // Sections in the order of the groups.
-    for (const g of this.groups) this.canvas.append(this.sections.get(g.key)!.el);
+    // Sections in the order of the groups (moved only when out of place: a
+    // moved element loses the focus inside it).
+    this.groups.forEach((g, i) => {
+      const el = this.sections.get(g.key)!.el;
+      if (this.canvas.children[i] !== el) this.canvas.insertBefore(el, this.canvas.children[i] ?? null);
+    });
     if (focusKey && (document.activeElement === document.body || !document.activeElement?.isConnected)) {
       this.el.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
     }
