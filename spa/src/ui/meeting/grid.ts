@@ -30,6 +30,8 @@ export interface GridOptions {
 }
 
 const GAP = 8;
+// Room kept under a tiled page for its pager.
+const PAGER_H = 48;
 // A speaker stays "the speaker" of the spotlight and sidebar this long after
 // they stop, so the large tile does not flicker between people.
 const SPEAKER_HOLD_MS = 3000;
@@ -131,9 +133,11 @@ export class Grid {
 
     const w = this.el.clientWidth - 2 * GAP;
     const hh = this.el.clientHeight - 2 * GAP;
+    let cap = w > 0 && hh > 0 ? gridCapacity(w, hh) : 9;
+    if (this.mode === "tiled" && people.length > cap && hh > PAGER_H) cap = gridCapacity(w, hh - PAGER_H);
     const input = {
       mode: this.mode, pinned: this.pinned, speaker: this.speaker?.id ?? null, hideNoVideo: this.hideNoVideo, page: this.page,
-      gridCapacity: w > 0 && hh > 0 ? gridCapacity(w, hh) : 9,
+      gridCapacity: cap,
       sideCapacity: w > 0 && hh > 0 ? sideCapacity(w, hh) : 4,
     };
     const order = this.mode === "tiled" ? people.map((p) => p.id) : this.order;
@@ -218,8 +222,9 @@ export class Grid {
     const wallCount = p.tiles.length + (this.overflow.isConnected ? 1 : 0);
     const size = (list: StageItem[], tw: number, th: number) => { for (const s of list) this.tiles.get(s.key)?.size(tw, th); };
     this.main.style.width = this.wall.style.width = "";
+    this.wall.style.marginBottom = p.pages > 1 ? `${PAGER_H}px` : "";
     if (p.arrangement === "grid") {
-      const g = gridLayout(wallCount, w, hh);
+      const g = gridLayout(wallCount, w, p.pages > 1 ? hh - PAGER_H : hh);
       size(p.tiles, g.tileW, g.tileH);
       this.sizeOverflow(g.tileW, g.tileH);
       this.wall.style.width = `${g.cols * g.tileW + (g.cols - 1) * GAP}px`;
