@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, knock, myId, newPerson, shotPath, tileIds, useStack, waitFor, waitGrowing,
+  createAndJoin, knock, myId, newPerson, picture, tileIds, useStack, waitFor, waitGrowing,
 } from "./harness.mjs";
 
 const env = useStack();
@@ -115,7 +115,7 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
   const sinks = () => ada.page.evaluate(() => [...document.querySelectorAll(".audio-sink audio")].map((a) => a.sinkId));
   const chosen = await settings.getByRole("combobox", { name: "Speakers" }).inputValue();
   await waitFor("Ada hears the host on Fake Audio Output 1", async () => { const s = await sinks(); return s.length === 1 && s[0] === chosen; });
-  await ada.page.screenshot({ path: shotPath("settings.png") });
+  await picture(ada.page, "settings.png");
   await settings.getByRole("button", { name: "Close" }).click();
 
   // A late joiner sees what was said; Ada's speaker choice holds for them.
@@ -141,8 +141,7 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   const queue = host.page.getByRole("region", { name: "Raised hands" });
   await waitFor("two in the queue, Alan first", async () => JSON.stringify(await queue.locator("li").evaluateAll((ls) => ls.map((l) => l.dataset.participant))) === JSON.stringify([lid, aid]));
-  await host.page.mouse.move(1, 1);
-  await host.page.screenshot({ path: shotPath("hands.png") });
+  await picture(host.page, "hands.png");
   await queue.getByRole("button", { name: "Lower all" }).click();
   await ada.page.getByRole("button", { name: "Raise hand" }).waitFor();
   await alan.page.getByRole("button", { name: "Raise hand" }).waitFor();
@@ -163,8 +162,7 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
   await ada.page.getByRole("button", { name: "Send a reaction" }).click();
   await waitFor("👏 over Ada's tile at the host", () => host.page.evaluate((id) =>
     [...document.querySelectorAll(`.tile[data-participant="${id}"] .tile-reaction`)].some((e) => e.textContent === "👏"), aid), { everyMs: 100 });
-  await host.page.mouse.move(1, 1);
-  await host.page.screenshot({ path: shotPath("chat.png") });
+  await picture(host.page, "chat.png");
   await host.page.getByRole("button", { name: "Close messages" }).click();
 
   // Layouts, at the host: what is on screen, and at what size.
@@ -191,8 +189,7 @@ test("chat, reactions, the hand queue, devices and layouts in a meeting of three
     const t = await visible(host.page);
     return t.length === 3 && t[0].width > 2 * t[1].width && t[1].width === t[2].width;
   });
-  await host.page.mouse.move(1, 1);
-  await host.page.screenshot({ path: shotPath("sidebar.png") });
+  await picture(host.page, "sidebar.png");
   v = await visible(host.page);
   assert.ok(v.every((t) => t.video && t.height > 0), `every tile shows video at a size: ${JSON.stringify(v)}`);
   await chooseLayout(host.page, "Auto");

@@ -264,6 +264,14 @@ export function tileIds(page) {
   return page.evaluate(() => [...document.querySelectorAll(".tile[data-participant]")].map((t) => t.dataset.participant));
 }
 
+// picture takes a README picture of page: the pointer moved off the tiles
+// first, and the hover controls given time to fade.
+export async function picture(page, name) {
+  await page.mouse.move(1, 1);
+  await new Promise((r) => setTimeout(r, 400));
+  await page.screenshot({ path: shotPath(name) });
+}
+
 export function shotPath(name) {
   mkdirSync(docsDir, { recursive: true });
   return resolve(docsDir, name);
