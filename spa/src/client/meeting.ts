@@ -585,21 +585,29 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   }
 
   // loadChat merges the history page before a message id (0 = the newest)
-  // and answers the page's oldest id and whether older ones exist.
-  async loadChat(before = 0): Promise<{ oldest: number; more: boolean }> {
+  // and answers the page's oldest id and whether older ones exist (ok:
+  // false when the request failed).
+  async loadChat(before = 0): Promise<{ ok: boolean; oldest: number; more: boolean }> {
     const reply = await this.sig.request({ action: "chat_history", ...(before ? { before } : {}) }).catch(() => null);
-    if (reply?.type !== "chat_history") return { oldest: 0, more: false };
+    if (reply?.type !== "chat_history") return { ok: false, oldest: 0, more: false };
     const page = reply.messages ?? [];
     if (this.chat.merge(page, reply.more, this.you?.id) > 0 || before === 0) this.emit("chat", undefined);
-    return { oldest: page[0]?.id ?? 0, more: reply.more };
+    return { ok: true, oldest: page[0]?.id ?? 0, more: reply.more };
   }
 
   // syncChat catches up after a join: the newest page, then the one before
   // it while the page does not reach back to what we had (the server keeps
-  // 100 messages: two pages).
+  // 100 messages: two pages). A history that cannot be had is tried once
+  // more, then said.
   private async syncChat(): Promise<void> {
     const had = this.chat.lastId;
     let p = await this.loadChat();
+    if (!p.ok) {
+      await new Promise((r) => setTimeout(r, 2000));
+      if (this.phase.kind !== "joined") return;
+      p = await this.loadChat();
+      if (!p.ok) return void this.emit("notice", "Earlier chat messages couldn't be loaded.");
+    }
     for (let i = 0; i < 2 && had > 0 && p.more && p.oldest > had + 1; i++) p = await this.loadChat(p.oldest);
   }
 
