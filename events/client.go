@@ -253,6 +253,11 @@ var clientTypes = map[Action]func() ClientMessage{
 	ActionEnd:             func() ClientMessage { return &EndRequest{} },
 	ActionSetRole:         func() ClientMessage { return &SetRoleRequest{} },
 	ActionLookup:          func() ClientMessage { return &LookupRequest{} },
+	ActionChat:            func() ClientMessage { return &ChatRequest{} },
+	ActionChatHistory:     func() ClientMessage { return &ChatHistoryRequest{} },
+	ActionReact:           func() ClientMessage { return &ReactRequest{} },
+	ActionSetChat:         func() ClientMessage { return &SetChatRequest{} },
+	ActionLowerHands:      func() ClientMessage { return &LowerHandsRequest{} },
 }
 
 func (m *CreateRequest) validate() (err error) {

@@ -36,13 +36,15 @@ const (
 // it takes to rebuild the meeting if Redis loses it, so that a removal or a
 // demotion outlives the token that carried the old role.
 type RoomMeta struct {
-	Title   string          `json:"title"`
-	Host    ParticipantID   `json:"host"`
-	Region  string          `json:"region,omitempty"`
-	Created int64           `json:"created,omitempty"` // Unix ms
-	Locked  bool            `json:"locked,omitempty"`
-	Cohosts []ParticipantID `json:"cohosts,omitempty"`
-	Banned  []ParticipantID `json:"banned,omitempty"`
+	Title   string        `json:"title"`
+	Host    ParticipantID `json:"host"`
+	Region  string        `json:"region,omitempty"`
+	Created int64         `json:"created,omitempty"` // Unix ms
+	Locked  bool          `json:"locked,omitempty"`
+	// ChatDisabled: only hosts and co-hosts may chat (SetChatRequest).
+	ChatDisabled bool            `json:"chatDisabled,omitempty"`
+	Cohosts      []ParticipantID `json:"cohosts,omitempty"`
+	Banned       []ParticipantID `json:"banned,omitempty"`
 	// Seq is the room's sequence number as of this copy.
 	Seq uint64 `json:"seq,omitempty"`
 }

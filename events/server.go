@@ -134,7 +134,10 @@ type Participant struct {
 	CamOn      bool          `json:"camOn"`
 	ScreenOn   bool          `json:"screenOn"`
 	HandRaised bool          `json:"handRaised"`
-	JoinedAt   int64         `json:"joinedAt"` // Unix milliseconds
+	// HandRaisedAt is when the hand went up (Unix ms; the server's clock),
+	// so that everyone sees the same queue; absent while it is down.
+	HandRaisedAt int64 `json:"handRaisedAt,omitempty"`
+	JoinedAt     int64 `json:"joinedAt"` // Unix milliseconds
 	// Reconnecting: their socket dropped and they have not joined again
 	// yet; they stay in the meeting (and in its media) for a grace period,
 	// then leave with reason "disconnected".
@@ -167,9 +170,11 @@ type Track struct {
 
 // Room is a meeting as one participant sees it at one sequence number.
 type Room struct {
-	Code         RoomCode      `json:"code"`
-	Title        string        `json:"title"`
-	Locked       bool          `json:"locked"`
+	Code   RoomCode `json:"code"`
+	Title  string   `json:"title"`
+	Locked bool     `json:"locked"`
+	// ChatDisabled: only hosts and co-hosts may send chat messages.
+	ChatDisabled bool          `json:"chatDisabled,omitempty"`
 	Seq          uint64        `json:"seq"`
 	Participants []Participant `json:"participants"`
 	// Lobby is filled for hosts and co-hosts only.
@@ -298,10 +303,11 @@ type ParticipantUpdated struct {
 	Reason      string      `json:"reason,omitempty"`
 }
 
-// RoomUpdated: the meeting's settings changed.
+// RoomUpdated: the meeting's settings changed; it carries all of them.
 type RoomUpdated struct {
 	Meta
-	Locked bool `json:"locked"`
+	Locked       bool `json:"locked"`
+	ChatDisabled bool `json:"chatDisabled,omitempty"`
 }
 
 // Knock tells hosts and co-hosts that a guest is waiting.
@@ -432,7 +438,7 @@ var serverTypes = []Event{
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
 	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{}, &Presence{}, &AllMuted{},
-	&RoomPage{},
+	&RoomPage{}, &Chat{}, &ChatHistory{}, &Reaction{},
 }
 
 // ErrorFor builds the error event for a refused request.
@@ -452,6 +458,14 @@ func ClientMessages() map[Action]ClientMessage {
 	return out
 }
 
+func emojis() []string {
+	out := make([]string, len(Emojis))
+	for i, e := range Emojis {
+		out[i] = string(e)
+	}
+	return out
+}
+
 // Enums lists the values of each string enum, for the TypeScript generator.
 func Enums() map[string][]string {
 	str := func(vs ...any) []string {
@@ -465,6 +479,7 @@ func Enums() map[string][]string {
 		"Role":          str(RoleHost, RoleCohost, RoleParticipant, RoleGuest),
 		"Source":        str(SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio),
 		"PeerTarget":    str(TargetPublish, TargetSubscribe),
+		"Emoji":         emojis(),
 		"MeetingStatus": str(MeetingOpen, MeetingEnded, MeetingNotFound),
 		"LeaveReason":   str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
 		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited, CodeFlooding,

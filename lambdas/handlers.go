@@ -111,6 +111,11 @@ func New(d Deps) *Handlers {
 		events.ActionEnd:             h.end,
 		events.ActionSetRole:         h.setRole,
 		events.ActionLookup:          h.lookup,
+		events.ActionChat:            h.chat,
+		events.ActionChatHistory:     h.chatHistory,
+		events.ActionReact:           h.react,
+		events.ActionSetChat:         h.setChat,
+		events.ActionLowerHands:      h.lowerHands,
 	}
 	return h
 }

@@ -10,8 +10,9 @@ import (
 // the node registry first and then compare-and-sets the room).
 //
 //	room:{code}              hash   title, created (ms), host (creator id), region,
-//	                                node, locked (0/1), seq, ended (0/1), and
-//	                                role:<pid> for each role the host gave
+//	                                node, locked (0/1), seq, ended (0/1), chatoff
+//	                                (0/1), chatseq (the last chat message's id),
+//	                                and role:<pid> for each role the host gave
 //	room:{code}:participants hash   participant id → Participant JSON (+ role)
 //	room:{code}:conns        hash   participant id → ConnRef JSON (current socket)
 //	room:{code}:lobby        hash   participant id → Guest JSON
@@ -23,6 +24,12 @@ import (
 //	room:{code}:away         zset   participant id → time (ms) their seat goes
 //	                                if they have not joined again (their socket
 //	                                dropped); the room's node expires them
+//	room:{code}:chat         list   the last ChatHistory chat messages (JSON),
+//	                                oldest first; ids contiguous, the newest is
+//	                                the room's chatseq (chat.go)
+//	room:{code}:limits       hash   token buckets of chat and reactions:
+//	                                chat:<pid>, react:<pid>, chat, react →
+//	                                "thousandths:ms" (chat.go)
 //	room:{code}:log          stream the room's changes in order, field e: the
 //	                                JSON of the change event (events.Presence),
 //	                                appended by the script that makes the change;
@@ -57,11 +64,14 @@ func lobbyConnsKey(c events.RoomCode) string   { return roomKey(c) + ":lobbyconn
 func bannedKey(c events.RoomCode) string       { return roomKey(c) + ":banned" }
 func deniedKey(c events.RoomCode) string       { return roomKey(c) + ":denied" }
 func awayKey(c events.RoomCode) string         { return roomKey(c) + ":away" }
+func chatKey(c events.RoomCode) string         { return roomKey(c) + ":chat" }
+func limitsKey(c events.RoomCode) string       { return roomKey(c) + ":limits" }
 func logKey(c events.RoomCode) string          { return roomKey(c) + ":log" }
 
 // roomKeys is the fixed KEYS list every room script receives, in this order.
 func roomKeys(c events.RoomCode) []string {
-	return []string{roomKey(c), participantsKey(c), connsKey(c), lobbyKey(c), lobbyConnsKey(c), bannedKey(c), deniedKey(c), awayKey(c), logKey(c)}
+	return []string{roomKey(c), participantsKey(c), connsKey(c), lobbyKey(c), lobbyConnsKey(c), bannedKey(c), deniedKey(c), awayKey(c),
+		chatKey(c), limitsKey(c), logKey(c)}
 }
 
 func connKey(id events.ConnectionID) string { return "conn:{" + string(id) + "}" }

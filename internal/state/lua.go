@@ -16,7 +16,8 @@ import (
 // room's node puts in its presence batches (package events, Presence). A
 // participant's JSON is spliced in as stored: it is JSON already.
 var prelude = fmt.Sprintf(`
-local R, P, C, L, LC, B, D, A, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local R, P, C, L, LC, B, D, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local CH, LIM, G = KEYS[9], KEYS[10], KEYS[11]
 local TTL, LOGCAP = %d, %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
 -- elsewhere refuses a caller of another region than the room's: the room's
@@ -94,8 +95,9 @@ local function modCount()
   return n
 end
 local function room(res, withLobby)
-  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node')
+  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node', 'chatoff')
   res.title, res.locked, res.seq, res.node = r[1] or '', r[2] == '1', tonumber(r[3] or '0'), r[4] or ''
+  res.chatDisabled = r[5] == '1'
   res.participants = values(P)
   if withLobby then res.lobby = values(L) end
   return res
@@ -140,6 +142,7 @@ local function meta(res)
     elseif k == 'region' then m.region = v
     elseif k == 'created' then m.created = tonumber(v)
     elseif k == 'locked' then m.locked = v == '1'
+    elseif k == 'chatoff' then m.chatDisabled = v == '1'
     elseif k == 'seq' then m.seq = tonumber(v)
     elseif string.sub(k, 1, 5) == 'role:' and v == 'cohost' then m.cohosts[#m.cohosts+1] = string.sub(k, 6) end
   end
@@ -186,7 +189,12 @@ local p = cjson.decode(ARGV[4])
 local role = redis.call('HGET', R, 'role:' .. pid)
 if role then p.role = role end
 if redis.call('HGET', R, 'host') == pid then p.role = 'host' end
-if prev then p.joinedAt = cjson.decode(prev).joinedAt end
+if prev then
+  -- Joining again keeps the seat's place: its arrival, and a raised hand's
+  -- place in the queue.
+  local q = cjson.decode(prev)
+  p.joinedAt, p.handRaised, p.handRaisedAt = q.joinedAt, q.handRaised, q.handRaisedAt
+end
 local old, oldID = connOf(C, pid)
 local pj = cjson.encode(p)
 local same = false
@@ -403,7 +411,8 @@ touch()
 return cjson.encode(res)
 `)
 
-// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised, name).
+// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised,
+// name), now (ms). A hand going up records when (the queue's order).
 var updateScript = script(`
 local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
 local patch = cjson.decode(ARGV[3])
@@ -412,6 +421,7 @@ for _, k in ipairs({'micOn', 'camOn', 'screenOn', 'handRaised', 'name'}) do
   local v = patch[k]
   if v ~= nil and v ~= cjson.null and v ~= me[k] then me[k] = v; changed[#changed+1] = k end
 end
+if me.handRaised then me.handRaisedAt = me.handRaisedAt or tonumber(ARGV[4]) else me.handRaisedAt = nil end
 local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), changed = changed}
 if #changed > 0 then
   res.me = cjson.encode(me)
@@ -506,7 +516,7 @@ local res = {seq = 0, locked = ARGV[3] == '1', node = redis.call('HGET', R, 'nod
 if (redis.call('HGET', R, 'locked') == '1') ~= res.locked then
   redis.call('HSET', R, 'locked', ARGV[3])
   res.seq = bump()
-  log(cjson.encode({type = 'room_updated', seq = res.seq, locked = res.locked}))
+  log(cjson.encode({type = 'room_updated', seq = res.seq, locked = res.locked, chatDisabled = redis.call('HGET', R, 'chatoff') == '1'}))
   meta(res)
 end
 touch()
@@ -519,7 +529,7 @@ var endScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 redis.call('HSET', R, 'ended', '1', 'node', '')
-redis.call('DEL', P, C, L, LC, A, G)
+redis.call('DEL', P, C, L, LC, A, CH, LIM, G)
 res.seq = bump()
 touch()
 return cjson.encode(res)

@@ -209,6 +209,7 @@ local m = cjson.decode(ARGV[1])
 local function str(v) if v == nil or v == cjson.null then return '' end return tostring(v) end
 redis.call('HSET', R, 'title', str(m.title), 'host', str(m.host), 'region', str(m.region),
   'created', str(m.created or ARGV[4]), 'locked', m.locked and '1' or '0', 'seq', str(m.seq or 0),
+  'chatoff', m.chatDisabled and '1' or '0',
   'ended', '0', 'node', ARGV[2], 'epoch', ARGV[3])
 if type(m.cohosts) == 'table' then for _, id in ipairs(m.cohosts) do redis.call('HSET', R, 'role:' .. id, 'cohost') end end
 if type(m.banned) == 'table' then for _, id in ipairs(m.banned) do redis.call('SADD', B, id) end end

@@ -61,6 +61,7 @@ type result struct {
 	Kind         string       `json:"kind"`
 	Title        string       `json:"title"`
 	Locked       bool         `json:"locked"`
+	ChatDisabled bool         `json:"chatDisabled"`
 	Participants list[string] `json:"participants"`
 	Lobby        list[string] `json:"lobby"`
 	Me           string       `json:"me"`
@@ -78,6 +79,10 @@ type result struct {
 	Epoch        uint64       `json:"epoch"`
 	Unchanged    bool         `json:"unchanged"`
 	Meta         *metaResult  `json:"meta"`
+	// chat's
+	Chat  string       `json:"chat"`
+	Chats list[string] `json:"chats"`
+	More  bool         `json:"more"`
 	// lookup's
 	People int          `json:"people"`
 	Names  list[string] `json:"names"`
@@ -95,7 +100,9 @@ type metaResult struct {
 	Locked  bool         `json:"locked"`
 	Seq     uint64       `json:"seq"`
 	Cohosts list[string] `json:"cohosts"`
-	Banned  list[string] `json:"banned"`
+	// ChatDisabled is chat.go's room setting.
+	ChatDisabled bool         `json:"chatDisabled"`
+	Banned       list[string] `json:"banned"`
 }
 
 func (m *metaResult) meta() *events.RoomMeta {
@@ -103,7 +110,7 @@ func (m *metaResult) meta() *events.RoomMeta {
 		return nil
 	}
 	out := &events.RoomMeta{Title: m.Title, Host: events.ParticipantID(m.Host), Region: m.Region,
-		Created: m.Created, Locked: m.Locked, Seq: m.Seq}
+		Created: m.Created, Locked: m.Locked, Seq: m.Seq, ChatDisabled: m.ChatDisabled}
 	for _, id := range m.Cohosts {
 		out.Cohosts = append(out.Cohosts, events.ParticipantID(id))
 	}
@@ -183,7 +190,7 @@ func guest(s string) (events.Guest, error) {
 }
 
 func (r *result) room(code events.RoomCode) (events.Room, error) {
-	room := events.Room{Code: code, Title: r.Title, Locked: r.Locked, Seq: r.Seq,
+	room := events.Room{Code: code, Title: r.Title, Locked: r.Locked, ChatDisabled: r.ChatDisabled, Seq: r.Seq,
 		Participants: []events.Participant{}, Lobby: []events.Guest{}}
 	for _, s := range r.Participants {
 		p, err := participant(s)

@@ -350,7 +350,7 @@ type UpdateResult struct {
 // Update changes the caller's own state.
 func (s *Store) Update(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID, p Patch) (*UpdateResult, error) {
 	pj, _ := json.Marshal(p)
-	r, err := s.run(ctx, updateScript, code, string(pid), string(conn), pj)
+	r, err := s.run(ctx, updateScript, code, string(pid), string(conn), pj, time.Now().UnixMilli())
 	if err != nil {
 		return nil, err
 	}

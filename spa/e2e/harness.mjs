@@ -156,14 +156,20 @@ const fmt = (v) => (v instanceof Error ? v.message : JSON.stringify(v));
 
 // --- flows -------------------------------------------------------------
 
-export async function createAndJoin(page, baseUrl, name) {
+// createAndJoin starts an instant meeting from the home page, joins it as
+// its host and closes the "Your meeting's ready" card (keep: leave it up).
+export async function createAndJoin(page, baseUrl, name, { keepReadyCard = false } = {}) {
   await page.goto(baseUrl + "/");
   await page.getByRole("button", { name: "New meeting" }).click();
+  await page.getByRole("menuitem", { name: "Start an instant meeting" }).click();
   await page.waitForURL(/\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/);
   const code = new URL(page.url()).pathname.slice(1);
   await page.getByLabel("Your name").fill(name);
   await page.getByRole("button", { name: "Join now" }).click();
   await page.locator("main.meeting").waitFor();
+  const card = page.getByRole("dialog", { name: "Your meeting's ready" });
+  await card.waitFor();
+  if (!keepReadyCard) await card.getByRole("button", { name: "Close" }).click();
   return code;
 }
 
@@ -256,6 +262,14 @@ export function liveCaptures(page) {
 
 export function tileIds(page) {
   return page.evaluate(() => [...document.querySelectorAll(".tile[data-participant]")].map((t) => t.dataset.participant));
+}
+
+// picture takes a README picture of page: the pointer moved off the tiles
+// first, and the hover controls given time to fade.
+export async function picture(page, name) {
+  await page.mouse.move(1, 1);
+  await new Promise((r) => setTimeout(r, 400));
+  await page.screenshot({ path: shotPath(name) });
 }
 
 export function shotPath(name) {

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, inbound, knock, liveCaptures, myId, newPerson, shotPath, tileIds, tileVideoWidth, waitFor,
+  createAndJoin, inbound, knock, liveCaptures, myId, newPerson, picture, tileIds, tileVideoWidth, waitFor,
   waitGrowing,
   useStack,
 } from "./harness.mjs";
@@ -20,7 +20,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   await host.page.getByText("Someone wants to join this call").waitFor();
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   await host.page.getByRole("region", { name: "Waiting to join" }).getByText("Gil Guest").waitFor();
-  await host.page.screenshot({ path: shotPath("lobby.png") });
+  await picture(host.page, "lobby.png");
   await host.page.getByRole("button", { name: "Admit Gil Guest" }).click();
 
   await guest.page.locator("main.meeting").waitFor();
@@ -30,7 +30,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   await host.page.getByRole("button", { name: "Close people panel" }).click();
   const hid = await myId(host.page);
   await waitFor("host video at the guest", async () => (await tileVideoWidth(guest.page, hid)) > 0, { timeoutMs: 25_000 });
-  await guest.page.screenshot({ path: shotPath("meeting-2.png") });
+  await picture(guest.page, "meeting-2.png");
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
 
   // Co-host: the guest gets the host controls, and loses them again.
@@ -117,7 +117,7 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
     if (i === 3) continue;
     await waitFor(`video of ${names[i]} at the host`, async () => (await tileVideoWidth(host.page, id)) > 0, { timeoutMs: 30_000 });
   }
-  await host.page.screenshot({ path: shotPath("meeting-6.png") });
+  await picture(host.page, "meeting-6.png");
 
   // Ending the meeting sends everyone to the ended page.
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();

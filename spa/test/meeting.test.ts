@@ -109,6 +109,34 @@ describe("MeetingClient", () => {
     return r;
   }
 
+  it("fetches the chat history after joining, fills a gap, and keeps it across a rejoin", async () => {
+    const { c } = await joined();
+    const h1 = lastSent("chat_history");
+    expect(h1.before).toBeUndefined();
+    const m = (id: number) => ({ id, from: "p_host", name: "Hana", text: `#${id}`, at: id });
+    sock.receive({ type: "chat_history", id: h1.id, messages: [m(1), m(2)], more: false });
+    await tick();
+    expect(c.chat.messages.map((x) => x.id)).toEqual([1, 2]);
+    expect(c.chat.unread).toBe(0);
+    // A push was lost: message 5 after 2 asks for what came before it.
+    sock.receive({ type: "chat", message: m(5) });
+    await tick();
+    const h2 = lastSent("chat_history");
+    expect(h2.before).toBe(5);
+    sock.receive({ type: "chat_history", id: h2.id, messages: [m(3), m(4)], more: false });
+    await tick();
+    expect(c.chat.messages.map((x) => x.id)).toEqual([1, 2, 3, 4, 5]);
+    // Sending: the reply is the message, added once.
+    const sending = c.sendChat("hi");
+    await tick();
+    const sent = lastSent("chat");
+    expect(sent.text).toBe("hi");
+    sock.receive({ type: "chat", id: sent.id, message: { ...m(6), from: "p_me", text: "hi" } });
+    await sending;
+    expect(c.chat.messages.filter((x) => x.id === 6)).toHaveLength(1);
+    expect(c.chat.unread).toBe(1); // message 5 was someone else's, live
+  });
+
   it("a subscribe_offer that overtakes the joined reply is answered once joined", async () => {
     const tokens = memoryTokens();
     tokens.set("abc-defg-hij", "tok");

@@ -49,6 +49,10 @@ export class MediaSession extends Emitter<MediaEvents> {
   private publishing: Promise<void> = Promise.resolve();
   // The request id of the publish offer waiting for its answer.
   private offerId = "";
+  // The offer whose answer is applied (or being applied): the answer
+  // arrives as the request's reply and as an event, and applying it twice
+  // fails ("Called in wrong state: stable").
+  private answered = "";
   private closed = false;
 
   constructor(
@@ -77,7 +81,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       case "publish_answer":
         // Normally the reply to our request; also taken here should the
         // request have timed out before the answer came.
-        if (ev.id === this.offerId) void this.applyPublishAnswer(ev.sdp);
+        if (ev.id === this.offerId) void this.applyPublishAnswer(ev.id, ev.sdp);
         break;
       case "subscribe_offer":
         this.subscribeQueue = this.subscribeQueue.then(() => this.onSubscribeOffer(ev.offerId, ev.sdp, ev.tracks ?? []));
@@ -183,7 +187,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       this.offerId = id;
       try {
         const ev = await reply;
-        if (ev.type === "publish_answer") await this.applyPublishAnswer(ev.sdp);
+        if (ev.type === "publish_answer") await this.applyPublishAnswer(id, ev.sdp);
       } catch (err) {
         if (!this.closed) this.emit("error", new Error(`publishing media failed: ${(err as Error).message}`));
       }
@@ -191,9 +195,10 @@ export class MediaSession extends Emitter<MediaEvents> {
     return this.publishing;
   }
 
-  private async applyPublishAnswer(sdp: string): Promise<void> {
+  private async applyPublishAnswer(id: string, sdp: string): Promise<void> {
     const pc = this.publishPC;
-    if (!pc || this.closed || pc.signalingState !== "have-local-offer") return;
+    if (!pc || this.closed || pc.signalingState !== "have-local-offer" || this.answered === id) return;
+    this.answered = id;
     try {
       await pc.setRemoteDescription({ type: "answer", sdp });
       await this.flushCandidates("publish");

@@ -1,4 +1,5 @@
-import type { Participant, ParticipantID, PresenceChange, Role, ServerEvent, Source, Track } from "./protocol";
+import type { Emoji, Participant, ParticipantID, PresenceChange, Role, ServerEvent, Source, Track } from "./protocol";
+import { ChatLog } from "./chat";
 import { Emitter } from "./emitter";
 import { RoomState } from "./roomState";
 import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
@@ -31,6 +32,10 @@ type MeetingEvents = {
   stall: boolean;
   // Someone was made co-host because the last host and co-host left.
   handover: Participant;
+  // The chat log changed (a message, a history page).
+  chat: void;
+  // Someone reacted (ours too, at once).
+  reaction: { participantId: ParticipantID; emoji: Emoji };
 };
 
 export interface JoinOptions {
@@ -85,6 +90,9 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   // snapshot (the RoomState decides when).
   readonly room = new RoomState({ onResync: () => this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed()) });
   readonly sig: Signaling;
+  // What was said in the meeting: kept across rejoins, filled from the
+  // server's history after each join.
+  readonly chat = new ChatLog();
   media: MediaSession | null = null;
   // The session being replaced while the room migrates between nodes: it
   // keeps playing until the new one receives the same (make-before-break).
@@ -204,6 +212,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.setPhase({ kind: "joined" });
     this.emit("room", this.room);
     this.startStallWatch();
+    void this.syncChat();
     const session = ev.session ?? this.joinSession;
     const early = this.earlyMedia.filter((e) => !e.session || e.session === session);
     this.awaitingJoined = false;
@@ -374,6 +383,15 @@ export class MeetingClient extends Emitter<MeetingEvents> {
         break;
       case "muted":
         void this.onMutedByHost(ev.source, ev.by);
+        break;
+      case "chat": {
+        const { added, gapBefore } = this.chat.add(ev.message, this.you?.id);
+        if (added) this.emit("chat", undefined);
+        if (gapBefore) void this.loadChat(gapBefore);
+        break;
+      }
+      case "reaction":
+        this.emit("reaction", { participantId: ev.participantId, emoji: ev.emoji });
         break;
       case "publish_answer":
       case "subscribe_offer":
@@ -561,14 +579,63 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     await this.update({ handRaised: raised });
   }
 
-  // replaceLocalTrack switches a device (pre-join choice changed mid-call).
+  // replaceLocalTrack switches a device mid-call: the sender's track is
+  // replaced, no renegotiation (MediaSession.setTrack). The track may be the
+  // one already in our tracks (the preview opened it there).
   async replaceLocalTrack(source: "microphone" | "camera", track: MediaStreamTrack): Promise<void> {
     const t = this.joinOpts!.tracks;
-    t[source]?.stop();
+    if (t[source] !== track) t[source]?.stop();
     t[source] = track;
     const on = source === "microphone" ? this.micOn : this.camOn;
+    if (source === "microphone") track.enabled = on;
     if (on) await this.media?.setTrack(source, track);
   }
+
+  // --- chat, reactions, hands ----------------------------------------------
+
+  // sendChat sends a message; it rejects with the server's refusal
+  // (rate_limited, forbidden while chat is off) for the UI to say so. The
+  // message joins the log when its reply comes, as everyone else's does.
+  async sendChat(text: string): Promise<void> {
+    await this.sig.request({ action: "chat", text });
+  }
+
+  // loadChat merges the history page before a message id (0 = the newest)
+  // and answers the page's oldest id and whether older ones exist (ok:
+  // false when the request failed).
+  async loadChat(before = 0): Promise<{ ok: boolean; oldest: number; more: boolean }> {
+    const reply = await this.sig.request({ action: "chat_history", ...(before ? { before } : {}) }).catch(() => null);
+    if (reply?.type !== "chat_history") return { ok: false, oldest: 0, more: false };
+    const page = reply.messages ?? [];
+    if (this.chat.merge(page, reply.more, this.you?.id) > 0 || before === 0) this.emit("chat", undefined);
+    return { ok: true, oldest: page[0]?.id ?? 0, more: reply.more };
+  }
+
+  // syncChat catches up after a join: the newest page, then the one before
+  // it while the page does not reach back to what we had (the server keeps
+  // 100 messages: two pages). A history that cannot be had is tried once
+  // more, then said.
+  private async syncChat(): Promise<void> {
+    const had = this.chat.lastId;
+    let p = await this.loadChat();
+    if (!p.ok) {
+      await new Promise((r) => setTimeout(r, 2000));
+      if (this.phase.kind !== "joined") return;
+      p = await this.loadChat();
+      if (!p.ok) return void this.emit("notice", "Earlier chat messages couldn't be loaded.");
+    }
+    for (let i = 0; i < 2 && had > 0 && p.more && p.oldest > had + 1; i++) p = await this.loadChat(p.oldest);
+  }
+
+  // react shows our reaction at once and sends it to everyone else.
+  async react(emoji: Emoji): Promise<void> {
+    if (this.you) this.emit("reaction", { participantId: this.you.id, emoji });
+    await this.sig.request({ action: "react", emoji }).catch((e: Error) => this.emit("notice", e.message));
+  }
+
+  setChatEnabled(enabled: boolean) { return this.moderate(this.sig.request({ action: "set_chat", enabled })); }
+  // lowerHands lowers one participant's hand, or everyone's.
+  lowerHands(id?: ParticipantID) { return this.moderate(this.sig.request({ action: "lower_hands", ...(id ? { participantId: id } : {}) })); }
 
   private async update(u: { micOn?: boolean; camOn?: boolean; screenOn?: boolean; handRaised?: boolean }): Promise<void> {
     await this.sig.request({ action: "update", ...u }).catch((e: Error) => this.emit("notice", e.message));

@@ -2,6 +2,7 @@
 // Regenerate with `make generate`.
 
 export type Code = "bad_request" | "unknown_action" | "message_too_large" | "frame_too_large" | "rate_limited" | "flooding" | "unauthorized" | "forbidden" | "not_found" | "not_joined" | "locked" | "too_soon" | "banned" | "ended" | "unavailable" | "wrong_region" | "internal" | "full" | "lobby_full";
+export type Emoji = "💖" | "👍" | "🎉" | "👏" | "😂" | "😮" | "😢" | "🤔" | "👎";
 export type LeaveReason = "left" | "disconnected" | "removed" | "ended" | "admitted" | "denied" | "cancelled";
 export type MeetingStatus = "open" | "ended" | "not_found";
 export type PeerTarget = "publish" | "subscribe";
@@ -34,6 +35,18 @@ export interface CandidateRequest {
   session: string;
   target: PeerTarget;
   candidate: ICECandidate;
+}
+
+export interface ChatRequest {
+  action: "chat";
+  id: string;
+  text: string;
+}
+
+export interface ChatHistoryRequest {
+  action: "chat_history";
+  id: string;
+  before?: number;
 }
 
 export interface CreateRequest {
@@ -87,6 +100,12 @@ export interface LookupRequest {
   guest?: string;
 }
 
+export interface LowerHandsRequest {
+  action: "lower_hands";
+  id: string;
+  participantId?: ParticipantID;
+}
+
 export interface MuteRequest {
   action: "mute";
   id: string;
@@ -117,6 +136,12 @@ export interface PublishOfferRequest {
   tracks: TrackInfo[];
 }
 
+export interface ReactRequest {
+  action: "react";
+  id: string;
+  emoji: Emoji;
+}
+
 export interface RemoveRequest {
   action: "remove";
   id: string;
@@ -126,6 +151,12 @@ export interface RemoveRequest {
 export interface ResyncRequest {
   action: "resync";
   id: string;
+}
+
+export interface SetChatRequest {
+  action: "set_chat";
+  id: string;
+  enabled: boolean;
 }
 
 export interface SetRoleRequest {
@@ -202,6 +233,7 @@ export interface Participant {
   camOn: boolean;
   screenOn: boolean;
   handRaised: boolean;
+  handRaisedAt?: number;
   joinedAt: number;
   reconnecting?: boolean;
 }
@@ -216,6 +248,7 @@ export interface Room {
   code: RoomCode;
   title: string;
   locked: boolean;
+  chatDisabled?: boolean;
   seq: number;
   participants: Participant[];
   lobby: Guest[];
@@ -317,6 +350,7 @@ export interface RoomUpdated {
   epoch?: number;
   session?: string;
   locked: boolean;
+  chatDisabled?: boolean;
 }
 
 export interface Knock {
@@ -491,6 +525,43 @@ export interface RoomPage {
   lobby: Guest[];
 }
 
+export interface ChatMessage {
+  id: number;
+  from: ParticipantID;
+  name: string;
+  text: string;
+  at: number;
+}
+
+export interface Chat {
+  type: "chat";
+  id?: string;
+  seq?: number;
+  epoch?: number;
+  session?: string;
+  message: ChatMessage;
+}
+
+export interface ChatHistory {
+  type: "chat_history";
+  id?: string;
+  seq?: number;
+  epoch?: number;
+  session?: string;
+  messages: ChatMessage[];
+  more: boolean;
+}
+
+export interface Reaction {
+  type: "reaction";
+  id?: string;
+  seq?: number;
+  epoch?: number;
+  session?: string;
+  participantId: ParticipantID;
+  emoji: Emoji;
+}
+
 export type PresenceChange =
   | AllMuted
   | Knock
@@ -504,6 +575,8 @@ export type ClientMessage =
   | AdmitRequest
   | AdmitAllRequest
   | CandidateRequest
+  | ChatRequest
+  | ChatHistoryRequest
   | CreateRequest
   | DenyRequest
   | EndRequest
@@ -511,12 +584,15 @@ export type ClientMessage =
   | LeaveRequest
   | LockRequest
   | LookupRequest
+  | LowerHandsRequest
   | MuteRequest
   | MuteAllRequest
   | PingRequest
   | PublishOfferRequest
+  | ReactRequest
   | RemoveRequest
   | ResyncRequest
+  | SetChatRequest
   | SetRoleRequest
   | SubscribeAnswerRequest
   | UpdateRequest;
@@ -526,6 +602,8 @@ export type ServerEvent =
   | ActiveSpeakers
   | Admitted
   | AllMuted
+  | Chat
+  | ChatHistory
   | Created
   | Denied
   | Ended
@@ -545,6 +623,7 @@ export type ServerEvent =
   | Pong
   | Presence
   | PublishAnswer
+  | Reaction
   | Rejoin
   | Removed
   | RoomPage

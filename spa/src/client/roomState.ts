@@ -50,6 +50,8 @@ export class RoomState {
   code = "";
   title = "";
   locked = false;
+  // Only hosts and co-hosts may chat.
+  chatDisabled = false;
   seq = 0;
   participants = new Map<ParticipantID, Participant>();
   lobby = new Map<ParticipantID, Guest>();
@@ -82,6 +84,7 @@ export class RoomState {
     this.code = room.code;
     this.title = room.title;
     this.locked = room.locked;
+    this.chatDisabled = !!room.chatDisabled;
     this.seq = room.seq;
     this.participants = new Map((room.participants ?? []).map((p) => [p.id, p]));
     this.lobby = new Map((room.lobby ?? []).map((g) => [g.id, g]));
@@ -218,6 +221,7 @@ export class RoomState {
         return this.participants.delete(ev.participantId);
       case "room_updated":
         this.locked = ev.locked;
+        this.chatDisabled = !!ev.chatDisabled;
         return true;
       case "knock":
         this.lobby.set(ev.guest.id, ev.guest);

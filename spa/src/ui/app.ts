@@ -9,11 +9,20 @@ import type { Preview } from "./preview";
 import { lobbyPage } from "./pages/lobby";
 import { meetingPage } from "./pages/meeting";
 import { endPage, invalidCodePage } from "./pages/end";
+import type { VisibleTile } from "./meeting/grid";
 
 // What tests reach through window.__veet.
 declare global {
   interface Window {
-    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[]; tracks(): { trackId: string; mid?: string }[] };
+    __veet?: {
+      client: MeetingClient | null;
+      pcs(): RTCPeerConnection[];
+      tracks(): { trackId: string; mid?: string }[];
+      // Set by the meeting page: the tiles on screen and their sizes, and
+      // how many knock chimes played.
+      visibleTiles?: () => VisibleTile[];
+      chimes?: () => number;
+    };
   }
 }
 

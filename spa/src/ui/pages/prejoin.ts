@@ -5,6 +5,7 @@ import { clear, colorFor, h, initials } from "../dom";
 import { icon } from "../icons";
 import { Preview } from "../preview";
 import { toggleButton } from "../meeting/controls";
+import { openSettings } from "../settings";
 
 const NAME_KEY = "veet:name";
 
@@ -45,6 +46,11 @@ export function prejoinPage(app: App, code: string) {
     else preview.camDeviceId = camSelect.value;
   });
 
+  // The same settings as in the call: devices, the speaker, a level meter.
+  const settingsBtn = h("button.icon-btn.settings-btn", {
+    type: "button", "aria-label": "Settings", title: "Settings",
+    onclick: () => openSettings({ preview, micOn: () => micOn, camOn: () => camOn }, () => { refresh(); void fillDevices(); }),
+  }, icon("gear"));
   const nameInput = h("input.name-input", {
     type: "text",
     placeholder: "Your name",
@@ -161,7 +167,7 @@ export function prejoinPage(app: App, code: string) {
     h("div.prejoin-body", {},
       h("section.preview", {},
         h("div.preview-frame", {}, video, avatar, h("div.preview-controls", {}, micBtn.el, camBtn.el)),
-        h("div.devices", {}, h("label", {}, icon("mic"), micSelect), h("label", {}, icon("cam"), camSelect)),
+        h("div.devices", {}, h("label", {}, icon("mic"), micSelect), h("label", {}, icon("cam"), camSelect), settingsBtn),
       ),
       h("section.ready", {},
         h("h1", {}, "Ready to join?"),
