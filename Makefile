@@ -6,7 +6,7 @@ NODES ?= 2
 REGIONS ?= 1
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench chaos fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
+.PHONY: run test bench chaos pictures fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
@@ -45,6 +45,11 @@ fuzz:
 test-cdk:
 	@command -v cfn-lint >/dev/null || echo "test-cdk: cfn-lint not on PATH, the templates go unlinted (CI=true fails): pip install cfn-lint==1.51.0"
 	cd cdk && go vet ./... && go test -timeout 12m ./...
+
+## pictures: the README's pictures (docs/*.png), taken by the browser tests.
+pictures: spa local
+	@scripts/ensure-deps.sh chromium spa
+	cd spa && SCREENSHOTS_DIR=../docs npm run test:e2e
 
 test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa

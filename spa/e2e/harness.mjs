@@ -10,8 +10,10 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const spaDir = resolve(here, "..");
-// SCREENSHOTS_DIR sends the README pictures elsewhere (keeps docs/ untouched).
-export const docsDir = process.env.SCREENSHOTS_DIR || resolve(spaDir, "../docs");
+// The tests take the README's pictures as they go; they land in
+// build/screenshots unless SCREENSHOTS_DIR says otherwise (`make pictures`
+// refreshes docs/), so that a test run leaves the checkout as it was.
+export const docsDir = process.env.SCREENSHOTS_DIR || resolve(spaDir, "../build/screenshots");
 
 // startStack runs build/veet-local (built by `make local`) on a free port and
 // resolves with its URL once it prints "veet is running: open URL".
