@@ -73,12 +73,6 @@ func (h *Handlers) setChat(ctx context.Context, c *call) error {
 	return nil
 }
 
-// roomUpdated is the event for a change of the room's settings: all of them,
-// as the change's copy of them says.
-func roomUpdated(m *events.RoomMeta) *events.RoomUpdated {
-	return &events.RoomUpdated{Locked: m.Locked, ChatDisabled: m.ChatDisabled}
-}
-
 func (h *Handlers) lowerHands(ctx context.Context, c *call) error {
 	if err := needJoined(c); err != nil {
 		return err
