@@ -38,6 +38,7 @@ type participant struct {
 	room *room
 	log  *slog.Logger
 	sub  *webrtc.PeerConnection
+	tr   *forward.Transport // sub's send side
 	// conn is where events go; set once (a new socket means a new join).
 	conn events.ConnRef
 
@@ -66,12 +67,12 @@ type participant struct {
 }
 
 func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) (*participant, error) {
-	sub, err := r.node.media.api.NewPeerConnection(webrtc.Configuration{})
+	sub, tr, err := r.node.media.newSubscriber()
 	if err != nil {
 		return nil, err
 	}
 	p := &participant{
-		id: id, room: r, log: r.log.With("participant", id), sub: sub, conn: conn,
+		id: id, room: r, log: r.log.With("participant", id), sub: sub, tr: tr, conn: conn,
 		declared: map[string]events.Source{}, downs: map[trackKey]*down{},
 		pending:   map[events.PeerTarget][]webrtc.ICECandidateInit{},
 		negotiate: make(chan struct{}, 1), out: make(chan events.Event, outQueue),
@@ -291,14 +292,14 @@ func (p *participant) syncDowns() ([]events.Track, bool, error) {
 			continue
 		}
 		recv := pub.recv
-		dt := forward.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
+		dt := p.tr.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
 		sender, err := p.sub.AddTrack(dt)
 		if err != nil {
 			return nil, changed, err
 		}
 		recv.AddDown(dt)
 		p.downs[k] = &down{pub: pub, dt: dt, sender: sender}
-		go readSenderRTCP(sender, recv)
+		go readSenderRTCP(sender, dt)
 		changed = true
 	}
 	tracks := make([]events.Track, 0, len(p.downs))
@@ -393,21 +394,6 @@ func (p *participant) close() {
 			_ = p.sub.Close()
 		}()
 	})
-}
-
-// readSenderRTCP reads a subscriber's RTCP for one track (which also drives
-// the NACK responder and sender reports) and passes keyframe requests on
-// to the publisher, throttled by the Receiver.
-func readSenderRTCP(s *webrtc.RTPSender, recv *forward.Receiver) {
-	for {
-		pkts, _, err := s.ReadRTCP()
-		if err != nil {
-			return
-		}
-		if wantsKeyframe(pkts) {
-			recv.RequestKeyframe()
-		}
-	}
 }
 
 func waitGathering(done <-chan struct{}) {
