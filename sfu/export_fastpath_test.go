@@ -1,0 +1,34 @@
+package sfu
+
+import "github.com/veet-dev/veet/events"
+
+// SubscribeSide is what the packet path did for one participant's
+// subscribe connection.
+type SubscribeSide struct {
+	Batched   bool   // the node sends its copies itself (sendmmsg)
+	Copies    uint64 // sent batched, as of ~0.1 s ago
+	PionCopy  uint64 // sent through pion's stream
+	Feedbacks uint64 // transport-wide congestion feedback packets received
+}
+
+// SubscribeSide reports on participant pid of room (ok false when it is
+// not on this node).
+func (n *Node) SubscribeSide(room events.RoomCode, pid events.ParticipantID) (s SubscribeSide, ok bool) {
+	r := n.room(room, false)
+	if r == nil {
+		return s, false
+	}
+	p := r.participant(pid)
+	if p == nil {
+		return s, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.Batched, s.Feedbacks = p.tr.Batched(), p.tr.Feedbacks()
+	for _, d := range p.downs {
+		b, slow := d.dt.Sent()
+		s.Copies += b
+		s.PionCopy += slow
+	}
+	return s, true
+}
