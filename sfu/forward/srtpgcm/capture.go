@@ -18,7 +18,8 @@ import (
 // captured is written anywhere.
 //
 // Use one Capture per connection: set Write as the key log writer and
-// ServerHello as the ServerHello hook of that connection's settings.
+// ServerHello as the ServerHello hook of that connection's settings. (A
+// test client can feed ServerHello the message it received instead.)
 type Capture struct {
 	mu           sync.Mutex
 	clientRandom []byte
@@ -76,7 +77,12 @@ var (
 )
 
 // Keys returns the keys the server sends with, once the handshake is done.
-func (c *Capture) Keys() (Keys, error) {
+func (c *Capture) Keys() (Keys, error) { return c.keys(true) }
+
+// ClientKeys returns the keys the client sends with.
+func (c *Capture) ClientKeys() (Keys, error) { return c.keys(false) }
+
+func (c *Capture) keys(server bool) (Keys, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -92,5 +98,5 @@ func (c *Capture) Keys() (Keys, error) {
 	// TLS 1.2's PRF is sha256 unless the suite names a stronger hash; of
 	// pion's suites the two AES_256_GCM_SHA384 ones do.
 	sha384 := c.suite == 0xc02c || c.suite == 0xc030
-	return FromDTLS(c.profile, c.masterSecret, c.clientRandom, c.serverRandom, sha384, true)
+	return FromDTLS(c.profile, c.masterSecret, c.clientRandom, c.serverRandom, sha384, server)
 }

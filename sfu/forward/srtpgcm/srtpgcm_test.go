@@ -124,6 +124,10 @@ func TestCaptureDerivesTheKeysOfTheHandshake(t *testing.T) {
 			if !bytes.Equal(k.Key, cfg.Keys.LocalMasterKey) || !bytes.Equal(k.Salt, cfg.Keys.LocalMasterSalt) || k.Profile != Profile(profile) {
 				t.Fatalf("suite %v profile %v: captured keys differ from pion's exporter", suite, profile)
 			}
+			ck, err := c.ClientKeys()
+			if err != nil || !bytes.Equal(ck.Key, cfg.Keys.RemoteMasterKey) || !bytes.Equal(ck.Salt, cfg.Keys.RemoteMasterSalt) {
+				t.Fatalf("suite %v profile %v: client keys differ from pion's exporter (%v)", suite, profile, err)
+			}
 			_ = server.Close()
 			_ = client.Close()
 		}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/veet-dev/veet/sfu/internal/simpeer"
+)
+
+// searchCapacity runs one publisher to a growing number of subscribers on a
+// node pinned to CPU 0 (the load generator moves to CPU 1), and reports
+// the largest fan-out with loss under o.maxLoss. The search stops at the
+// first fan-out over it.
+func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endpoint string, api *webrtc.API, o options) error {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return fmt.Errorf("capacity search needs taskset (util-linux) to pin the node: %w", err)
+	}
+	// Every thread of this process to CPU 1; threads started later inherit.
+	if out, err := exec.Command("taskset", "-a", "-c", "-p", "1", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+		return fmt.Errorf("pin the load generator: %v: %s", err, out)
+	}
+	env, stop, err := startNode(rdb, addr, "bench-node-pinned", true, pusher, endpoint, api)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var results []result
+	best := 0
+	for n := o.capFrom; n <= o.capTo; n += o.capStep {
+		sc := scenario{name: fmt.Sprintf("1 pub → %d subs, 1 core", n), publishers: 1, subscribers: n, full: o.capFull, videoBps: o.videoBps, pinned: true}
+		r, err := env.run(sc, o.dur)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		results = append(results, r)
+		if r.lossPct() >= o.maxLoss || r.missing > 0 {
+			break
+		}
+		best = n
+	}
+	fmt.Printf("\nCapacity: node pinned to CPU 0, load generator to CPU 1; %d of each fan-out's subscribers are full pion peers, the rest thin.\n\n", o.capFull)
+	printTable(os.Stdout, results)
+	if best > 0 {
+		fmt.Printf("\nLargest fan-out with loss under %.1f %%: %d subscribers.\n", o.maxLoss, best)
+	} else {
+		fmt.Printf("\nNo fan-out tried (from %d) stayed under %.1f %% loss.\n", o.capFrom, o.maxLoss)
+	}
+	return nil
+}
