@@ -1,6 +1,10 @@
 package sfu
 
-import "github.com/veet-dev/veet/events"
+import (
+	"time"
+
+	"github.com/veet-dev/veet/events"
+)
 
 // SubscribeSide is what the packet path did for one participant's
 // subscribe connection.
@@ -9,6 +13,9 @@ type SubscribeSide struct {
 	Copies    uint64 // sent batched, as of ~0.1 s ago
 	PionCopy  uint64 // sent through pion's stream
 	Feedbacks uint64 // transport-wide congestion feedback packets received
+	// RTT is the longest round trip the subscriber's receiver reports on
+	// the node's sender reports gave, over its tracks.
+	RTT time.Duration
 }
 
 // SubscribeSide reports on participant pid of room (ok false when it is
@@ -29,6 +36,7 @@ func (n *Node) SubscribeSide(room events.RoomCode, pid events.ParticipantID) (s 
 		b, slow := d.dt.Sent()
 		s.Copies += b
 		s.PionCopy += slow
+		s.RTT = max(s.RTT, d.dt.Report().RTT)
 	}
 	return s, true
 }

@@ -88,7 +88,8 @@ func TestRedisLostPacketsAreResentFromTheSharedCache(t *testing.T) {
 
 // Every packet to a subscriber carries a transport-wide sequence number —
 // one numbering across the connection's tracks, without gaps — and the
-// subscriber's congestion feedback on them reaches the node.
+// subscriber's congestion feedback on them reaches the node; the node's
+// sender reports come back in receiver reports with a round trip.
 func TestRedisCopiesCarryTransportWideSequenceNumbers(t *testing.T) {
 	h := start(t)
 	pub := h.client()
@@ -113,6 +114,12 @@ func TestRedisCopiesCarryTransportWideSequenceNumbers(t *testing.T) {
 		}
 		if s, _ := h.node.SubscribeSide(h.room, sub.ID); s.Feedbacks == 0 {
 			return fmt.Errorf("no congestion feedback reached the node")
+		}
+		return nil
+	})
+	eventually(t, "round trip", func() error {
+		if s, _ := h.node.SubscribeSide(h.room, sub.ID); s.RTT <= 0 || s.RTT > time.Second {
+			return fmt.Errorf("round trip %s", s.RTT)
 		}
 		return nil
 	})

@@ -292,3 +292,40 @@ func threadCPU() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A track's sender report counts what went to this subscriber and maps
+// wall clock to its RTP clock; a receiver report answering it gives the
+// round trip.
+func TestSenderReportAndRoundTrip(t *testing.T) {
+	src := &packets{raw: rawPacket(t, 500), n: 30}
+	r := NewReceiver(src, Options{Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{ClockRate: 90000}})
+	var written []rtcp.Packet
+	tr := NewTransport(func(p []rtcp.Packet) error { written = append(written, p...); return nil })
+	t.Cleanup(tr.Close)
+	d := tr.NewDownTrack(r, "v", "s", nil)
+	bind(d, &sink{}, 77, 96, 0)
+	r.AddDown(d)
+	if err := r.Run(); err != nil {
+		t.Fatal(err)
+	}
+	d.publish(monotime(), 3000*29) // what the loop publishes every 100 ms
+	time.Sleep(20 * time.Millisecond)
+	sr, ok := d.senderReport(time.Now())
+	if !ok {
+		t.Fatal("no sender report")
+	}
+	if sr.SSRC != 77 || sr.PacketCount != 30 || sr.OctetCount != 30*500 {
+		t.Fatalf("sender report %+v, want SSRC 77, 30 packets, %d octets", sr, 30*500)
+	}
+	// 20 ms after the last packet the RTP clock ran on by ~1800 ticks.
+	if ahead := int(sr.RTPTime) - 3000*29; ahead < 1500 || ahead > 4500 {
+		t.Fatalf("RTP time %d ticks past the last packet's, want ~1800", ahead)
+	}
+	time.Sleep(30 * time.Millisecond)
+	d.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{
+		SSRC: 77, LastSenderReport: uint32(sr.NTPTime >> 16), Delay: 65536 / 100, // held 10 ms
+	}}}})
+	if rtt := d.Report().RTT; rtt < 15*time.Millisecond || rtt > 200*time.Millisecond {
+		t.Fatalf("round trip %s, want ~20 ms (30 ms since the report, 10 of them held)", rtt)
+	}
+}

@@ -86,6 +86,13 @@ func serveControl(in io.Reader, out io.Writer) {
 				}
 			}
 			fmt.Fprintln(out, "{}")
+		case "allocs":
+			// Allocation sites since the start, for `go tool pprof -sample_index=alloc_space`.
+			if f, err := os.Create(arg); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			fmt.Fprintln(out, "{}")
 		case "stop-profile":
 			if prof != nil {
 				pprof.StopCPUProfile()

@@ -237,6 +237,7 @@ func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
 	}
 	if e.profile != "" {
 		_ = e.node.ask("stop-profile", nil)
+		_ = e.node.ask("allocs "+e.profile+"."+slug(sc.name)+".allocs", nil)
 	}
 	res.node = diff(m0, m1)
 	for _, p := range pubs {

@@ -93,12 +93,22 @@ func New(api *webrtc.API, room events.RoomCode, send SendFunc) (*Client, error) 
 		return nil, err
 	}
 	c.sub = sub
-	sub.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		in := newIn(t)
 		c.mu.Lock()
 		c.recv[t.ID()] = in
 		c.mu.Unlock()
 		go in.run()
+		// Reading the node's RTCP (sender reports) lets the receiver
+		// reports say when they last heard one, as a browser's do.
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := r.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
 	})
 	return c, nil
 }
