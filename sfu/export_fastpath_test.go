@@ -13,6 +13,7 @@ type SubscribeSide struct {
 	Copies    uint64 // sent batched, as of ~0.1 s ago
 	PionCopy  uint64 // sent through pion's stream
 	Feedbacks uint64 // transport-wide congestion feedback packets received
+	RTCPIn    uint64 // SRTCP packets the node read off its socket itself
 	// RTT is the longest round trip the subscriber's receiver reports on
 	// the node's sender reports gave, over its tracks.
 	RTT time.Duration
@@ -32,6 +33,7 @@ func (n *Node) SubscribeSide(room events.RoomCode, pid events.ParticipantID) (s 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.Batched, s.Feedbacks = p.tr.Batched(), p.tr.Feedbacks()
+	s.RTCPIn, _ = p.tr.RTCPIn()
 	for _, d := range p.downs {
 		b, slow := d.dt.Sent()
 		s.Copies += b

@@ -38,11 +38,11 @@ func TestRedisSubscribersOverUDPGetBatchedCopiesAndOverTCPPions(t *testing.T) {
 		tc, _ := h.node.SubscribeSide(h.room, tcp.ID)
 		// The first few copies may go through pion's stream: the path is
 		// set a moment after pion's SRTP is ready.
-		if !u.Batched || u.Copies < 100 || u.PionCopy*20 > u.Copies {
-			return fmt.Errorf("UDP subscriber: %+v, want batched copies", u)
+		if !u.Batched || u.Copies < 100 || u.PionCopy*20 > u.Copies || u.RTCPIn == 0 {
+			return fmt.Errorf("UDP subscriber: %+v, want batched copies and its RTCP read by the node", u)
 		}
-		if tc.Batched || tc.Copies != 0 || tc.PionCopy == 0 {
-			return fmt.Errorf("TCP subscriber: %+v, want pion's stream only", tc)
+		if tc.Batched || tc.Copies != 0 || tc.PionCopy == 0 || tc.RTCPIn != 0 || tc.Feedbacks == 0 {
+			return fmt.Errorf("TCP subscriber: %+v, want pion's stream and pion's RTCP", tc)
 		}
 		return nil
 	})

@@ -38,6 +38,7 @@ type media struct {
 	subEngine   *webrtc.MediaEngine
 	subSettings webrtc.SettingEngine
 	batch       *ipv4.PacketConn // the UDP mux's socket, for sendmmsg
+	intake      *intake          // the same socket as the mux reads it
 }
 
 // Codecs the node forwards. No RTX: browsers then retransmit on the original
@@ -127,10 +128,19 @@ func newMedia(cfg Config) (*media, error) {
 		}
 	}
 	loopback := net.ParseIP(listenIP).IsLoopback()
-	udp, err := net.ListenPacket("udp4", net.JoinHostPort(listenIP, strconv.Itoa(cfg.UDPPort)))
+	udpAddr, err := net.ResolveUDPAddr("udp4", net.JoinHostPort(listenIP, strconv.Itoa(cfg.UDPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("sfu: ICE UDP address: %w", err)
+	}
+	udp, err := net.ListenUDP("udp4", udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: ICE UDP port: %w", err)
 	}
+	// Room for a fan-out's bursts either way: the kernel's defaults (208 KB)
+	// hold a few hundred packets.
+	_ = udp.SetWriteBuffer(4 << 20)
+	_ = udp.SetReadBuffer(4 << 20)
+	in := newIntake(udp)
 	tcpPort := cfg.TCPPort
 	tcp, err := net.Listen("tcp4", net.JoinHostPort(listenIP, strconv.Itoa(tcpPort)))
 	if err != nil {
@@ -140,7 +150,7 @@ func newMedia(cfg Config) (*media, error) {
 
 	logs := pionLogs{cfg.Log}
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	udpMux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), udp)
+	udpMux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), in)
 	tcpMux := webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), tcp, 64)
 	se.SetICEUDPMux(udpMux)
 	se.SetICETCPMux(tcpMux)
@@ -179,7 +189,7 @@ func newMedia(cfg Config) (*media, error) {
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &media{api: api, udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux, log: cfg.Log,
-		subEngine: sub, subSettings: se, batch: ipv4.NewPacketConn(udp)}, nil
+		subEngine: sub, subSettings: se, batch: ipv4.NewPacketConn(udp), intake: in}, nil
 }
 
 // close stops the muxes (which close their sockets) so their read loops

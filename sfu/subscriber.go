@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/interceptor"
@@ -19,7 +20,8 @@ import (
 // Once its DTLS handshake is done over a UDP candidate pair with an AES-GCM
 // SRTP profile, the node encrypts and sends the connection's media itself:
 // batched with the rest of each fan-out onto the UDP mux's socket, to the
-// pair's remote address. pion does not hand out SRTP keys, so each
+// pair's remote address; and the subscriber's RTCP from that address is
+// read off the socket by the intake, not by pion. pion does not hand out SRTP keys, so each
 // connection gets its own API whose DTLS key log and ServerHello hook feed
 // a srtpgcm.Capture (in memory only) — the node offers, browsers answer
 // with setup:active, so the node is the DTLS server. Anything else (ICE-TCP,
@@ -42,12 +44,19 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 	dtls := pc.SCTP().Transport()
 	iceT := dtls.ICETransport()
 	var secure atomic.Bool
+	var mu sync.Mutex // orders updates
 	update := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		if !secure.Load() {
 			return
 		}
 		p, why := m.path(keys, iceT)
 		tr.SetPath(p)
+		m.intake.unroute(tr)
+		if p != nil && tr.ReadsRTCP() {
+			m.intake.route(p.Addr.AddrPort(), tr)
+		}
 		if p != nil {
 			m.log.Debug("subscriber media on the batched path", "remote", p.Addr.String(), "profile", p.Keys.Profile.String())
 		} else {
@@ -63,6 +72,11 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
 			secure.Store(false)
 			tr.Close()
+			go func() {
+				mu.Lock()
+				defer mu.Unlock()
+				m.intake.unroute(tr)
+			}()
 		}
 	})
 	iceT.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { go update() })
@@ -72,6 +86,10 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 // path is the batched path of a connected subscriber, or nil and why not.
 func (m *media) path(keys *srtpgcm.Capture, t *webrtc.ICETransport) (*forward.Path, string) {
 	k, err := keys.Keys()
+	var rk srtpgcm.Keys // the subscriber's, to read its RTCP
+	if err == nil {
+		rk, err = keys.ClientKeys()
+	}
 	if err != nil {
 		if errors.Is(err, srtpgcm.ErrProfile) {
 			return nil, "SRTP profile is not AES-GCM"
@@ -91,5 +109,5 @@ func (m *media) path(keys *srtpgcm.Capture, t *webrtc.ICETransport) (*forward.Pa
 		return nil, "remote address " + pair.Remote.Address + " is not IPv4"
 	}
 	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port))
-	return &forward.Path{Conn: m.batch, Addr: addr, Keys: k}, ""
+	return &forward.Path{Conn: m.batch, Addr: addr, Keys: k, RemoteKeys: rk}, ""
 }

@@ -3,6 +3,7 @@ package forward
 import (
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/sdp/v3"
@@ -69,7 +70,8 @@ type DownTrack struct {
 	st   sendState
 	rep  reports
 
-	rtx *retransmitter // the RTCP goroutine's
+	rtxMu sync.Mutex // NACKs come from pion's RTCP reader or the socket's
+	rtx   *retransmitter
 }
 
 // segment is one stretch of a DownTrack's sequence numbers with a constant

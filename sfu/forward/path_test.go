@@ -1,14 +1,19 @@
 package forward
 
 import (
+	"crypto/rand"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/net/ipv4"
+
+	"github.com/veet-dev/veet/sfu/forward/srtpgcm"
 )
 
 // Copies on the batched path are SRTP each subscriber decrypts with its own
@@ -327,5 +332,83 @@ func TestSenderReportAndRoundTrip(t *testing.T) {
 	}}}})
 	if rtt := d.Report().RTT; rtt < 15*time.Millisecond || rtt > 200*time.Millisecond {
 		t.Fatalf("round trip %s, want ~20 ms (30 ms since the report, 10 of them held)", rtt)
+	}
+}
+
+// The subscriber's SRTCP read off the socket is authenticated, checked
+// against replays and acted on: NACK answered, PLI passed to the publisher,
+// report and congestion feedback kept.
+func TestTransportReadsTheSubscribersSRTCP(t *testing.T) {
+	conn := node(t)
+	src := &packets{raw: rawPacket(t, 700), n: 50}
+	keyframes := 0
+	r := NewReceiver(src, Options{Kind: webrtc.RTPCodecTypeVideo, Keyframe: func() { keyframes++ }})
+	s := newSubscriber(t)
+	rk := srtpgcm.Keys{Profile: srtpgcm.AES128GCM, Key: make([]byte, 16), Salt: make([]byte, 12)}
+	_, _ = rand.Read(rk.Key)
+	_, _ = rand.Read(rk.Salt)
+	tr := NewTransport(noRTCP)
+	t.Cleanup(tr.Close)
+	p := s.path(conn)
+	p.RemoteKeys = rk
+	tr.SetPath(p)
+	if !tr.ReadsRTCP() {
+		t.Fatal("transport does not read RTCP")
+	}
+	d := tr.NewDownTrack(r, "v", "s", nil)
+	bind(d, nil, 55, 96, twccTestID)
+	r.AddDown(d)
+	if err := r.Run(); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.packets(50)
+	var fbs int
+	tr.OnFeedback(func(*rtcp.TransportLayerCC) { fbs++ })
+	enc, err := srtp.CreateContext(rk.Key, rk.Salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := twcc.NewRecorder(9) // a subscriber's feedback, as pion builds it
+	for _, g := range sent[:5] {
+		rec.Record(55, uint16(g.twcc), int64(g.twcc)*1000)
+	}
+	plain, err := rtcp.Marshal(append([]rtcp.Packet{
+		&rtcp.ReceiverReport{SSRC: 9, Reports: []rtcp.ReceptionReport{{SSRC: 55, FractionLost: 128, TotalLost: 4}}},
+		&rtcp.TransportLayerNack{SenderSSRC: 9, MediaSSRC: 55, Nacks: []rtcp.NackPair{{PacketID: sent[10].seq, LostPackets: 1 << 1}}},
+		&rtcp.PictureLossIndication{SenderSSRC: 9, MediaSSRC: 55},
+	}, rec.BuildFeedbackPacket()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, err := enc.EncryptRTCP(nil, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.HandleSRTCP(pkt) {
+		t.Fatal("SRTCP not taken")
+	}
+	got := s.packets(52)
+	if len(got) != 52 || got[50].seq != sent[10].seq || got[51].seq != sent[12].seq || got[51].index != 12 {
+		t.Fatalf("resent %v, want packets 10 and 12", got[50:])
+	}
+	if rep := d.Report(); rep.FractionLost != 0.5 || rep.TotalLost != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+	if fbs != 1 || tr.Feedbacks() != 1 {
+		t.Fatalf("%d feedbacks reached the hook", fbs)
+	}
+	if keyframes != 1 {
+		t.Fatalf("%d keyframe requests, want 1", keyframes)
+	}
+	// The same packet again is a replay; a forged one fails to authenticate.
+	tr.HandleSRTCP(pkt)
+	forged := append([]byte(nil), pkt...)
+	forged[9] ^= 0x40
+	tr.HandleSRTCP(forged)
+	if taken, refused := tr.RTCPIn(); taken != 3 || refused != 2 {
+		t.Fatalf("taken %d, refused %d; want 3 and 2", taken, refused)
+	}
+	if fbs != 1 || len(s.settled()) != 52 {
+		t.Fatal("a refused packet was acted on")
 	}
 }

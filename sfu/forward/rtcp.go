@@ -5,7 +5,11 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+
+	"github.com/veet-dev/veet/sfu/forward/srtpgcm"
 )
+
+const srtpTag = srtpgcm.TagLen
 
 // reports is what the subscriber said about a DownTrack in its receiver
 // reports: what a bandwidth estimator and the node's figures read.
@@ -35,11 +39,13 @@ func (d *DownTrack) Report() Report {
 }
 
 // HandleRTCP acts on what the subscriber's connection said about this
-// track: it answers NACKs from the Receiver's packet cache with this
-// subscriber's header, keeps the figures of receiver reports, and passes
-// transport-wide congestion feedback to the Transport's hook. Keyframe
-// requests are the caller's to pass on (Receiver.RequestKeyframe). Call it
-// from one goroutine per DownTrack (the sender's RTCP reader).
+// track, as pion's RTPSender.ReadRTCP returns it (the path without a Path:
+// ICE-TCP and other SRTP profiles; with one, the Transport reads the
+// subscriber's RTCP off the socket itself, see HandleSRTCP): it answers
+// NACKs from the Receiver's packet cache with this subscriber's header,
+// keeps the figures of receiver reports, and passes transport-wide
+// congestion feedback to the Transport's hook. Keyframe requests are the
+// caller's to pass on (Receiver.RequestKeyframe).
 func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 	bd := d.bound.Load()
 	if bd == nil {
@@ -49,7 +55,10 @@ func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 		switch p := p.(type) {
 		case *rtcp.TransportLayerNack:
 			if p.MediaSSRC == bd.ssrc {
-				d.retransmit(bd, p)
+				for _, n := range p.Nacks {
+					d.resend(bd, n.PacketID, uint16(n.LostPackets))
+				}
+				d.flushResends()
 			}
 		case *rtcp.ReceiverReport:
 			d.noteReports(bd, p.Reports)
@@ -65,19 +74,23 @@ func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 
 func (d *DownTrack) noteReports(bd *binding, rs []rtcp.ReceptionReport) {
 	for _, r := range rs {
-		if r.SSRC != bd.ssrc {
-			continue
+		if r.SSRC == bd.ssrc {
+			d.noteReport(r.FractionLost, r.TotalLost, r.Jitter, r.LastSenderReport, r.Delay)
 		}
-		d.rep.fractionLost.Store(uint32(r.FractionLost))
-		d.rep.totalLost.Store(r.TotalLost)
-		d.rep.jitter.Store(r.Jitter)
-		if r.LastSenderReport != 0 && r.LastSenderReport == d.st.lastSR.Load() {
-			// RFC 3550 §6.4.1: the time since our report, less the time
-			// the subscriber held it (DLSR, in 1/65536 s).
-			rtt := monotime() - d.st.lastSRAt.Load() - int64(r.Delay)*int64(time.Second)/65536
-			if rtt >= 0 {
-				d.rep.rtt.Store(rtt)
-			}
+	}
+}
+
+// noteReport keeps one reception report block about this track.
+func (d *DownTrack) noteReport(fractionLost uint8, totalLost, jitter, lsr, dlsr uint32) {
+	d.rep.fractionLost.Store(uint32(fractionLost))
+	d.rep.totalLost.Store(totalLost)
+	d.rep.jitter.Store(jitter)
+	if lsr != 0 && lsr == d.st.lastSR.Load() {
+		// RFC 3550 §6.4.1: the time since our report, less the time the
+		// subscriber held it (DLSR, in 1/65536 s).
+		rtt := monotime() - d.st.lastSRAt.Load() - int64(dlsr)*int64(time.Second)/65536
+		if rtt >= 0 {
+			d.rep.rtt.Store(rtt)
 		}
 	}
 }
@@ -108,8 +121,7 @@ func toNTP(t time.Time) uint64 {
 	return s<<32 | f
 }
 
-// retransmitter answers one DownTrack's NACKs; only its RTCP goroutine
-// uses it.
+// retransmitter answers one DownTrack's NACKs.
 type retransmitter struct {
 	b      *batch
 	s      sender
@@ -129,13 +141,16 @@ const rtxBatch = 8
 // subscriber repeats its NACKs until the packet arrives).
 const resendGap = 20 * int64(time.Millisecond)
 
-func (d *DownTrack) retransmit(bd *binding, n *rtcp.TransportLayerNack) {
+// resend sends again packet pid and those of the bitmask blp (RFC 4585
+// §6.2.1) that the cache still has; flushResends sends them off.
+func (d *DownTrack) resend(bd *binding, pid, blp uint16) {
 	c := d.recv.cache
 	segs := d.segs.Load()
-	hi := d.st.ext.Load()
 	if c == nil || segs == nil {
 		return
 	}
+	d.rtxMu.Lock()
+	defer d.rtxMu.Unlock()
 	if d.rtx == nil {
 		d.rtx = &retransmitter{b: newBatch(rtxBatch)}
 	}
@@ -144,49 +159,59 @@ func (d *DownTrack) retransmit(bd *binding, n *rtcp.TransportLayerNack) {
 	if d.tr != nil {
 		path = d.tr.path.Load()
 	}
+	hi := d.st.ext.Load()
 	now := monotime()
-	for i := range n.Nacks {
-		n.Nacks[i].Range(func(seq uint16) bool {
-			r := &x.recent[seq%uint16(len(x.recent))]
-			if r.seq == seq && r.at != 0 && now-r.at < resendGap {
-				return true
+	for i := -1; i < 16; i++ {
+		seq := pid
+		if i >= 0 {
+			if blp&(1<<i) == 0 {
+				continue
 			}
-			// The NACKed number, extended to the nearest of the highest
-			// sent, and the mapping it was sent under.
-			ext := uint64(int64(hi) + int64(int16(seq-uint16(hi))))
-			var seg *segment
-			for j := len(*segs) - 1; j >= 0; j-- {
-				if (*segs)[j].from <= ext {
-					seg = &(*segs)[j]
-					break
-				}
+			seq = pid + uint16(i) + 1
+		}
+		r := &x.recent[seq%uint16(len(x.recent))]
+		if r.seq == seq && r.at != 0 && now-r.at < resendGap {
+			continue
+		}
+		// The NACKed number, extended to the nearest of the highest sent,
+		// and the mapping it was sent under.
+		ext := uint64(int64(hi) + int64(int16(seq-uint16(hi))))
+		var seg *segment
+		for j := len(*segs) - 1; j >= 0; j-- {
+			if (*segs)[j].from <= ext {
+				seg = &(*segs)[j]
+				break
 			}
-			if seg == nil {
-				x.missed++
-				return true
+		}
+		if seg == nil {
+			x.missed++
+			continue
+		}
+		slot, raw := c.lock(seq + seg.offset)
+		if slot == nil {
+			x.missed++
+			continue
+		}
+		if x.p.parse(raw) {
+			o := &x.o
+			*o = out{pt: bd.pt, ssrc: bd.ssrc, seq: seq, ts: x.p.ts + seg.tsOffset}
+			if bd.twccID != 0 {
+				o.twccID = bd.twccID
+				o.twccSeq = d.tr.stamp(now, 12+len(x.p.csrc)+8+len(x.p.body)+srtpTag)
 			}
-			slot, raw := c.lock(seq + seg.offset)
-			if slot == nil {
-				x.missed++
-				return true
+			if sent, _ := x.s.send(x.b, path, bd, &x.p, o, uint32(ext>>16)); sent {
+				x.sent++
+				r.seq, r.at = seq, now
 			}
-			if x.p.parse(raw) {
-				o := &x.o
-				*o = out{pt: bd.pt, ssrc: bd.ssrc, seq: seq, ts: x.p.ts + seg.tsOffset}
-				if bd.twccID != 0 {
-					o.twccID = bd.twccID
-					o.twccSeq = d.tr.stamp(now, 12+len(x.p.csrc)+8+len(x.p.body)+16)
-				}
-				if sent, _ := x.s.send(x.b, path, bd, &x.p, o, uint32(ext>>16)); sent {
-					x.sent++
-					r.seq, r.at = seq, now
-				}
-			}
-			slot.mu.Unlock()
-			return true
-		})
+		}
+		slot.mu.Unlock()
 	}
-	if x.b.n > 0 {
-		x.b.flush()
+}
+
+func (d *DownTrack) flushResends() {
+	d.rtxMu.Lock()
+	defer d.rtxMu.Unlock()
+	if d.rtx != nil && d.rtx.b.n > 0 {
+		d.rtx.b.flush()
 	}
 }

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"encoding/binary"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,11 +14,16 @@ import (
 
 // Path is where a subscriber connection's packets go when the node sends
 // them itself: the node's UDP socket, the subscriber's address (the ICE
-// pair's remote side) and the SRTP keys the node sends with.
+// pair's remote side) and the SRTP keys the node sends with. With
+// RemoteKeys (the subscriber's) the Transport also reads the subscriber's
+// RTCP itself (HandleSRTCP).
 type Path struct {
-	Conn BatchConn
-	Addr *net.UDPAddr
-	Keys srtpgcm.Keys
+	Conn       BatchConn
+	Addr       *net.UDPAddr
+	Keys       srtpgcm.Keys
+	RemoteKeys srtpgcm.Keys
+
+	open *srtpgcm.RTCPOpener // the socket reader's
 }
 
 // sentRing is how many transport-wide sequence numbers keep their send
@@ -48,7 +54,14 @@ type Transport struct {
 	feedbacks  atomic.Uint64
 
 	mu    sync.Mutex
-	downs []*DownTrack // bound ones, for sender reports
+	downs atomic.Pointer[[]*DownTrack] // bound ones; copied on write
+
+	// The socket reader's (HandleSRTCP).
+	in struct {
+		buf    [1500]byte
+		replay map[uint32]*srtpgcm.Replay
+	}
+	rtcpIn, rtcpRefused atomic.Uint64
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -65,7 +78,23 @@ func NewTransport(writeRTCP func([]rtcp.Packet) error) *Transport {
 
 // SetPath makes the node send the connection's packets itself along p, or
 // through pion's stream when p is nil.
-func (t *Transport) SetPath(p *Path) { t.path.Store(p) }
+func (t *Transport) SetPath(p *Path) {
+	if p != nil && p.RemoteKeys.Profile != 0 {
+		p.open, _ = srtpgcm.NewRTCPOpener(p.RemoteKeys) // nil: pion reads the RTCP
+	}
+	t.path.Store(p)
+}
+
+// ReadsRTCP reports whether the Transport reads the subscriber's RTCP
+// itself (HandleSRTCP) rather than pion.
+func (t *Transport) ReadsRTCP() bool {
+	p := t.path.Load()
+	return p != nil && p.open != nil
+}
+
+// RTCPIn returns how many SRTCP packets HandleSRTCP took, and how many of
+// them it refused (not authentic, or replayed).
+func (t *Transport) RTCPIn() (taken, refused uint64) { return t.rtcpIn.Load(), t.rtcpRefused.Load() }
 
 // Batched reports whether packets take a Path.
 func (t *Transport) Batched() bool { return t.path.Load() != nil }
@@ -120,26 +149,46 @@ func (t *Transport) feedback(fb *rtcp.TransportLayerCC) {
 	}
 }
 
+func (t *Transport) bound() []*DownTrack {
+	if p := t.downs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 func (t *Transport) add(d *DownTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, x := range t.downs {
+	old := t.bound()
+	for _, x := range old {
 		if x == d {
 			return
 		}
 	}
-	t.downs = append(t.downs, d)
+	next := append(append(make([]*DownTrack, 0, len(old)+1), old...), d)
+	t.downs.Store(&next)
 }
 
 func (t *Transport) remove(d *DownTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for i, x := range t.downs {
-		if x == d {
-			t.downs = append(t.downs[:i], t.downs[i+1:]...)
-			return
+	var next []*DownTrack
+	for _, x := range t.bound() {
+		if x != d {
+			next = append(next, x)
 		}
 	}
+	t.downs.Store(&next)
+}
+
+// down is the bound DownTrack sending ssrc, nil if none.
+func (t *Transport) down(ssrc uint32) (*DownTrack, *binding) {
+	for _, d := range t.bound() {
+		if b := d.bound.Load(); b != nil && b.ssrc == ssrc {
+			return d, b
+		}
+	}
+	return nil, nil
 }
 
 // reportLoop sends a sender report per forwarded track every reportEvery,
@@ -155,9 +204,7 @@ func (t *Transport) reportLoop() {
 			return
 		case <-tick.C:
 		}
-		t.mu.Lock()
-		downs := append([]*DownTrack(nil), t.downs...)
-		t.mu.Unlock()
+		downs := t.bound()
 		srs = srs[:0]
 		now := time.Now()
 		for _, d := range downs {
@@ -172,6 +219,113 @@ func (t *Transport) reportLoop() {
 		}
 		if len(srs) > 0 {
 			_ = t.writeRTCP(srs)
+		}
+	}
+}
+
+// HandleSRTCP takes an SRTCP packet that arrived from the subscriber's
+// address and acts on it, as HandleRTCP does for what pion reads: but here
+// in the socket's reading goroutine, without pion's four goroutine hand-offs
+// and per-packet allocations (each subscriber sends about a dozen RTCP
+// packets a second, mostly congestion feedback). It reports false when the
+// Transport does not read RTCP (pion should have the packet). Call it from
+// the one goroutine that reads the node's socket.
+func (t *Transport) HandleSRTCP(pkt []byte) bool {
+	p := t.path.Load()
+	if p == nil || p.open == nil {
+		return false
+	}
+	t.rtcpIn.Add(1)
+	plain, ssrc, index, err := p.open.Open(t.in.buf[:0], pkt)
+	if err != nil {
+		t.rtcpRefused.Add(1)
+		return true
+	}
+	if t.in.replay == nil {
+		t.in.replay = map[uint32]*srtpgcm.Replay{}
+	}
+	r := t.in.replay[ssrc]
+	if r == nil {
+		if len(t.in.replay) >= 64 { // a subscriber uses a handful of SSRCs
+			t.rtcpRefused.Add(1)
+			return true
+		}
+		r = &srtpgcm.Replay{}
+		t.in.replay[ssrc] = r
+	}
+	if !r.Accept(index) {
+		t.rtcpRefused.Add(1)
+		return true
+	}
+	t.handleRTCP(plain)
+	return true
+}
+
+// handleRTCP walks a compound RTCP packet without allocating: receiver
+// report blocks, NACKs, PLIs and FIRs, and congestion feedback.
+func (t *Transport) handleRTCP(b []byte) {
+	be := binary.BigEndian
+	for len(b) >= 8 {
+		l := 4 * (int(be.Uint16(b[2:])) + 1)
+		if l > len(b) || b[0]>>6 != 2 {
+			return
+		}
+		p := b[:l]
+		b = b[l:]
+		count := int(p[0] & 0x1f)
+		switch p[1] {
+		case 200: // SR: sender info, then report blocks
+			if len(p) >= 28 {
+				t.reportBlocks(p[28:], count)
+			}
+		case 201: // RR
+			t.reportBlocks(p[8:], count)
+		case 205: // transport feedback
+			if len(p) < 12 {
+				continue
+			}
+			switch count {
+			case 1: // NACK
+				d, bd := t.down(be.Uint32(p[8:]))
+				if d == nil {
+					continue
+				}
+				for fci := p[12:]; len(fci) >= 4; fci = fci[4:] {
+					d.resend(bd, be.Uint16(fci), be.Uint16(fci[2:]))
+				}
+				d.flushResends()
+			case 15: // transport-wide congestion control feedback
+				t.feedbacks.Add(1)
+				if f := t.onFeedback.Load(); f != nil {
+					var fb rtcp.TransportLayerCC
+					if fb.Unmarshal(p) == nil {
+						(*f)(&fb)
+					}
+				}
+			}
+		case 206: // payload-specific feedback
+			switch {
+			case count == 1 && len(p) >= 12: // PLI
+				if d, _ := t.down(be.Uint32(p[8:])); d != nil {
+					d.recv.RequestKeyframe()
+				}
+			case count == 4: // FIR: one entry per SSRC asked
+				for fci := p[12:]; len(fci) >= 8; fci = fci[8:] {
+					if d, _ := t.down(be.Uint32(fci)); d != nil {
+						d.recv.RequestKeyframe()
+					}
+				}
+			}
+		}
+	}
+}
+
+// reportBlocks notes count reception report blocks (RFC 3550 §6.4.1).
+func (t *Transport) reportBlocks(b []byte, count int) {
+	be := binary.BigEndian
+	for ; count > 0 && len(b) >= 24; count, b = count-1, b[24:] {
+		if d, _ := t.down(be.Uint32(b)); d != nil {
+			d.noteReport(b[4], be.Uint32(b[4:])&0xffffff, be.Uint32(b[12:]), be.Uint32(b[16:]), be.Uint32(b[20:]))
 		}
 	}
 }

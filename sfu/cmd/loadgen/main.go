@@ -155,6 +155,10 @@ func startNode(rdb *redis.Client, addr, id string, pinned bool, pusher *simpeer.
 		child = exec.Command(self, args...)
 	}
 	child.Stderr = os.Stderr
+	// LOADGEN_NODE_ENV adds to the node's environment (e.g. GOMAXPROCS=1).
+	if extra := os.Getenv("LOADGEN_NODE_ENV"); extra != "" {
+		child.Env = append(os.Environ(), strings.Fields(extra)...)
+	}
 	stdin, err := child.StdinPipe()
 	if err != nil {
 		return nil, nil, err

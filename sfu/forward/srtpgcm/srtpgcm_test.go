@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -179,4 +180,54 @@ func dtlsPair(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectio
 		t.Fatal(err)
 	}
 	return server, client
+}
+
+// Open reads what pion's SRTCP writes, and refuses a tampered packet.
+func TestRTCPOpenerReadsPionsSRTCP(t *testing.T) {
+	for _, p := range []struct {
+		ours Profile
+		pion srtp.ProtectionProfile
+	}{{AES128GCM, srtp.ProtectionProfileAeadAes128Gcm}, {AES256GCM, srtp.ProtectionProfileAeadAes256Gcm}} {
+		key, salt := randBytes(t, p.ours.KeyLen()), randBytes(t, 12)
+		enc, err := srtp.CreateContext(key, salt, p.pion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := NewRTCPOpener(Keys{Profile: p.ours, Key: key, Salt: salt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr := rtcp.ReceiverReport{SSRC: 0xabcd, Reports: []rtcp.ReceptionReport{{SSRC: 7, FractionLost: 3, LastSenderReport: 99}}}
+		nack := rtcp.TransportLayerNack{SenderSSRC: 0xabcd, MediaSSRC: 7, Nacks: []rtcp.NackPair{{PacketID: 5, LostPackets: 3}}}
+		plain, err := rtcp.Marshal([]rtcp.Packet{&rr, &nack})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			pkt, err := enc.EncryptRTCP(nil, plain, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ssrc, index, err := o.Open(nil, pkt)
+			if err != nil || !bytes.Equal(got, plain) || ssrc != 0xabcd || index != uint32(i) {
+				t.Fatalf("%s packet %d: ssrc %x index %d err %v, plaintext equal %v", p.ours, i, ssrc, index, err, bytes.Equal(got, plain))
+			}
+			pkt[10] ^= 1
+			if _, _, _, err := o.Open(nil, pkt); err == nil {
+				t.Fatalf("%s: a tampered packet opened", p.ours)
+			}
+		}
+	}
+}
+
+func TestReplayAcceptsEachIndexOnceWithinTheWindow(t *testing.T) {
+	var r Replay
+	for _, c := range []struct {
+		i  uint32
+		ok bool
+	}{{10, true}, {10, false}, {12, true}, {11, true}, {11, false}, {100, true}, {36, false}, {37, true}, {37, false}, {99, true}, {300, true}, {237, true}, {236, false}} {
+		if got := r.Accept(c.i); got != c.ok {
+			t.Fatalf("index %d: accepted %v, want %v", c.i, got, c.ok)
+		}
+	}
 }
