@@ -20,11 +20,13 @@ type intake struct {
 	*net.UDPConn
 	mu     sync.Mutex
 	routes atomic.Pointer[map[netip.AddrPort]*forward.Transport]
+	r      *forward.RawReader // the one reading goroutine's (pion's mux)
 }
 
 func newIntake(c *net.UDPConn) *intake {
 	in := &intake{UDPConn: c}
 	in.routes.Store(&map[netip.AddrPort]*forward.Transport{})
+	in.r = forward.NewRawReader(c)
 	return in
 }
 
@@ -57,10 +59,11 @@ func (in *intake) unroute(t *forward.Transport) {
 	}
 }
 
-// ReadFromAddrPort is what pion's mux reads with (ice.AddrPortReaderWriter).
+// ReadFromAddrPort is what pion's mux reads with (ice.AddrPortReaderWriter),
+// from one goroutine.
 func (in *intake) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	for {
-		n, from, err := in.UDPConn.ReadFromUDPAddrPort(b)
+		n, from, err := in.r.ReadFromUDPAddrPort(b)
 		// RTCP packet types are 192–223 in the second byte (RFC 5761).
 		if err == nil && n >= 8 && b[0]>>6 == 2 && b[1] >= 192 && b[1] <= 223 {
 			if t := (*in.routes.Load())[from]; t != nil && t.HandleSRTCP(b[:n]) {

@@ -15,7 +15,8 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
-	"golang.org/x/net/ipv4"
+
+	"github.com/veet-dev/veet/sfu/forward"
 )
 
 // media is the node's WebRTC engine: one UDP socket (ICE UDP mux) and one
@@ -37,8 +38,8 @@ type media struct {
 
 	subEngine   *webrtc.MediaEngine
 	subSettings webrtc.SettingEngine
-	batch       *ipv4.PacketConn // the UDP mux's socket, for sendmmsg
-	intake      *intake          // the same socket as the mux reads it
+	batch       forward.BatchConn // the UDP mux's socket, for sendmmsg
+	intake      *intake           // the same socket as the mux reads it
 }
 
 // Codecs the node forwards. No RTX: browsers then retransmit on the original
@@ -187,9 +188,15 @@ func newMedia(cfg Config) (*media, error) {
 		_ = tcpMux.Close()
 		return nil, err
 	}
+	batch, err := forward.NewRawConn(udp)
+	if err != nil {
+		_ = udpMux.Close()
+		_ = tcpMux.Close()
+		return nil, err
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &media{api: api, udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux, log: cfg.Log,
-		subEngine: sub, subSettings: se, batch: ipv4.NewPacketConn(udp), intake: in}, nil
+		subEngine: sub, subSettings: se, batch: batch, intake: in}, nil
 }
 
 // close stops the muxes (which close their sockets) so their read loops

@@ -27,6 +27,7 @@ const slotSize = bufSize + maxHeader + 16
 // incoming packet, or sooner when it is full.
 type batch struct {
 	conn   BatchConn
+	raw    *rawScratch // for a *RawConn, made on first use
 	msgs   []ipv4.Message
 	bufs   [][]byte
 	n      int
@@ -68,7 +69,7 @@ func (b *batch) commit(n int, addr net.Addr) {
 // it cannot route, say) is counted and skipped; the rest still go.
 func (b *batch) flush() {
 	for i := 0; i < b.n; {
-		k, err := b.conn.WriteBatch(b.msgs[i:b.n], 0)
+		k, err := b.write(b.msgs[i:b.n])
 		if k > 0 {
 			i += k
 			b.sent += uint64(k)
@@ -82,4 +83,15 @@ func (b *batch) flush() {
 		b.msgs[i].Addr = nil
 	}
 	b.n = 0
+}
+
+func (b *batch) write(ms []ipv4.Message) (int, error) {
+	if rc, ok := b.conn.(*RawConn); ok {
+		if b.raw == nil {
+			b.raw = &rawScratch{}
+			b.raw.init(len(b.msgs))
+		}
+		return rc.send(b.raw, ms)
+	}
+	return b.conn.WriteBatch(ms, 0)
 }

@@ -3,6 +3,7 @@ package forward
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,8 +16,12 @@ import (
 // several receivers: every datagram arrives, and each sender's arrive in
 // the order it sent them.
 func TestBatchesArriveCompleteAndInOrderUnderLoad(t *testing.T) {
+	t.Run("raw sendmmsg", func(t *testing.T) { testBatchOrder(t, node(t)) })
+	t.Run("x/net WriteBatch", func(t *testing.T) { testBatchOrder(t, xnet(t)) })
+}
+
+func testBatchOrder(t *testing.T, conn BatchConn) {
 	const senders, receivers, per = 4, 8, 3000
-	conn := node(t)
 	type rx struct {
 		c    *net.UDPConn
 		next [senders]uint32
@@ -24,6 +29,8 @@ func TestBatchesArriveCompleteAndInOrderUnderLoad(t *testing.T) {
 		bad  atomic.Value
 	}
 	rxs := make([]*rx, receivers)
+	// Half the receivers read as the node's intake does (RawReader), and
+	// check the sender's address it reports.
 	var wg sync.WaitGroup
 	for i := range rxs {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -35,11 +42,23 @@ func TestBatchesArriveCompleteAndInOrderUnderLoad(t *testing.T) {
 		r := &rx{c: c}
 		rxs[i] = r
 		wg.Add(1)
+		raw := NewRawReader(c)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 2048)
 			for r.got.Load() < senders*per {
-				n, err := c.Read(buf)
+				var n int
+				var err error
+				if i%2 == 0 {
+					var from netip.AddrPort
+					n, from, err = raw.ReadFromUDPAddrPort(buf)
+					if err == nil && (!from.Addr().Is4() || from.Port() == 0) {
+						r.bad.Store([3]uint32{99, 0, 0})
+						return
+					}
+				} else {
+					n, err = c.Read(buf)
+				}
 				if err != nil {
 					return
 				}
@@ -100,7 +119,11 @@ func TestBatchesArriveCompleteAndInOrderUnderLoad(t *testing.T) {
 
 // A datagram the kernel refuses is counted; the others of its batch go.
 func TestBatchSkipsARefusedDatagram(t *testing.T) {
-	conn := node(t)
+	t.Run("raw sendmmsg", func(t *testing.T) { testBatchRefusal(t, node(t)) })
+	t.Run("x/net WriteBatch", func(t *testing.T) { testBatchRefusal(t, xnet(t)) })
+}
+
+func testBatchRefusal(t *testing.T, conn BatchConn) {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

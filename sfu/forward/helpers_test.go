@@ -87,15 +87,27 @@ func bind(d *DownTrack, s webrtc.TrackLocalWriter, ssrc uint32, pt, twccID uint8
 	}
 }
 
-// node is the node's UDP socket for batched copies.
+// node is the node's UDP socket for batched copies, as the node sends
+// (RawConn); xnet is the same through x/net's WriteBatch.
 func node(t testing.TB) BatchConn {
+	c := listen(t)
+	r, err := NewRawConn(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func xnet(t testing.TB) BatchConn { return ipv4.NewPacketConn(listen(t)) }
+
+func listen(t testing.TB) *net.UDPConn {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetWriteBuffer(4 << 20)
 	t.Cleanup(func() { c.Close() })
-	return ipv4.NewPacketConn(c)
+	return c
 }
 
 // subscriber is the receiving end of one subscriber connection: a UDP

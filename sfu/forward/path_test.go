@@ -209,7 +209,10 @@ func TestForwardingAllocatesNothingPerCopy(t *testing.T) {
 		}
 		run(1) // warm up
 		one, many := run(1), run(500)
-		if many > one {
+		// The count is the process's: the transports' sender-report loops
+		// allocate a report per track a second meanwhile. Per copy (5000
+		// of them) there must be nothing.
+		if perCopy := (many - one) / 5000; perCopy > 0.005 {
 			t.Errorf("batched %v: %.0f allocations for 500 packets to 10 subscribers, %.0f for one", batched, many, one)
 		}
 		if batched {
