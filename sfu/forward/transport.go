@@ -92,8 +92,8 @@ func (t *Transport) ReadsRTCP() bool {
 	return p != nil && p.open != nil
 }
 
-// RTCPIn returns how many SRTCP packets HandleSRTCP took, and how many of
-// them it refused (not authentic, or replayed).
+// RTCPIn returns how many authentic SRTCP packets HandleSRTCP took, and
+// how many of them it refused as replays.
 func (t *Transport) RTCPIn() (taken, refused uint64) { return t.rtcpIn.Load(), t.rtcpRefused.Load() }
 
 // Batched reports whether packets take a Path.
@@ -228,19 +228,22 @@ func (t *Transport) reportLoop() {
 // in the socket's reading goroutine, without pion's four goroutine hand-offs
 // and per-packet allocations (each subscriber sends about a dozen RTCP
 // packets a second, mostly congestion feedback). It reports false when the
-// Transport does not read RTCP (pion should have the packet). Call it from
-// the one goroutine that reads the node's socket.
+// packet is not for it (no Path reading RTCP, or not under the
+// subscriber's keys): pion should have it. Call it from the one goroutine
+// that reads the node's socket.
 func (t *Transport) HandleSRTCP(pkt []byte) bool {
 	p := t.path.Load()
 	if p == nil || p.open == nil {
 		return false
 	}
-	t.rtcpIn.Add(1)
 	plain, ssrc, index, err := p.open.Open(t.in.buf[:0], pkt)
 	if err != nil {
-		t.rtcpRefused.Add(1)
-		return true
+		// Not under this subscriber's keys: a client may send from one
+		// port on two connections (a pion peer with a UDP mux publishes
+		// and subscribes there). pion has the other's keys, or drops it.
+		return false
 	}
+	t.rtcpIn.Add(1)
 	if t.in.replay == nil {
 		t.in.replay = map[uint32]*srtpgcm.Replay{}
 	}

@@ -38,6 +38,13 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
 		results = append(results, r)
+		if r.starved(o.videoBps) {
+			// The publisher or the subscribers in this process fell behind
+			// (a busy machine): the row says nothing about the node.
+			fmt.Printf("\n%s: the load generator fell behind (%.0f Mbit/s forwarded of ~%.0f); the search stops here.\n",
+				sc.name, r.mbitPerSec(), float64(n)*float64(o.videoBps)/1e6)
+			break
+		}
 		if r.lossPct() >= o.maxLoss || r.missing > 0 {
 			break
 		}

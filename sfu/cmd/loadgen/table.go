@@ -13,6 +13,14 @@ func (r result) lossPct() float64 {
 	return 100 * (1 - float64(r.recv)/float64(r.sent))
 }
 
+func (r result) mbitPerSec() float64 { return float64(r.bytes) * 8 / 1e6 / r.dur.Seconds() }
+
+// starved reports whether less arrived than the publisher's camera alone
+// should have brought every subscriber (5 % slack).
+func (r result) starved(videoBps int) bool {
+	return r.mbitPerSec() < 0.95*float64(r.subscribers*r.publishers)*float64(videoBps)/1e6
+}
+
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
 		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
