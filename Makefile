@@ -33,7 +33,9 @@ test-spa: spa local
 ## bench: SFU load (publishers x subscribers) and signaling figures; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
-	go run ./sfu/cmd/loadgen
+	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5
+	go run ./sfu/cmd/loadgen -pin -scenarios fanout=20,fanout=50,fanout=200,mesh=5,capacity
+	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
 	go test -run '^$$' -bench . -benchtime 300x ./localstack/
 

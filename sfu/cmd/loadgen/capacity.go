@@ -17,12 +17,8 @@ import (
 // the largest fan-out with loss under o.maxLoss. The search stops at the
 // first fan-out over it.
 func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endpoint string, api *webrtc.API, o options) error {
-	if _, err := exec.LookPath("taskset"); err != nil {
-		return fmt.Errorf("capacity search needs taskset (util-linux) to pin the node: %w", err)
-	}
-	// Every thread of this process to CPU 1; threads started later inherit.
-	if out, err := exec.Command("taskset", "-a", "-c", "-p", "1", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
-		return fmt.Errorf("pin the load generator: %v: %s", err, out)
+	if err := pinSelf(); err != nil {
+		return err
 	}
 	env, stop, err := startNode(rdb, addr, "bench-node-pinned", true, pusher, endpoint, api)
 	if err != nil {
@@ -56,6 +52,18 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 		fmt.Printf("\nLargest fan-out with loss under %.1f %%: %d subscribers.\n", o.maxLoss, best)
 	} else {
 		fmt.Printf("\nNo fan-out tried (from %d) stayed under %.1f %% loss.\n", o.capFrom, o.maxLoss)
+	}
+	return nil
+}
+
+// pinSelf moves every thread of this process to CPU 1 (threads started
+// later inherit it); the node child is started under taskset -c 0.
+func pinSelf() error {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return fmt.Errorf("pinning needs taskset (util-linux): %w", err)
+	}
+	if out, err := exec.Command("taskset", "-a", "-c", "-p", "1", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+		return fmt.Errorf("pin the load generator: %v: %s", err, out)
 	}
 	return nil
 }

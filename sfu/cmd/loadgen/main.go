@@ -46,6 +46,7 @@ type options struct {
 	capFrom, capStep, capTo int
 	capFull                 int
 	maxLoss                 float64
+	pin                     bool
 }
 
 func main() {
@@ -63,6 +64,7 @@ func main() {
 	flag.IntVar(&o.capTo, "capacity-max", 1000, "capacity search: largest fan-out tried")
 	flag.IntVar(&o.capFull, "capacity-full", 10, "capacity search: full pion subscribers (the rest are thin)")
 	flag.Float64Var(&o.maxLoss, "capacity-loss", 0.5, "capacity search: loss (%) a fan-out may have")
+	flag.BoolVar(&o.pin, "pin", false, "run the scenarios with the node pinned to CPU 0 and the load generator to CPU 1")
 	flag.Parse()
 
 	if *nodeMode {
@@ -118,7 +120,13 @@ func bench(scs []scenario, capacity bool, o options) error {
 	fmt.Printf("veet SFU bench — %s, %d cores (%s), %s, %s, node in a child process, %s per scenario\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), runtime.Version(), kind, o.dur)
 	if len(scs) > 0 {
-		env, stop, err := startNode(rdb, addr, "bench-node", false, pusher, endpoint, api)
+		if o.pin {
+			if err := pinSelf(); err != nil {
+				return err
+			}
+			fmt.Printf("Node pinned to CPU 0 (GOMAXPROCS 1), load generator to CPU 1.\n\n")
+		}
+		env, stop, err := startNode(rdb, addr, "bench-node", o.pin, pusher, endpoint, api)
 		if err != nil {
 			return err
 		}
