@@ -31,6 +31,7 @@ type batch struct {
 	msgs   []ipv4.Message
 	bufs   [][]byte
 	n      int
+	since  int64  // monotime the copies queued were read; 0: not timed
 	sent   uint64 // datagrams handed to the kernel
 	failed uint64 // datagrams the kernel refused
 }
@@ -81,6 +82,9 @@ func (b *batch) flush() {
 	}
 	for i := range b.msgs[:b.n] {
 		b.msgs[i].Addr = nil
+	}
+	if b.since != 0 {
+		noteDelay(monotime()-b.since, b.n)
 	}
 	b.n = 0
 }

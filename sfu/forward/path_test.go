@@ -38,11 +38,21 @@ func TestBatchedCopiesReachEachSubscriberInOrder(t *testing.T) {
 		rv.AddDown(dv)
 		ra.AddDown(da)
 	}
+	total := func() (n uint64) {
+		for _, c := range Delays().Counts {
+			n += c
+		}
+		return n
+	}
+	before := total()
 	if err := rv.Run(); err != nil {
 		t.Fatal(err)
 	}
 	if err := ra.Run(); err != nil {
 		t.Fatal(err)
+	}
+	if timed := total() - before; timed != 3*250 {
+		t.Errorf("fan-out delay counted %d copies, want %d", timed, 3*250)
 	}
 	for i, s := range subs {
 		g := s.packets(250)

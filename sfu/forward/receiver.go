@@ -138,6 +138,7 @@ func (r *Receiver) Run() error {
 		}
 		downs := *r.downs.Load()
 		p.now = monotime()
+		b.since = p.now
 		sent := 0
 		for _, d := range downs {
 			if d.writeRTP(&p, b) {

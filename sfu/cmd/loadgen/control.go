@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/veet-dev/veet/sfu/forward"
 )
 
 // The parent drives its node child over the child's stdin and stdout, one
@@ -29,6 +31,10 @@ type nodeMetrics struct {
 	// and the bucket boundaries in seconds.
 	Pauses  []uint64
 	Buckets []float64
+	// Delay is the fan-out delay histogram (forward.Delays): counts, and
+	// upper bounds in ns.
+	Delay       []uint64
+	DelayBounds []int64
 }
 
 var metricNames = []string{
@@ -51,6 +57,11 @@ func readNodeMetrics() nodeMetrics {
 		GCCycles:     s[0].Value.Uint64(),
 		AllocBytes:   s[1].Value.Uint64(),
 		AllocObjects: s[2].Value.Uint64(),
+	}
+	d := forward.Delays()
+	m.Delay = d.Counts
+	for _, b := range d.Bounds {
+		m.DelayBounds = append(m.DelayBounds, int64(b))
 	}
 	if h := s[3].Value.Float64Histogram(); h != nil {
 		m.Pauses = h.Counts
@@ -143,11 +154,14 @@ type window struct {
 	pauseP99      float64 // seconds: upper bound of the bucket holding the 99th percentile
 	pauseMax      float64 // upper bound of the highest non-empty bucket
 	pausesCounted uint64
+	// delayP50 and delayP99 bound the fan-out delay of the copies sent.
+	delayP50, delayP99 time.Duration
 }
 
 func diff(a, b nodeMetrics) window {
 	w := window{cpu: b.CPU - a.CPU, gcs: b.GCCycles - a.GCCycles, allocBytes: b.AllocBytes - a.AllocBytes,
 		allocObjects: b.AllocObjects - a.AllocObjects}
+	w.delayP50, w.delayP99 = histPct(a.Delay, b.Delay, b.DelayBounds, 0.5), histPct(a.Delay, b.Delay, b.DelayBounds, 0.99)
 	if len(a.Pauses) != len(b.Pauses) || len(b.Buckets) != len(b.Pauses)+1 {
 		return w
 	}
@@ -173,4 +187,24 @@ func diff(a, b nodeMetrics) window {
 		w.pauseMax = b.Buckets[i+1]
 	}
 	return w
+}
+
+// histPct is the upper bound of the bucket holding quantile q of what was
+// counted between snapshots a and b.
+func histPct(a, b []uint64, bounds []int64, q float64) time.Duration {
+	if len(a) != len(b) || len(bounds) != len(b) {
+		return 0
+	}
+	var total uint64
+	for i := range b {
+		total += b[i] - a[i]
+	}
+	var seen uint64
+	for i := range b {
+		seen += b[i] - a[i]
+		if total > 0 && float64(seen) >= q*float64(total) {
+			return time.Duration(bounds[i])
+		}
+	}
+	return 0
 }

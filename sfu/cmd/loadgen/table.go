@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 func (r result) lossPct() float64 {
@@ -23,7 +24,7 @@ func (r result) starved(videoBps int) bool {
 
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
-		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
+		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
 		"join→1st pkt p50/p99 ms", "load avg"}
 	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
 	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
@@ -50,6 +51,7 @@ func printTable(w io.Writer, rs []result) {
 			fmt.Sprintf("%.2f", 1000*r.node.cpu.Seconds()/secs/float64(max(r.streams, 1))),
 			fmt.Sprintf("%.2f", r.lossPct()),
 			ms(pct(r.lat, 0.5)) + " / " + ms(pct(r.lat, 0.99)),
+			fmt.Sprintf("≤ %s / ≤ %s", ms2(r.node.delayP50), ms2(r.node.delayP99)),
 			gc,
 			fmt.Sprintf("%.1f", float64(r.node.allocBytes)/float64(max(r.copies, 1))),
 			ms(pct(r.joinLat, 0.5)) + " / " + ms(pct(r.joinLat, 0.99)),
@@ -58,3 +60,5 @@ func printTable(w io.Writer, rs []result) {
 		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
 	}
 }
+
+func ms2(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
