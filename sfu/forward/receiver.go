@@ -63,8 +63,7 @@ type Receiver struct {
 
 	// cache keeps the latest packets for retransmission (video only); set
 	// by Run before the first packet is forwarded.
-	cache      *cache
-	lastFailed uint64 // Run's
+	cache *cache
 
 	lastKeyframeReq atomic.Int64 // unix nanos
 	keyframeQueued  atomic.Bool  // a request waits for the interval to pass
@@ -107,7 +106,12 @@ func (r *Receiver) Run() error {
 	if r.nack() {
 		r.cache, buf = newCache()
 	}
-	defer r.countSends(b)
+	var reported uint64 // of b.failed, in sendFailed
+	report := func() {
+		r.sendFailed.Add(b.failed - reported)
+		reported = b.failed
+	}
+	defer report()
 	var p inPacket
 	for {
 		n, _, err := r.src.Read(buf)
@@ -151,8 +155,8 @@ func (r *Receiver) Run() error {
 		if sent > 0 {
 			r.bytesOut.Add(uint64(n * sent))
 		}
-		if b.failed != r.lastFailed {
-			r.countSends(b)
+		if b.failed != reported {
+			report()
 		}
 	}
 }
@@ -160,12 +164,6 @@ func (r *Receiver) Run() error {
 // nack reports whether subscribers may NACK the track's packets: video,
 // whose codecs the node offers with NACK feedback (Opus has FEC instead).
 func (r *Receiver) nack() bool { return r.opts.Kind == webrtc.RTPCodecTypeVideo }
-
-// countSends publishes the batch's refusals.
-func (r *Receiver) countSends(b *batch) {
-	r.sendFailed.Add(b.failed - r.lastFailed)
-	r.lastFailed = b.failed
-}
 
 // SetMuted stops or resumes forwarding to every subscriber at once. On
 // resume each DownTrack continues its sequence numbers without a gap and the

@@ -64,6 +64,7 @@ type Transport struct {
 	rtcpIn, rtcpRefused atomic.Uint64
 
 	done      chan struct{}
+	closed    atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -77,8 +78,11 @@ func NewTransport(writeRTCP func([]rtcp.Packet) error) *Transport {
 }
 
 // SetPath makes the node send the connection's packets itself along p, or
-// through pion's stream when p is nil.
+// through pion's stream when p is nil. After Close it does nothing.
 func (t *Transport) SetPath(p *Path) {
+	if t.closed.Load() {
+		return
+	}
 	if p != nil && p.RemoteKeys.Profile != 0 {
 		p.open, _ = srtpgcm.NewRTCPOpener(p.RemoteKeys) // nil: pion reads the RTCP
 	}
@@ -102,6 +106,7 @@ func (t *Transport) Batched() bool { return t.path.Load() != nil }
 // Close stops the sender reports and the Path.
 func (t *Transport) Close() {
 	t.closeOnce.Do(func() {
+		t.closed.Store(true)
 		t.path.Store(nil)
 		close(t.done)
 	})
