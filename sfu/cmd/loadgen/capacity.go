@@ -24,6 +24,7 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 	if err != nil {
 		return err
 	}
+	env.quiet = o.quiet
 	defer stop()
 	var results []result
 	best := 0

@@ -47,6 +47,7 @@ type options struct {
 	capFull                 int
 	maxLoss                 float64
 	pin                     bool
+	quiet                   float64
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&o.capTo, "capacity-max", 1000, "capacity search: largest fan-out tried")
 	flag.IntVar(&o.capFull, "capacity-full", 10, "capacity search: full pion subscribers (the rest are thin)")
 	flag.Float64Var(&o.maxLoss, "capacity-loss", 0.5, "capacity search: loss (%) a fan-out may have")
+	flag.Float64Var(&o.quiet, "quiet", 0.15, "wait before each scenario until other processes use under this share of a core (0: do not wait)")
 	flag.BoolVar(&o.pin, "pin", false, "run the scenarios with the node pinned to CPU 0 and the load generator to CPU 1")
 	flag.Parse()
 
@@ -130,6 +132,7 @@ func bench(scs []scenario, capacity bool, o options) error {
 		if err != nil {
 			return err
 		}
+		env.quiet = o.quiet
 		var results []result
 		for _, sc := range scs {
 			r, err := env.run(sc, o.dur)

@@ -31,12 +31,14 @@ type benchEnv struct {
 	endpoint string
 	api      *webrtc.API
 	node     *nodeControl
-	profile  string // CPU profile of each measured window, to profile+"."+scenario
+	profile  string  // CPU profile of each measured window, to profile+"."+scenario
+	quiet    float64 // wait before each scenario until others use under this share of a core
 }
 
 type result struct {
 	scenario
 	load         [3]float64    // load average when the scenario began
+	others       time.Duration // CPU other processes used during the window
 	streams      int           // subscriber-streams (one track to one subscriber)
 	missing      int           // streams that never delivered a packet
 	dur          time.Duration // measured
@@ -116,6 +118,9 @@ func (m *member) close(p *simpeer.Pusher) {
 
 // run plays one scenario in a fresh room and measures it.
 func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
+	if e.quiet > 0 {
+		waitQuiet(e.node, e.quiet, 10*time.Minute)
+	}
 	res := result{scenario: sc, dur: dur, load: loadAvg()}
 	room := events.NewRoomCode()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -230,11 +235,14 @@ func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
 	if err != nil {
 		return res, err
 	}
+	busy0, self0 := machineBusy(), selfCPU()
 	time.Sleep(dur)
+	busy1, self1 := machineBusy(), selfCPU()
 	m1, err := e.node.metrics()
 	if err != nil {
 		return res, err
 	}
+	res.others = max(0, (busy1-busy0)-(self1-self0)-(m1.CPU-m0.CPU))
 	if e.profile != "" {
 		_ = e.node.ask("stop-profile", nil)
 		_ = e.node.ask("allocs "+e.profile+"."+slug(sc.name)+".allocs", nil)

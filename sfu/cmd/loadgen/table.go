@@ -25,7 +25,7 @@ func (r result) starved(videoBps int) bool {
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
 		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
-		"join→1st pkt p50/p99 ms", "load avg"}
+		"join→1st pkt p50/p99 ms", "others %core", "load avg"}
 	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
 	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
 	for _, r := range rs {
@@ -55,6 +55,7 @@ func printTable(w io.Writer, rs []result) {
 			gc,
 			fmt.Sprintf("%.1f", float64(r.node.allocBytes)/float64(max(r.copies, 1))),
 			ms(pct(r.joinLat, 0.5)) + " / " + ms(pct(r.joinLat, 0.99)),
+			fmt.Sprintf("%.0f", 100*r.others.Seconds()/secs),
 			fmt.Sprintf("%.1f", r.load[0]),
 		}
 		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
