@@ -24,10 +24,10 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 	if err != nil {
 		return err
 	}
-	env.quiet = o.quiet
+	env.quiet, env.retries = o.quiet, o.retries
 	defer stop()
 	var results []result
-	best := 0
+	best, bestQuick := 0, 0
 	for n := o.capFrom; n <= o.capTo; n += o.capStep {
 		sc := scenario{name: fmt.Sprintf("1 pub → %d subs, 1 core", n), publishers: 1, subscribers: n, full: o.capFull, videoBps: o.videoBps, pinned: true}
 		r, err := env.run(sc, o.dur)
@@ -46,11 +46,15 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 			break
 		}
 		best = n
+		if pct(r.lat, 0.99) <= o.maxP99 {
+			bestQuick = n
+		}
 	}
 	fmt.Printf("\nCapacity: node pinned to CPU 0, load generator to CPU 1; %d of each fan-out's subscribers are full pion peers, the rest thin.\n\n", o.capFull)
 	printTable(os.Stdout, results)
 	if best > 0 {
-		fmt.Printf("\nLargest fan-out with loss under %.1f %%: %d subscribers.\n", o.maxLoss, best)
+		fmt.Printf("\nLargest fan-out with loss under %.1f %%: %d subscribers; with latency p99 also under %s: %d.\n",
+			o.maxLoss, best, o.maxP99, bestQuick)
 	} else {
 		fmt.Printf("\nNo fan-out tried (from %d) stayed under %.1f %% loss.\n", o.capFrom, o.maxLoss)
 	}

@@ -46,8 +46,10 @@ type options struct {
 	capFrom, capStep, capTo int
 	capFull                 int
 	maxLoss                 float64
+	maxP99                  time.Duration
 	pin                     bool
 	quiet                   float64
+	retries                 int
 }
 
 func main() {
@@ -65,7 +67,9 @@ func main() {
 	flag.IntVar(&o.capTo, "capacity-max", 1000, "capacity search: largest fan-out tried")
 	flag.IntVar(&o.capFull, "capacity-full", 10, "capacity search: full pion subscribers (the rest are thin)")
 	flag.Float64Var(&o.maxLoss, "capacity-loss", 0.5, "capacity search: loss (%) a fan-out may have")
+	flag.DurationVar(&o.maxP99, "capacity-p99", 100*time.Millisecond, "capacity search: the latency p99 also reported against")
 	flag.Float64Var(&o.quiet, "quiet", 0.15, "wait before each scenario until other processes use under this share of a core (0: do not wait)")
+	flag.IntVar(&o.retries, "retries", 3, "replays of a scenario during which other processes took much CPU")
 	flag.BoolVar(&o.pin, "pin", false, "run the scenarios with the node pinned to CPU 0 and the load generator to CPU 1")
 	flag.Parse()
 
@@ -132,7 +136,7 @@ func bench(scs []scenario, capacity bool, o options) error {
 		if err != nil {
 			return err
 		}
-		env.quiet = o.quiet
+		env.quiet, env.retries = o.quiet, o.retries
 		var results []result
 		for _, sc := range scs {
 			r, err := env.run(sc, o.dur)

@@ -33,6 +33,7 @@ type benchEnv struct {
 	node     *nodeControl
 	profile  string  // CPU profile of each measured window, to profile+"."+scenario
 	quiet    float64 // wait before each scenario until others use under this share of a core
+	retries  int     // plays of a scenario disturbed by others, at most
 }
 
 type result struct {
@@ -116,8 +117,29 @@ func (m *member) close(p *simpeer.Pusher) {
 	}
 }
 
-// run plays one scenario in a fresh room and measures it.
+// run plays a scenario and measures it; when other processes took more
+// than e.quiet+0.1 of a core during the window it plays it again (up to
+// e.retries times) and keeps the quietest run.
 func (e *benchEnv) run(sc scenario, dur time.Duration) (result, error) {
+	var best result
+	for i := 0; ; i++ {
+		r, err := e.runOnce(sc, dur)
+		if err != nil {
+			return r, err
+		}
+		if i == 0 || r.others < best.others {
+			best = r
+		}
+		share := best.others.Seconds() / dur.Seconds()
+		if e.quiet <= 0 || share <= e.quiet+0.1 || i >= e.retries {
+			return best, nil
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: %s: others took %.0f %% of a core during the window; again\n", sc.name, 100*share)
+	}
+}
+
+// runOnce plays one scenario in a fresh room and measures it.
+func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 	if e.quiet > 0 {
 		waitQuiet(e.node, e.quiet, 10*time.Minute)
 	}
