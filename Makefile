@@ -3,16 +3,17 @@ SHELL := /bin/bash
 export GOFLAGS := -buildvcs=false
 ADDR ?= 127.0.0.1:8080
 NODES ?= 2
+REGIONS ?= 1
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench lambdas generate spa local test-go test-cdk test-spa vet deploy
+.PHONY: run test bench chaos pictures fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
-	./build/veet-local -addr $(ADDR) -nodes $(NODES) -spa spa/dist
+	./build/veet-local -addr $(ADDR) -nodes $(NODES) -regions $(REGIONS) -spa spa/dist -token-key-file build/token.key
 
-## test: every test (Go with a real redis-server, CDK synthesis, SPA unit and browser).
-test: vet test-go test-cdk test-spa
+## test: every test (Go with a real redis-server, fuzz smoke, CDK synthesis, SPA unit and browser).
+test: vet test-go test-fuzz test-cdk test-spa
 	@echo "make test: all suites passed"
 
 vet:
@@ -23,21 +24,53 @@ vet:
 test-go:
 	go test -p 2 -timeout 12m ./...
 
+# Every fuzz target (package:Target); each has a seed corpus in testdata/fuzz/
+# beside it, which test-go runs as plain tests.
+FUZZ_TARGETS := ./events:FuzzDecodeClient ./events:FuzzDecodeCommand ./internal/token:FuzzVerify \
+  ./localstack/gateway:FuzzReadFrames ./localstack/gateway:FuzzRouteSelection \
+  ./lambdas:FuzzSDPCheck ./lambdas:FuzzNodeSetRemoteDescription
+FUZZTIME ?= 1m
+
+## test-fuzz: every fuzz target for 3 s beyond its seeds (make fuzz for longer).
+test-fuzz:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+## fuzz: every fuzz target for FUZZTIME each (default 1m); a failure's input lands in testdata/fuzz.
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  out=$$(go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$fn: $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1) in $(FUZZTIME)"; \
+	done
+
 test-cdk:
+	@command -v cfn-lint >/dev/null || echo "test-cdk: cfn-lint not on PATH, the templates go unlinted (CI=true fails): pip install cfn-lint==1.51.0"
 	cd cdk && go vet ./... && go test -timeout 12m ./...
+
+## pictures: the README's pictures (docs/*.png), taken by the browser tests.
+pictures: spa local
+	@scripts/ensure-deps.sh chromium spa
+	cd spa && SCREENSHOTS_DIR=../docs npm run test:e2e
 
 test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load (publishers x subscribers) and signaling figures; prints tables (docs/benchmarks.md).
+## bench: SFU load (publishers x subscribers), signaling figures and the flood of issue 12; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5
 	go run ./sfu/cmd/loadgen -pin -scenarios fanout=20,fanout=50,fanout=200,mesh=5,capacity
 	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
-	go test -run '^$$' -bench . -benchtime 300x ./localstack/
+	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
+	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
+
+## chaos: every fault (node killed, stopped, drained; Redis cut off or emptied;
+## the stack restarted) RUNS times on real processes; prints the table (docs/benchmarks.md).
+RUNS ?= 5
+chaos:
+	@scripts/ensure-deps.sh redis
+	CHAOS_RUNS=$(RUNS) go test -count=1 -run '^TestChaos$$' -timeout 90m -v ./chaos/ | grep -v '^=== \|^    --- \|^--- '
 
 ## lambdas: one bootstrap per function for provided.al2023 on arm64.
 lambdas:
@@ -48,8 +81,23 @@ lambdas:
 	done
 
 ## deploy: the AWS deployment (docs/deploy.md); needs AWS credentials and Docker.
-deploy: lambdas spa
-	cd cdk && npx aws-cdk deploy --all
+## It asks before security-broadening changes; APPROVE=never deploys without a prompt.
+APPROVE ?= broadening
+deploy: lambdas spa cdk-cli
+	cd cdk && PATH="$$PWD/node_modules/.bin:$$PATH" cdk deploy --all --require-approval $(APPROVE)
+
+## cdk-cli: the CDK CLI pinned in cdk/package.json, and the Node it needs:
+## Node 22 (20 is past its end of life for the CDK), put in cdk/node_modules
+## when the machine's is older. Then `cd cdk && npx cdk <command>` uses both.
+CDK_NODE := 22.23.3
+cdk-cli:
+	@command -v npm >/dev/null || { echo "cdk-cli: Node.js 22+ and npm are needed (apt-get install -y nodejs npm, then make cdk-cli)" >&2; exit 1; }
+	@if [ ! -f cdk/node_modules/.package-lock.json ] || [ cdk/package-lock.json -nt cdk/node_modules/.package-lock.json ]; then \
+	  cd cdk && npm ci --no-audit --no-fund --loglevel=error; fi
+	@if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ] && [ ! -x cdk/node_modules/.bin/node ]; then \
+	  echo "cdk-cli: node $$(node --version) is past its end of life for the CDK; installing node $(CDK_NODE) into cdk/node_modules"; \
+	  cd cdk && npm install --no-save --no-audit --no-fund --loglevel=error node@$(CDK_NODE); fi
+	@cd cdk && PATH="$$PWD/node_modules/.bin:$$PATH" && echo "cdk-cli: aws-cdk $$(cdk --version) on node $$(node --version)"
 
 ## generate: the SPA's TypeScript protocol types from package events.
 generate:

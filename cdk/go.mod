@@ -30,3 +30,7 @@ require (
 )
 
 replace github.com/veet-dev/veet => ../
+
+// make cdk-cli installs the pinned CDK CLI here; its package holds Go
+// project templates that are not this module's code.
+ignore ./node_modules

@@ -3,7 +3,6 @@ package events
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // Action is a client message's route selection key (API Gateway selects the
@@ -29,13 +28,14 @@ const (
 	ActionLock            Action = "lock"
 	ActionEnd             Action = "end"
 	ActionSetRole         Action = "set_role"
+	ActionLookup          Action = "lookup"
 )
 
 // Request is the part every client message shares: the action and an id the
 // client chose, which every reply and error for this message names.
 type Request struct {
-	Action Action `json:"action"`
-	ID     string `json:"id"`
+	Action Action `json:"action" veet:"required"`
+	ID     string `json:"id" veet:"required"`
 }
 
 // Head returns the shared part; it makes every client message a ClientMessage.
@@ -45,8 +45,6 @@ func (r *Request) Head() *Request { return r }
 // for many m-lines while staying under API Gateway's 32 KB frame.
 const (
 	MaxIDLen      = 64
-	MaxNameLen    = 64
-	MaxTitleLen   = 100
 	MaxTokenLen   = 1024
 	MaxSDPLen     = 30 * 1024
 	MaxCandidate  = 1024
@@ -66,12 +64,38 @@ type CreateRequest struct {
 // when Token is empty.
 type JoinRequest struct {
 	Request
-	Code  RoomCode `json:"code"`
-	Name  string   `json:"name"`
+	Code  RoomCode `json:"code" veet:"required"`
+	Name  string   `json:"name" veet:"required"`
 	Token string   `json:"token,omitempty"`
 	// Initial device state, so others see the right tiles from the first frame.
 	MicOn bool `json:"micOn"`
 	CamOn bool `json:"camOn"`
+	// Session names the client's media session: its pair of PeerConnections.
+	// Joining again with the same session (a new socket, a resent join) keeps
+	// the media the node has for it; a new session starts fresh media. No
+	// session: the participant has no media (presence only) until a join
+	// that names one.
+	Session string `json:"session,omitempty"`
+	// Guest is a key the browser keeps (localStorage) and sends with every
+	// knock: the guest's id derives from it, so a denial's cool-down and the
+	// lobby place hold across "try again" and reloads. Without it the id
+	// derives from the socket.
+	Guest string `json:"guest,omitempty"`
+	// Resume says the client has media under Session and means to keep it
+	// (a new socket after a drop). Should the node not have that session any
+	// more, it answers media_reconnect naming it: start a new one.
+	Resume bool `json:"resume,omitempty"`
+}
+
+// LookupRequest asks what a meeting is before joining it, so the pre-join
+// page can tell at once that it does not exist, has ended, is locked, or
+// that this person was removed; reply MeetingInfo. Token and Guest say who
+// asks (optional).
+type LookupRequest struct {
+	Request
+	Code  RoomCode `json:"code" veet:"required"`
+	Token string   `json:"token,omitempty"`
+	Guest string   `json:"guest,omitempty"`
 }
 
 // ResyncRequest asks for a fresh Snapshot, e.g. after a sequence gap.
@@ -105,27 +129,34 @@ type UpdateRequest struct {
 // TrackInfo describes one published track: the browser's
 // MediaStreamTrack.id and what it carries.
 type TrackInfo struct {
-	TrackID string `json:"trackId"`
-	Source  Source `json:"source"`
+	TrackID string `json:"trackId" veet:"required"`
+	Source  Source `json:"source" veet:"required"`
 }
 
 // PublishOfferRequest carries the client's offer for its publish
 // PeerConnection and says what each track is; the SFU replies PublishAnswer.
 type PublishOfferRequest struct {
 	Request
-	SDP    string      `json:"sdp"`
-	Tracks []TrackInfo `json:"tracks"`
+	// Session is the media session (see JoinRequest) the offer belongs to;
+	// an offer of a session the node no longer has is refused.
+	Session string      `json:"session" veet:"required"`
+	SDP     string      `json:"sdp" veet:"required"`
+	Tracks  []TrackInfo `json:"tracks" veet:"required"`
 }
 
 // SubscribeAnswerRequest answers the SFU's SubscribeOffer.
 type SubscribeAnswerRequest struct {
 	Request
-	SDP string `json:"sdp"`
+	Session string `json:"session" veet:"required"`
+	// OfferID is the SubscribeOffer's offerId this answers; an answer to
+	// any other offer than the one waiting is ignored.
+	OfferID string `json:"offerId" veet:"required"`
+	SDP     string `json:"sdp" veet:"required"`
 }
 
 // ICECandidate mirrors the browser's RTCIceCandidateInit.
 type ICECandidate struct {
-	Candidate        string  `json:"candidate"`
+	Candidate        string  `json:"candidate" veet:"required"`
 	SDPMid           *string `json:"sdpMid,omitempty"`
 	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
 	UsernameFragment *string `json:"usernameFragment,omitempty"`
@@ -134,14 +165,15 @@ type ICECandidate struct {
 // CandidateRequest trickles one ICE candidate to the SFU.
 type CandidateRequest struct {
 	Request
-	Target    PeerTarget   `json:"target"`
-	Candidate ICECandidate `json:"candidate"`
+	Session   string       `json:"session" veet:"required"`
+	Target    PeerTarget   `json:"target" veet:"required"`
+	Candidate ICECandidate `json:"candidate" veet:"required"`
 }
 
 // AdmitRequest lets one guest in from the lobby (hosts and co-hosts).
 type AdmitRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
 }
 
 // AdmitAllRequest lets every waiting guest in.
@@ -152,15 +184,15 @@ type AdmitAllRequest struct {
 // DenyRequest turns a guest away; the guest may knock again after a cool-down.
 type DenyRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
 }
 
 // MuteRequest stops one of a participant's sources: the SFU stops forwarding
 // it at once and the participant is told (Muted).
 type MuteRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
-	Source        Source        `json:"source"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
+	Source        Source        `json:"source" veet:"required"`
 }
 
 // MuteAllRequest mutes every microphone but the caller's.
@@ -171,13 +203,13 @@ type MuteAllRequest struct {
 // RemoveRequest removes a participant; their token is barred from rejoining.
 type RemoveRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
 }
 
 // LockRequest locks (no new knocks) or unlocks the meeting's lobby.
 type LockRequest struct {
 	Request
-	Locked bool `json:"locked"`
+	Locked bool `json:"locked" veet:"required"`
 }
 
 // EndRequest ends the meeting for everyone.
@@ -189,8 +221,8 @@ type EndRequest struct {
 // (hosts only).
 type SetRoleRequest struct {
 	Request
-	ParticipantID ParticipantID `json:"participantId"`
-	Role          Role          `json:"role"`
+	ParticipantID ParticipantID `json:"participantId" veet:"required"`
+	Role          Role          `json:"role" veet:"required"`
 }
 
 // ClientMessage is any message a client sends.
@@ -220,19 +252,48 @@ var clientTypes = map[Action]func() ClientMessage{
 	ActionLock:            func() ClientMessage { return &LockRequest{} },
 	ActionEnd:             func() ClientMessage { return &EndRequest{} },
 	ActionSetRole:         func() ClientMessage { return &SetRoleRequest{} },
+	ActionLookup:          func() ClientMessage { return &LookupRequest{} },
+	ActionChat:            func() ClientMessage { return &ChatRequest{} },
+	ActionChatHistory:     func() ClientMessage { return &ChatHistoryRequest{} },
+	ActionReact:           func() ClientMessage { return &ReactRequest{} },
+	ActionSetChat:         func() ClientMessage { return &SetChatRequest{} },
+	ActionLowerHands:      func() ClientMessage { return &LowerHandsRequest{} },
 }
 
-func (m *CreateRequest) validate() error { return checkText("title", m.Title, MaxTitleLen, false) }
+func (m *CreateRequest) validate() (err error) {
+	m.Title, err = CleanTitle(m.Title)
+	return err
+}
 
 func (m *JoinRequest) validate() error {
 	if !m.Code.Valid() {
 		return fmt.Errorf("code must look like abc-defg-hij")
 	}
-	if err := checkText("name", m.Name, MaxNameLen, true); err != nil {
+	var err error
+	if m.Name, err = CleanName(m.Name); err != nil {
 		return err
 	}
 	if len(m.Token) > MaxTokenLen {
 		return fmt.Errorf("token is longer than %d bytes", MaxTokenLen)
+	}
+	if m.Guest != "" && !sessionRE.MatchString(m.Guest) {
+		return fmt.Errorf("guest must be 1-64 characters of [A-Za-z0-9_.:-]")
+	}
+	if m.Session != "" {
+		return checkSession(m.Session)
+	}
+	return nil
+}
+
+func (m *LookupRequest) validate() error {
+	if !m.Code.Valid() {
+		return fmt.Errorf("code must look like abc-defg-hij")
+	}
+	if len(m.Token) > MaxTokenLen {
+		return fmt.Errorf("token is longer than %d bytes", MaxTokenLen)
+	}
+	if m.Guest != "" && !sessionRE.MatchString(m.Guest) {
+		return fmt.Errorf("guest must be 1-64 characters of [A-Za-z0-9_.:-]")
 	}
 	return nil
 }
@@ -250,12 +311,19 @@ func (m *UpdateRequest) validate() error {
 		return fmt.Errorf("update changes nothing")
 	}
 	if m.Name != nil {
-		return checkText("name", *m.Name, MaxNameLen, true)
+		name, err := CleanName(*m.Name)
+		if err != nil {
+			return err
+		}
+		m.Name = &name
 	}
 	return nil
 }
 
 func (m *PublishOfferRequest) validate() error {
+	if err := checkSession(m.Session); err != nil {
+		return err
+	}
 	if err := checkSDP(m.SDP); err != nil {
 		return err
 	}
@@ -273,9 +341,20 @@ func (m *PublishOfferRequest) validate() error {
 	return nil
 }
 
-func (m *SubscribeAnswerRequest) validate() error { return checkSDP(m.SDP) }
+func (m *SubscribeAnswerRequest) validate() error {
+	if err := checkSession(m.Session); err != nil {
+		return err
+	}
+	if !sessionRE.MatchString(m.OfferID) {
+		return fmt.Errorf("offerId is required: the subscribe_offer's offerId")
+	}
+	return checkSDP(m.SDP)
+}
 
 func (m *CandidateRequest) validate() error {
+	if err := checkSession(m.Session); err != nil {
+		return err
+	}
 	if m.Target != TargetPublish && m.Target != TargetSubscribe {
 		return fmt.Errorf("target must be %q or %q", TargetPublish, TargetSubscribe)
 	}
@@ -310,6 +389,17 @@ func (m *SetRoleRequest) validate() error {
 	return nil
 }
 
+// sessionRE is what a media session id and an offer id look like: the
+// request id's alphabet.
+var sessionRE = requestIDRE
+
+func checkSession(s string) error {
+	if !sessionRE.MatchString(s) {
+		return fmt.Errorf("session is required: 1-64 characters of [A-Za-z0-9_.:-]")
+	}
+	return nil
+}
+
 func checkParticipant(p ParticipantID) error {
 	if !p.Valid() {
 		return fmt.Errorf("participantId is not a participant id")
@@ -323,21 +413,6 @@ func checkSDP(sdp string) error {
 	}
 	if len(sdp) > MaxSDPLen {
 		return fmt.Errorf("sdp is longer than %d bytes", MaxSDPLen)
-	}
-	return nil
-}
-
-func checkText(field, s string, max int, required bool) error {
-	if required && strings.TrimSpace(s) == "" {
-		return fmt.Errorf("%s is required", field)
-	}
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return fmt.Errorf("%s must be valid text of at most %d characters", field, max)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s must not contain control characters", field)
-		}
 	}
 	return nil
 }

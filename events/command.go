@@ -20,7 +20,27 @@ const (
 	CmdSetMuted CommandType = "set_muted"
 	// CmdCloseRoom closes everyone's media in a room (meeting ended).
 	CmdCloseRoom CommandType = "close_room"
+	// CmdRoomMeta brings the node's copy of the room's settings up to date
+	// (lock, roles, bans), from which it rebuilds the room if Redis loses it.
+	CmdRoomMeta CommandType = "room_meta"
 )
+
+// RoomMeta is what a node keeps of a room's settings besides its media: what
+// it takes to rebuild the meeting if Redis loses it, so that a removal or a
+// demotion outlives the token that carried the old role.
+type RoomMeta struct {
+	Title   string        `json:"title"`
+	Host    ParticipantID `json:"host"`
+	Region  string        `json:"region,omitempty"`
+	Created int64         `json:"created,omitempty"` // Unix ms
+	Locked  bool          `json:"locked,omitempty"`
+	// ChatDisabled: only hosts and co-hosts may chat (SetChatRequest).
+	ChatDisabled bool            `json:"chatDisabled,omitempty"`
+	Cohosts      []ParticipantID `json:"cohosts,omitempty"`
+	Banned       []ParticipantID `json:"banned,omitempty"`
+	// Seq is the room's sequence number as of this copy.
+	Seq uint64 `json:"seq,omitempty"`
+}
 
 // ConnRef says where to push events for a participant: their WebSocket
 // connection and the `@connections` endpoint of the API that holds it
@@ -35,8 +55,8 @@ type ConnRef struct {
 // channel. One flat shape keeps the channel simple; Type says which fields
 // are set.
 type Command struct {
-	Type        CommandType   `json:"type"`
-	Room        RoomCode      `json:"room"`
+	Type        CommandType   `json:"type" veet:"required"`
+	Room        RoomCode      `json:"room" veet:"required"`
 	Participant ParticipantID `json:"participant,omitempty"`
 	Conn        ConnRef       `json:"conn,omitempty"`
 	// RequestID is the client's request id, so the node's reply (a
@@ -58,6 +78,19 @@ type Command struct {
 	// ignores a set_muted older than the last it applied for that source.
 	// Zero means unordered (applied as it comes).
 	Seq uint64 `json:"seq,omitempty"`
+	// Epoch is the room's placement epoch the sender saw: a node ignores a
+	// command of an older epoch than the room's on the node, and a join of a
+	// newer one starts the room afresh (it was placed here again). Zero is
+	// unfenced.
+	Epoch uint64 `json:"epoch,omitempty"`
+	// Session is the participant's media session (JoinRequest.Session).
+	Session string `json:"session,omitempty"`
+	// Resume: the join means to keep Session's media (JoinRequest.Resume).
+	Resume bool `json:"resume,omitempty"`
+	// OfferID names the subscribe offer a subscribe_answer answers.
+	OfferID string `json:"offerId,omitempty"`
+	// Meta is the room's settings (join and room_meta).
+	Meta *RoomMeta `json:"meta,omitempty"`
 	// SentAt is the sender's clock (Unix ms), for latency figures and for
 	// dropping media commands that waited too long to matter.
 	SentAt int64 `json:"sentAt"`
@@ -85,10 +118,16 @@ func (c *Command) Validate() error {
 		if err := checkSDP(c.SDP); err != nil {
 			return fmt.Errorf("command %s: %w", c.Type, err)
 		}
+		if err := checkSession(c.Session); err != nil {
+			return fmt.Errorf("command %s: %w", c.Type, err)
+		}
 		return needParticipant()
 	case CmdCandidate:
 		if c.Candidate == nil || (c.Target != TargetPublish && c.Target != TargetSubscribe) {
 			return fmt.Errorf("command candidate: target and candidate are required")
+		}
+		if err := checkSession(c.Session); err != nil {
+			return fmt.Errorf("command candidate: %w", err)
 		}
 		return needParticipant()
 	case CmdLeave:
@@ -99,6 +138,11 @@ func (c *Command) Validate() error {
 		}
 		return needParticipant()
 	case CmdCloseRoom:
+		return nil
+	case CmdRoomMeta:
+		if c.Meta == nil {
+			return fmt.Errorf("command room_meta: meta is required")
+		}
 		return nil
 	}
 	return fmt.Errorf("unknown command type %q", c.Type)
@@ -119,6 +163,10 @@ type NodeLoad struct {
 	Tracks       int     `json:"tracks"`
 	BitrateBps   int64   `json:"bitrateBps"` // forwarded, all subscribers
 	CPU          float64 `json:"cpu"`        // 0..1 of the node's cores
+	// CommandLagMs is the longest a command waited between its sender
+	// (SentAt) and the node handling it, since the node's metrics were
+	// last published (sfu/cmd/sfu/metrics.go).
+	CommandLagMs int64 `json:"commandLagMs"`
 }
 
 // NodeInfo is a node's entry in the registry.
@@ -128,6 +176,11 @@ type NodeInfo struct {
 	State     NodeState `json:"state"`
 	Load      NodeLoad  `json:"load"`
 	UpdatedAt int64     `json:"updatedAt"` // Unix ms
+	// HealthySince is when the node's unbroken run of heartbeats began (Unix
+	// ms). Only a node that has been beating for longer than a heartbeat TTL
+	// may declare another dead: right after a Redis outage every entry has
+	// expired, and nobody may be judged by a registry nobody could write.
+	HealthySince int64 `json:"healthySince,omitempty"`
 }
 
 // Score orders nodes for placement: lower is less loaded. Participants

@@ -1,10 +1,10 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 )
 
@@ -17,6 +17,7 @@ const (
 	CodeMessageTooLarge Code = "message_too_large" // over 128 KB
 	CodeFrameTooLarge   Code = "frame_too_large"   // a WebSocket frame over 32 KB
 	CodeRateLimited     Code = "rate_limited"      // too many messages on this connection
+	CodeFlooding        Code = "flooding"          // over the rate limit too long: the connection is closed
 	CodeUnauthorized    Code = "unauthorized"      // bad, expired or foreign token
 	CodeForbidden       Code = "forbidden"         // the caller's role may not do this
 	CodeNotFound        Code = "not_found"         // no such meeting or participant
@@ -26,6 +27,7 @@ const (
 	CodeBanned          Code = "banned"            // removed from this meeting
 	CodeEnded           Code = "ended"             // the meeting is over
 	CodeUnavailable     Code = "unavailable"       // no media node can take the meeting now
+	CodeWrongRegion     Code = "wrong_region"      // the meeting lives in another region: connect there
 	CodeInternal        Code = "internal"          // our fault; retry later
 )
 
@@ -55,72 +57,74 @@ func AsError(err error) *Error {
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
-// PeekRequest reads only the action and id of a raw message, for route
-// selection and for naming the request in an error. It never fails: missing
-// or odd fields come back empty.
-func PeekRequest(data []byte) Request {
-	var r struct {
-		Action any `json:"action"`
-		ID     any `json:"id"`
+// DecodeClient reads one client message, once, for both route selection and
+// handling, with the strict rules of strict.go (exact keys, each at most
+// once, required fields present), then the message's own checks. head is the
+// message's action and id as far as they could be read — an id only when it
+// is valid and given once — so that a refusal can name the request.
+func DecodeClient(data []byte) (msg ClientMessage, head Request, perr *Error) {
+	members, err := readObject(data)
+	if err != nil {
+		return nil, head, Errorf(CodeBadRequest, "invalid message: %s", err)
 	}
-	_ = json.Unmarshal(data, &r)
-	var out Request
-	if s, ok := r.Action.(string); ok && len(s) <= 64 {
-		out.Action = Action(s)
+	// A key given twice has no one value: neither names the request.
+	var action, id json.RawMessage
+	count := map[string]int{}
+	for _, m := range members {
+		count[m.key]++
 	}
-	if s, ok := r.ID.(string); ok && requestIDRE.MatchString(s) {
-		out.ID = s
-	}
-	return out
-}
-
-// ParseClient decodes and validates one client message. Unknown fields are
-// refused so that a typo is an error, not a silently ignored setting.
-func ParseClient(data []byte) (ClientMessage, *Error) {
-	head := PeekRequest(data)
-	newMsg, ok := clientTypes[head.Action]
-	if !ok {
-		if head.Action == "" {
-			var probe map[string]json.RawMessage
-			if json.Unmarshal(data, &probe) != nil {
-				return nil, Errorf(CodeBadRequest, "message is not a JSON object")
-			}
-			return nil, Errorf(CodeBadRequest, "action is required")
+	for _, m := range members {
+		switch {
+		case m.key == "action" && count[m.key] == 1:
+			action = m.raw
+		case m.key == "id" && count[m.key] == 1:
+			id = m.raw
 		}
-		return nil, Errorf(CodeUnknownAction, "unknown action %q", head.Action)
 	}
-	msg := newMsg()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(msg); err != nil {
-		return nil, Errorf(CodeBadRequest, "invalid %s message: %s", head.Action, jsonProblem(err))
+	var idStr, act *string
+	if id != nil && json.Unmarshal(id, &idStr) == nil && idStr != nil && requestIDRE.MatchString(*idStr) {
+		head.ID = *idStr
 	}
-	if dec.More() {
-		return nil, Errorf(CodeBadRequest, "trailing data after the JSON object")
+	if count["action"] > 1 {
+		return nil, head, Errorf(CodeBadRequest, "action appears more than once")
+	}
+	if action == nil {
+		return nil, head, Errorf(CodeBadRequest, "action is required")
+	}
+	if json.Unmarshal(action, &act) != nil || act == nil {
+		return nil, head, Errorf(CodeBadRequest, "action must be a string")
+	}
+	newMsg, ok := clientTypes[Action(*act)]
+	if !ok {
+		return nil, head, Errorf(CodeUnknownAction, "unknown action %q", clipKey(*act))
+	}
+	head.Action = Action(*act)
+	msg = newMsg()
+	if err := fillStruct(members, reflect.ValueOf(msg).Elem(), ""); err != nil {
+		return nil, head, Errorf(CodeBadRequest, "invalid %s message: %s", head.Action, err)
 	}
 	if !requestIDRE.MatchString(msg.Head().ID) {
-		return nil, Errorf(CodeBadRequest, "id is required: 1-64 characters of [A-Za-z0-9_.:-]")
+		return nil, head, Errorf(CodeBadRequest, "id is required: 1-64 characters of [A-Za-z0-9_.:-]")
 	}
 	if err := msg.validate(); err != nil {
-		return nil, Errorf(CodeBadRequest, "invalid %s message: %s", head.Action, err)
+		return nil, head, Errorf(CodeBadRequest, "invalid %s message: %s", head.Action, err)
 	}
-	return msg, nil
+	return msg, head, nil
 }
 
-// jsonProblem phrases a decoding error without echoing the client's bytes.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)
-	default:
-		msg := err.Error()
-		if len(msg) > 120 {
-			msg = msg[:120]
-		}
-		return msg
+// ParseClient is DecodeClient without the head.
+func ParseClient(data []byte) (ClientMessage, *Error) {
+	msg, _, err := DecodeClient(data)
+	return msg, err
+}
+
+// DecodeCommand reads one command from a node's channel with the strict
+// rules. It does not Validate: the node does, and reports a refusal to the
+// client the command speaks for.
+func DecodeCommand(data []byte) (Command, error) {
+	var c Command
+	if err := decodeStrict(data, &c); err != nil {
+		return Command{}, fmt.Errorf("command: %w", err)
 	}
+	return c, nil
 }

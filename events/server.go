@@ -34,6 +34,8 @@ const (
 	TypeTracks             EventType = "tracks"
 	TypeActiveSpeakers     EventType = "active_speakers"
 	TypeMediaReconnect     EventType = "media_reconnect"
+	TypeRejoin             EventType = "rejoin"
+	TypeMeetingInfo        EventType = "meeting"
 )
 
 // Meta is the part every server event shares.
@@ -45,6 +47,14 @@ type Meta struct {
 	// changes). It grows by one per change, so a client that sees a gap asks
 	// for a Snapshot. Zero on events outside that sequence.
 	Seq uint64 `json:"seq,omitempty"`
+	// Epoch is the room's placement epoch: it grows each time the room is
+	// placed on a media node. A joined reply and every event a media node
+	// sends carry it; a client drops media events of an older epoch than the
+	// one it joined at (they come from a node that no longer owns the room).
+	Epoch uint64 `json:"epoch,omitempty"`
+	// Session is the client's media session a node event belongs to (see
+	// JoinRequest.Session); a client drops events of any other session.
+	Session string `json:"session,omitempty"`
 }
 
 func (m *Meta) meta() *Meta { return m }
@@ -73,6 +83,21 @@ func WithSeq[E Event](seq uint64, e E) E {
 	return e
 }
 
+// MetaOf returns the part every event shares.
+func MetaOf(e Event) Meta { return *e.meta() }
+
+// WithEpoch sets the placement epoch and returns the event.
+func WithEpoch[E Event](epoch uint64, e E) E {
+	e.meta().Epoch = epoch
+	return e
+}
+
+// WithSession sets the media session the event belongs to and returns it.
+func WithSession[E Event](session string, e E) E {
+	e.meta().Session = session
+	return e
+}
+
 // ErrorEvent refuses a request. RequestID is the gateway's id for the
 // message (API Gateway's requestContext.requestId), for support and logs; ID
 // is the client's own id, when the message had a readable one.
@@ -83,6 +108,9 @@ type ErrorEvent struct {
 	RequestID string `json:"requestId"`
 	// RetryAfterMS is set on rate_limited and too_soon.
 	RetryAfterMS int64 `json:"retryAfterMs,omitempty"`
+	// Region is set on wrong_region: the region the meeting lives in (the
+	// runtime config lists each region's endpoint).
+	Region string `json:"region,omitempty"`
 }
 
 // Ack confirms a request that has no richer reply (moderation, update).
@@ -103,7 +131,14 @@ type Participant struct {
 	CamOn      bool          `json:"camOn"`
 	ScreenOn   bool          `json:"screenOn"`
 	HandRaised bool          `json:"handRaised"`
-	JoinedAt   int64         `json:"joinedAt"` // Unix milliseconds
+	// HandRaisedAt is when the hand went up (Unix ms; the server's clock),
+	// so that everyone sees the same queue; absent while it is down.
+	HandRaisedAt int64 `json:"handRaisedAt,omitempty"`
+	JoinedAt     int64 `json:"joinedAt"` // Unix milliseconds
+	// Reconnecting: their socket dropped and they have not joined again
+	// yet; they stay in the meeting (and in its media) for a grace period,
+	// then leave with reason "disconnected".
+	Reconnecting bool `json:"reconnecting,omitempty"`
 }
 
 // Guest is a person waiting in the lobby.
@@ -123,13 +158,20 @@ type Track struct {
 	TrackID       string        `json:"trackId"`
 	Kind          string        `json:"kind"` // "audio" or "video"
 	Muted         bool          `json:"muted"`
+	// Mid is the transceiver that carries the track on the subscriber's
+	// connection (in a SubscribeOffer's list only). A client maps received
+	// tracks to tiles by it: a browser that reuses a transceiver for another
+	// track keeps the old MediaStreamTrack (and its id).
+	Mid string `json:"mid,omitempty"`
 }
 
 // Room is a meeting as one participant sees it at one sequence number.
 type Room struct {
-	Code         RoomCode      `json:"code"`
-	Title        string        `json:"title"`
-	Locked       bool          `json:"locked"`
+	Code   RoomCode `json:"code"`
+	Title  string   `json:"title"`
+	Locked bool     `json:"locked"`
+	// ChatDisabled: only hosts and co-hosts may send chat messages.
+	ChatDisabled bool          `json:"chatDisabled,omitempty"`
 	Seq          uint64        `json:"seq"`
 	Participants []Participant `json:"participants"`
 	// Lobby is filled for hosts and co-hosts only.
@@ -155,11 +197,44 @@ type Joined struct {
 }
 
 // LobbyWaiting answers a guest's Join: they are waiting for a host.
+// Moderators is how many hosts and co-hosts are in the meeting to let them
+// in: with none, nobody can answer the knock until one arrives.
 type LobbyWaiting struct {
 	Meta
-	You   Guest    `json:"you"`
-	Code  RoomCode `json:"code"`
-	Title string   `json:"title"`
+	You        Guest    `json:"you"`
+	Code       RoomCode `json:"code"`
+	Title      string   `json:"title"`
+	Moderators int      `json:"moderators"`
+}
+
+// MeetingStatus says whether a meeting can be joined.
+type MeetingStatus string
+
+const (
+	MeetingOpen     MeetingStatus = "open"
+	MeetingEnded    MeetingStatus = "ended"
+	MeetingNotFound MeetingStatus = "not_found"
+)
+
+// MeetingInfo answers Lookup: what the pre-join page needs to say before
+// anyone clicks. You is how the asker would enter ("host", "participant" for
+// a valid token, "guest" to knock, "banned" when removed, "" when the
+// meeting is not open); RetryAfterMS is set while a denial's cool-down runs.
+// Names are the first few people in the meeting, by arrival.
+type MeetingInfo struct {
+	Meta
+	Code         RoomCode      `json:"code"`
+	Status       MeetingStatus `json:"status"`
+	Title        string        `json:"title"`
+	Locked       bool          `json:"locked"`
+	You          string        `json:"you"`
+	RetryAfterMS int64         `json:"retryAfterMs,omitempty"`
+	People       int           `json:"people"`
+	Names        []string      `json:"names"`
+	Moderators   int           `json:"moderators"`
+	// Region is where the meeting lives: connect to that region's endpoint
+	// to join it.
+	Region string `json:"region,omitempty"`
 }
 
 // Admitted tells a waiting guest they may join, with a participant token; the
@@ -210,16 +285,20 @@ type ParticipantLeft struct {
 	Reason        LeaveReason   `json:"reason"`
 }
 
-// ParticipantUpdated: someone's state (mic, camera, hand, role, name) changed.
+// ParticipantUpdated: someone's state (mic, camera, hand, role, name,
+// reconnecting) changed. Reason "handover" says they were made co-host
+// because the last host and co-host left.
 type ParticipantUpdated struct {
 	Meta
 	Participant Participant `json:"participant"`
+	Reason      string      `json:"reason,omitempty"`
 }
 
-// RoomUpdated: the meeting's settings changed.
+// RoomUpdated: the meeting's settings changed; it carries all of them.
 type RoomUpdated struct {
 	Meta
-	Locked bool `json:"locked"`
+	Locked       bool `json:"locked"`
+	ChatDisabled bool `json:"chatDisabled,omitempty"`
 }
 
 // Knock tells hosts and co-hosts that a guest is waiting.
@@ -262,11 +341,14 @@ type PublishAnswer struct {
 }
 
 // SubscribeOffer is the SFU's offer for the subscribe PeerConnection, sent
-// whenever the set of forwarded tracks changes. Tracks is that set.
+// whenever the set of forwarded tracks changes. Tracks is that set. OfferID
+// names the offer: the answer must carry it. An offer unanswered for a few
+// seconds is sent again with the same OfferID.
 type SubscribeOffer struct {
 	Meta
-	SDP    string  `json:"sdp"`
-	Tracks []Track `json:"tracks"`
+	OfferID string  `json:"offerId"`
+	SDP     string  `json:"sdp"`
+	Tracks  []Track `json:"tracks"`
 }
 
 // ICECandidateEvent trickles one of the SFU's candidates.
@@ -288,9 +370,22 @@ type ActiveSpeakers struct {
 	ParticipantIDs []ParticipantID `json:"participantIds"`
 }
 
-// MediaReconnect tells a client its media node went away: close both
-// PeerConnections and publish again (signaling stays up).
+// MediaReconnect tells a client its room moved to another media node, at
+// Meta.Epoch: join again with a new media session (signaling stays up). With
+// Migrate the old node keeps serving until the new session's media flows
+// (make-before-break: close the old session then); without it the old node
+// is gone and its media with it. A client ignores one whose epoch is not
+// newer than its own.
 type MediaReconnect struct {
+	Meta
+	Reason  string `json:"reason"`
+	Migrate bool   `json:"migrate,omitempty"`
+}
+
+// Rejoin asks a client to send join again on its socket with its token and
+// its current media session (the media stays up): the meeting's state was
+// rebuilt (Redis lost it) and the server must learn who is there again.
+type Rejoin struct {
 	Meta
 	Reason string `json:"reason"`
 }
@@ -320,6 +415,8 @@ func (*ICECandidateEvent) EventType() EventType  { return TypeICECandidate }
 func (*Tracks) EventType() EventType             { return TypeTracks }
 func (*ActiveSpeakers) EventType() EventType     { return TypeActiveSpeakers }
 func (*MediaReconnect) EventType() EventType     { return TypeMediaReconnect }
+func (*Rejoin) EventType() EventType             { return TypeRejoin }
+func (*MeetingInfo) EventType() EventType        { return TypeMeetingInfo }
 
 // serverTypes is every server event, for the TypeScript generator and tests.
 var serverTypes = []Event{
@@ -328,7 +425,8 @@ var serverTypes = []Event{
 	&ParticipantLeft{}, &ParticipantUpdated{}, &RoomUpdated{}, &Knock{},
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
-	&MediaReconnect{},
+	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{},
+	&Chat{}, &ChatHistory{}, &Reaction{},
 }
 
 // ErrorFor builds the error event for a refused request.
@@ -348,6 +446,14 @@ func ClientMessages() map[Action]ClientMessage {
 	return out
 }
 
+func emojis() []string {
+	out := make([]string, len(Emojis))
+	for i, e := range Emojis {
+		out[i] = string(e)
+	}
+	return out
+}
+
 // Enums lists the values of each string enum, for the TypeScript generator.
 func Enums() map[string][]string {
 	str := func(vs ...any) []string {
@@ -358,12 +464,14 @@ func Enums() map[string][]string {
 		return out
 	}
 	return map[string][]string{
-		"Role":        str(RoleHost, RoleCohost, RoleParticipant, RoleGuest),
-		"Source":      str(SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio),
-		"PeerTarget":  str(TargetPublish, TargetSubscribe),
-		"LeaveReason": str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
-		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited,
+		"Role":          str(RoleHost, RoleCohost, RoleParticipant, RoleGuest),
+		"Source":        str(SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio),
+		"PeerTarget":    str(TargetPublish, TargetSubscribe),
+		"Emoji":         emojis(),
+		"MeetingStatus": str(MeetingOpen, MeetingEnded, MeetingNotFound),
+		"LeaveReason":   str(ReasonLeft, ReasonDisconnected, ReasonRemoved, ReasonEnded, ReasonAdmitted, ReasonDenied, ReasonCancelled),
+		"Code": str(CodeBadRequest, CodeUnknownAction, CodeMessageTooLarge, CodeFrameTooLarge, CodeRateLimited, CodeFlooding,
 			CodeUnauthorized, CodeForbidden, CodeNotFound, CodeNotJoined, CodeLocked, CodeTooSoon, CodeBanned,
-			CodeEnded, CodeUnavailable, CodeInternal),
+			CodeEnded, CodeUnavailable, CodeWrongRegion, CodeInternal),
 	}
 }

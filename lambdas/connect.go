@@ -2,6 +2,7 @@ package lambdas
 
 import (
 	"context"
+	"strconv"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 
@@ -14,6 +15,19 @@ import (
 // carries none; guests connect without one.
 func (h *Handlers) connect(ctx context.Context, req *awsevents.APIGatewayWebsocketProxyRequest) awsevents.APIGatewayProxyResponse {
 	rc := req.RequestContext
+	// Sockets per address are bounded (state.ConnectLimit): each one gets
+	// its own message budget, so an unbounded number would be an unbounded
+	// budget. A refused handshake costs this call and nothing in Redis.
+	allowed, retry, err := h.d.State.AllowSource(ctx, "connect", knockSource(rc.Identity.SourceIP), state.ConnectLimit)
+	if err != nil {
+		h.log.Error("connect: source limit", "conn", rc.ConnectionID, "err", err)
+		return awsevents.APIGatewayProxyResponse{StatusCode: 500}
+	}
+	if !allowed {
+		h.log.Debug("connect refused: too many from one address", "conn", rc.ConnectionID, "source", rc.Identity.SourceIP)
+		return awsevents.APIGatewayProxyResponse{StatusCode: 429, Body: "too many connections from your address",
+			Headers: map[string]string{"Retry-After": strconv.Itoa(int(retry.Seconds()) + 1)}}
+	}
 	tok := req.QueryStringParameters["token"]
 	if tok != "" {
 		if _, err := h.d.Tokens.Verify(tok); err != nil {

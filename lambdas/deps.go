@@ -21,11 +21,13 @@ func DepsFromEnv(ctx context.Context) (Deps, error) {
 	if err != nil {
 		return Deps{}, err
 	}
-	signer, err := token.New(cfg.TokenSecret)
+	signer, err := token.New(cfg.TokenSecret, cfg.TokenAccepted...)
 	if err != nil {
 		return Deps{}, err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	signing, accepted := signer.KeyIDs()
+	log.Info("token keys", "signing", signing, "accepted", accepted) // a rotation is followed by these
 	return Deps{
 		State:       state.New(cfg.Redis),
 		Bus:         bus.New(cfg.Redis, log),

@@ -93,8 +93,10 @@ func (h *Handlers) gone(ctx context.Context, id events.ConnectionID) {
 	h.dropConn(ctx, id, events.ReasonDisconnected)
 }
 
-// dropConn frees whatever seat or lobby place the connection holds and
-// forgets it.
+// dropConn handles a connection that is gone ($disconnect, or a 410): a
+// seated participant stays, shown as reconnecting, for state.AwayGrace (their
+// media too: a new socket joining with the same session picks it up); a
+// guest leaves the lobby. Then the connection is forgotten.
 func (h *Handlers) dropConn(ctx context.Context, id events.ConnectionID, reason events.LeaveReason) {
 	conn, err := h.d.State.GetConn(ctx, id)
 	if err != nil {
@@ -102,13 +104,28 @@ func (h *Handlers) dropConn(ctx context.Context, id events.ConnectionID, reason 
 		return
 	}
 	if conn != nil && conn.Room != "" {
-		if err := h.vacate(ctx, conn, reason, ""); err != nil {
+		if err := h.away(ctx, conn, reason); err != nil {
 			h.log.Error("drop connection: leave failed", "conn", id, "room", conn.Room, "err", err)
 		}
 	}
 	if err := h.d.State.DeleteConn(ctx, id); err != nil {
 		h.log.Warn("drop connection: delete failed", "conn", id, "err", err)
 	}
+}
+
+// away marks the connection's participant reconnecting, or, when it holds
+// no seat, takes it out of the lobby.
+func (h *Handlers) away(ctx context.Context, conn *state.Conn, reason events.LeaveReason) error {
+	ch, err := h.d.State.Away(ctx, conn.Room, conn.Participant, conn.ID, h.d.AwayGrace)
+	if err != nil {
+		return err
+	}
+	if ch == nil {
+		return h.vacate(ctx, conn, reason, "")
+	}
+	h.log.Info("participant reconnecting", "room", conn.Room, "participant", conn.Participant, "seq", ch.Seq)
+	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
+	return nil
 }
 
 // vacate takes the connection's participant out of its room (or lobby),
@@ -122,10 +139,15 @@ func (h *Handlers) vacate(ctx context.Context, conn *state.Conn, reason events.L
 	case state.LeftSeat:
 		h.log.Info("participant left", "room", conn.Room, "participant", conn.Participant, "reason", reason, "seq", res.Seq)
 		if res.Node != "" {
-			h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: conn.Room,
+			h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: conn.Room, Epoch: res.Epoch,
 				Participant: conn.Participant, Conn: conn.Ref(), RequestID: requestID})
 		}
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Seq, &events.ParticipantLeft{ParticipantID: conn.Participant, Reason: reason}))
+		if res.Handover != nil {
+			h.log.Info("moderation handed over: the last host or co-host left", "room", conn.Room, "to", res.Handover.ID, "seq", res.HandoverSeq)
+			h.broadcast(ctx, res.Others, events.WithSeq(res.HandoverSeq, &events.ParticipantUpdated{Participant: *res.Handover, Reason: "handover"}))
+			h.metaChanged(ctx, conn.Room, &state.Change{Node: res.Node, Epoch: res.Epoch, Meta: res.Meta})
+		}
 	case state.LeftLobby:
 		r := events.ReasonCancelled
 		if reason == events.ReasonDisconnected {

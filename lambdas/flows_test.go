@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/veet-dev/veet/events"
 )
@@ -214,35 +215,6 @@ func (e *env) hostOf(code events.RoomCode) events.ParticipantID {
 	return m.Host
 }
 
-func TestRedisHandlersFloodIsRateLimited(t *testing.T) {
-	e := newEnv(t)
-	code, _, _ := e.meeting("c-host")
-	e.push.take("c-host")
-	limited, acked := 0, 0
-	for i := range 1000 {
-		for _, ev := range e.send("c-host", map[string]any{"action": "update", "id": fmt.Sprint(i), "name": fmt.Sprint("n", i)}) {
-			switch {
-			case ev["type"] == "error" && ev["code"] == "rate_limited":
-				limited++
-				if ev["retryAfterMs"].(float64) <= 0 {
-					t.Fatalf("rate_limited without retryAfterMs: %v", ev)
-				}
-			case ev["type"] == "ack":
-				acked++
-			}
-		}
-	}
-	if acked > 100 || limited < 900 || acked+limited != 1000 {
-		t.Fatalf("%d acked, %d limited of 1000", acked, limited)
-	}
-	// Only the accepted updates moved the room's seq (join = 1).
-	room, _ := e.st.Snapshot(context.Background(), code, e.hostOf(code), "c-host")
-	if room.Seq != uint64(1+acked) {
-		t.Fatalf("seq %d after %d accepted updates", room.Seq, acked)
-	}
-	t.Logf("flood of 1000: %d accepted, %d rate_limited", acked, limited)
-}
-
 func TestRedisHandlersReloadReplacesConnection(t *testing.T) {
 	e := newEnv(t)
 	code, host, hostTok := e.meeting("c-host")
@@ -282,11 +254,23 @@ func TestRedisHandlersGoneConnectionIsCleanedUp(t *testing.T) {
 	e.push.gone["c-bob"] = true
 	e.push.mu.Unlock()
 	got := e.send("c-host", map[string]any{"action": "update", "id": "u", "handRaised": true})
-	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["reason"] != "disconnected" {
-		t.Fatalf("participant_left %v", pl)
+	var away map[string]any
+	for _, ev := range got {
+		if p, _ := ev["participant"].(map[string]any); ev["type"] == "participant_updated" && p["id"] == string(bob) {
+			away = p
+		}
+	}
+	if away == nil || away["reconnecting"] != true {
+		t.Fatalf("bob not shown reconnecting: %v", got)
 	}
 	if c, _ := e.st.GetConn(context.Background(), "c-bob"); c != nil {
 		t.Fatalf("gone connection kept: %+v", c)
+	}
+	// Bob does not come back: his seat goes (the room's node does this).
+	time.Sleep(60 * time.Millisecond)
+	gone, _, err := e.st.ExpireAway(context.Background(), code)
+	if err != nil || len(gone) != 1 || gone[0].Participant != bob {
+		t.Fatalf("expired %+v (%v)", gone, err)
 	}
 }
 
@@ -295,11 +279,11 @@ func TestRedisHandlersSignalRelay(t *testing.T) {
 	code, host, _ := e.meeting("c-host")
 	_ = code
 	before := len(e.commands("n1"))
-	if got := e.send("c-host", map[string]any{"action": "publish_offer", "id": "o1", "sdp": offerSDP,
+	if got := e.send("c-host", map[string]any{"action": "publish_offer", "id": "o1", "session": "m1", "sdp": offerSDP,
 		"tracks": []map[string]any{{"trackId": "t1", "source": "microphone"}}}); len(got) != 0 {
 		t.Fatalf("publish_offer answered by the lambda: %v", got)
 	}
-	e.send("c-host", map[string]any{"action": "candidate", "id": "c1", "target": "publish",
+	e.send("c-host", map[string]any{"action": "candidate", "id": "c1", "session": "m1", "target": "publish",
 		"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}})
 	cmds := e.commands("n1")[before:]
 	if len(cmds) != 2 || cmds[0].Type != events.CmdPublishOffer || cmds[0].RequestID != "o1" || cmds[0].Participant != host ||
@@ -310,7 +294,7 @@ func TestRedisHandlersSignalRelay(t *testing.T) {
 		t.Fatalf("candidate command %+v", cmds[1])
 	}
 	// Broken SDP that starts right is still refused, and not relayed.
-	if got := e.errorCode(e.send("c-host", map[string]any{"action": "subscribe_answer", "id": "a", "sdp": "v=0\r\nthis is not sdp"})); got != "bad_request" {
+	if got := e.errorCode(e.send("c-host", map[string]any{"action": "subscribe_answer", "id": "a", "session": "m1", "offerId": "o1", "sdp": "v=0\r\nthis is not sdp"})); got != "bad_request" {
 		t.Fatalf("bad sdp: %s", got)
 	}
 	if n := len(e.commands("n1")); n != before+2 {

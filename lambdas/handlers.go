@@ -37,7 +37,10 @@ type Deps struct {
 	// CallbackURL is the `@connections` endpoint; "" = https://{domainName}/{stage}
 	// from the request.
 	CallbackURL string
-	Log         *slog.Logger
+	// AwayGrace is how long a participant whose socket dropped keeps their
+	// seat; 0 = state.AwayGrace.
+	AwayGrace time.Duration
+	Log       *slog.Logger
 }
 
 // Handlers serves every function of the route table.
@@ -72,6 +75,9 @@ const (
 	TokenTTL = 24 * time.Hour
 	// pushTimeout bounds one post to a connection.
 	pushTimeout = 5 * time.Second
+	// reconnectAfterShed is the retryAfterMs a shed connection is given:
+	// how long a client should wait before it connects again.
+	reconnectAfterShed = 5 * time.Second
 )
 
 // New returns the handlers over d.
@@ -99,6 +105,12 @@ func New(d Deps) *Handlers {
 		events.ActionLock:            h.lock,
 		events.ActionEnd:             h.end,
 		events.ActionSetRole:         h.setRole,
+		events.ActionLookup:          h.lookup,
+		events.ActionChat:            h.chat,
+		events.ActionChatHistory:     h.chatHistory,
+		events.ActionReact:           h.react,
+		events.ActionSetChat:         h.setChat,
+		events.ActionLowerHands:      h.lowerHands,
 	}
 	return h
 }
@@ -137,34 +149,56 @@ func (h *Handlers) Function(name string) Handler {
 
 var ok = awsevents.APIGatewayProxyResponse{StatusCode: 200}
 
-// message runs the middleware every client message goes through: size,
-// rate limit, parse, route check, connection lookup; then the action. Any
-// refusal is pushed to the caller as an error event naming the request.
+// message runs the middleware every client message goes through: rate
+// limit and connection lookup, size, one strict decode (events.DecodeClient),
+// route check; then the action. Any refusal is pushed to the caller as
+// an error event naming the request, except where the rate limit says to
+// drop: a flood costs no reply per message, and a closed connection none.
 func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsocketProxyRequest, keys []string) awsevents.APIGatewayProxyResponse {
 	rc := req.RequestContext
 	connID := events.ConnectionID(rc.ConnectionID)
 	ref := events.ConnRef{ConnectionID: connID, Endpoint: h.endpoint(req)}
-	head := events.PeekRequest([]byte(req.Body))
+	var head events.Request
+	inv := h.measure("", rc.RequestID) // metrics.go; named once decoded
+	defer func() { h.record(inv.named(h, head.Action)) }()
 	refuse := func(e *events.Error, retry time.Duration) awsevents.APIGatewayProxyResponse {
+		inv.code = e.Code
 		ev := events.ErrorFor(head.ID, rc.RequestID, e)
 		ev.RetryAfterMS = retry.Milliseconds()
 		h.reply(ctx, ref, ev)
 		return ok
 	}
-	if len(req.Body) > MaxMessage {
-		return refuse(events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage), 0)
+	// Every message counts against the limit, garbage too, at the time it
+	// reached API Gateway; the connection's record comes in the same round
+	// trip. A message dropped here is not even decoded: a flood costs one
+	// script call per message.
+	var arrived time.Time
+	if rc.RequestTimeEpoch > 0 {
+		arrived = time.UnixMilli(rc.RequestTimeEpoch)
 	}
-	// The limit comes before parsing: garbage counts too. The connection's
-	// record comes in the same round trip.
-	conn, allowed, retry, err := h.d.State.Inbound(ctx, connID)
+	in, err := h.d.State.Inbound(ctx, connID, arrived)
 	if err != nil {
-		h.log.Error("rate limit and connection lookup failed", "conn", connID, "err", err)
-		return refuse(events.AsError(err), 0)
+		h.log.Warn("rate limit and connection lookup failed", "conn", connID, "err", err)
+		return refuse(clientError(err), 0)
 	}
-	if !allowed {
-		return refuse(events.Errorf(events.CodeRateLimited, "too many messages; slow down"), retry)
+	if in.Verdict == state.Closed || in.Verdict == state.LimitedQuiet {
+		return ok
 	}
-	msg, perr := events.ParseClient([]byte(req.Body))
+	var msg events.ClientMessage
+	var perr *events.Error
+	if len(req.Body) > MaxMessage {
+		perr = events.Errorf(events.CodeMessageTooLarge, "messages are limited to %d bytes", MaxMessage)
+	} else {
+		msg, head, perr = events.DecodeClient([]byte(req.Body))
+	}
+	switch in.Verdict {
+	case state.Limited:
+		return refuse(events.Errorf(events.CodeRateLimited,
+			"too many messages; slow down (for a second, refused messages get no answer)"), in.RetryAfter)
+	case state.Shed:
+		h.shed(ctx, ref, in.Conn, head.ID, rc.RequestID)
+		return ok
+	}
 	if perr != nil {
 		return refuse(perr, 0)
 	}
@@ -172,30 +206,65 @@ func (h *Handlers) message(ctx context.Context, req *awsevents.APIGatewayWebsock
 	if !slices.Contains(keys, string(act)) {
 		return refuse(events.Errorf(events.CodeUnknownAction, "no route for action %q", act), 0)
 	}
+	if rk := rc.RouteKey; rk != "$default" && rk != "" && rk != string(act) {
+		// Route selection read another action than this decode did: never
+		// with API Gateway's exact `$request.body.action`, so refuse rather
+		// than guess which one the client meant.
+		return refuse(events.Errorf(events.CodeBadRequest, "routed as %q but the action is %q", rk, act), 0)
+	}
+	conn := in.Conn
 	if conn == nil {
 		// $connect's record expired or was never written (a connection older
 		// than the TTL): a connection API Gateway still routes is real.
 		conn = &state.Conn{ID: connID, Endpoint: ref.Endpoint}
 		if err := h.d.State.PutConn(ctx, *conn); err != nil {
-			return refuse(events.AsError(err), 0)
+			return refuse(clientError(err), 0)
 		}
 	}
 	c := &call{req: req, msg: msg, conn: conn}
 	if err := h.actions[act](ctx, c); err != nil {
-		e := events.AsError(err)
+		e := clientError(err)
+		inv.code = e.Code
 		ev := events.ErrorFor(c.id(), rc.RequestID, e)
 		var r *state.Refused
 		if errors.As(err, &r) {
-			ev.RetryAfterMS = r.RetryAfterMS
+			ev.RetryAfterMS, ev.Region = r.RetryAfterMS, r.Region
 		}
-		if e.Code == events.CodeInternal {
+		switch {
+		case e.Code == events.CodeInternal:
 			h.log.Error("action failed", "action", act, "conn", connID, "room", conn.Room, "request", rc.RequestID, "err", err)
-		} else {
+		case state.Unavailable(err):
+			h.log.Warn("action failed: Redis unreachable", "action", act, "conn", connID, "room", conn.Room, "err", err)
+		default:
 			h.log.Debug("action refused", "action", act, "conn", connID, "room", conn.Room, "code", e.Code, "msg", e.Message)
 		}
 		h.reply(ctx, ref, ev)
 	}
 	return ok
+}
+
+// shed closes a connection that kept flooding past its rate limit: it is
+// told why (error "flooding"), then closed through `@connections` DELETE,
+// which is all API Gateway offers (the client sees close code 1000). Its
+// $disconnect frees its seat; what it sent meanwhile is dropped (the state
+// marked it closed).
+func (h *Handlers) shed(ctx context.Context, ref events.ConnRef, conn *state.Conn, id, gatewayID string) {
+	h.log.Warn("closing a flooding connection", "conn", ref.ConnectionID,
+		"after", state.ShedAfter, "orRefusals", state.ShedCount)
+	// Closed by us, not by a network blip: the seat goes now (no grace for
+	// reconnecting); a client that behaves rejoins after retryAfterMs.
+	if conn != nil && conn.Room != "" {
+		if err := h.vacate(ctx, conn, events.ReasonDisconnected, ""); err != nil {
+			h.log.Warn("flooding connection: leave failed", "conn", ref.ConnectionID, "err", err)
+		}
+	}
+	ev := events.ErrorFor(id, gatewayID, events.Errorf(events.CodeFlooding,
+		"too many messages for too long; the connection is closed"))
+	ev.RetryAfterMS = reconnectAfterShed.Milliseconds()
+	_ = h.post(ctx, ref, ev)
+	if err := h.d.Push.Delete(ctx, ref); err != nil && !errors.Is(err, push.ErrGone) {
+		h.log.Warn("close flooding connection", "conn", ref.ConnectionID, "err", err)
+	}
 }
 
 // endpoint is where to push to the request's connection.
@@ -205,6 +274,16 @@ func (h *Handlers) endpoint(req *awsevents.APIGatewayWebsocketProxyRequest) stri
 	}
 	rc := req.RequestContext
 	return "https://" + rc.DomainName + "/" + rc.Stage
+}
+
+// clientError is what the client is told of a failure: a refusal as it is,
+// Redis out of reach as "unavailable" (retry; nothing changed), anything else
+// as "internal" without detail.
+func clientError(err error) *events.Error {
+	if state.Unavailable(err) {
+		return events.Errorf(events.CodeUnavailable, "the meeting service is briefly unavailable; try again")
+	}
+	return events.AsError(err)
 }
 
 // refuse is the error an action returns for a client-facing refusal.

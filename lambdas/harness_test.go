@@ -91,7 +91,8 @@ func newEnv(t testing.TB) *env {
 	if _, bench := t.(*testing.B); bench {
 		log = slog.New(slog.DiscardHandler) // a benchmark's table, not its logs
 	}
-	e.h = New(Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw", Log: log})
+	e.h = New(Deps{State: e.st, Bus: e.bus, Push: e.push, Tokens: signer, Region: "local", CallbackURL: "http://gw",
+		AwayGrace: 50 * time.Millisecond, Log: log})
 	if err := e.st.Heartbeat(context.Background(), events.NodeInfo{ID: "n1", Region: "local", State: events.NodeServing}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

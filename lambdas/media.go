@@ -20,28 +20,38 @@ func (h *Handlers) signal(ctx context.Context, c *call) error {
 		RequestID: c.id(), GatewayRequestID: c.gatewayID()}
 	switch m := c.msg.(type) {
 	case *events.PublishOfferRequest:
-		cmd.Type, cmd.SDP, cmd.Tracks, cmd.Target = events.CmdPublishOffer, m.SDP, m.Tracks, events.TargetPublish
+		cmd.Type, cmd.SDP, cmd.Tracks, cmd.Target, cmd.Session = events.CmdPublishOffer, m.SDP, m.Tracks, events.TargetPublish, m.Session
 	case *events.SubscribeAnswerRequest:
-		cmd.Type, cmd.SDP, cmd.Target = events.CmdSubscribeAnswer, m.SDP, events.TargetSubscribe
+		cmd.Type, cmd.SDP, cmd.Target, cmd.Session, cmd.OfferID = events.CmdSubscribeAnswer, m.SDP, events.TargetSubscribe, m.Session, m.OfferID
 	case *events.CandidateRequest:
 		cand := m.Candidate
-		cmd.Type, cmd.Target, cmd.Candidate = events.CmdCandidate, m.Target, &cand
+		cmd.Type, cmd.Target, cmd.Candidate, cmd.Session = events.CmdCandidate, m.Target, &cand, m.Session
 	}
 	if cmd.SDP != "" {
-		var sd sdp.SessionDescription
-		if err := sd.UnmarshalString(cmd.SDP); err != nil {
-			return refuse(events.CodeBadRequest, "sdp does not parse: %s", clip(err.Error(), 100))
-		}
-		if len(sd.MediaDescriptions) == 0 {
-			return refuse(events.CodeBadRequest, "sdp has no media sections")
+		if err := checkSDP(cmd.SDP); err != nil {
+			return err
 		}
 	}
-	node, err := h.d.State.Seat(ctx, c.room(), c.participant(), c.connID())
+	node, epoch, err := h.d.State.Seat(ctx, c.room(), c.participant(), c.connID())
 	if err != nil {
 		return err
 	}
+	cmd.Epoch = epoch
 	if err := h.command(ctx, node, cmd); err != nil {
 		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
+	}
+	return nil
+}
+
+// checkSDP refuses an SDP that does not parse or has no media sections
+// (events already checked its size and "v=0").
+func checkSDP(s string) error {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(s); err != nil {
+		return refuse(events.CodeBadRequest, "sdp does not parse: %s", clip(err.Error(), 100))
+	}
+	if len(sd.MediaDescriptions) == 0 {
+		return refuse(events.CodeBadRequest, "sdp has no media sections")
 	}
 	return nil
 }
@@ -74,7 +84,7 @@ func (h *Handlers) update(ctx context.Context, c *call) error {
 		if s.asked == nil || res.Node == "" {
 			continue
 		}
-		if h.command(ctx, res.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(),
+		if h.command(ctx, res.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(), Epoch: res.Epoch,
 			Participant: c.participant(), Conn: c.ref(), Source: s.src, Muted: !s.on, Seq: res.At}) != nil {
 			sent = false
 		}

@@ -14,6 +14,13 @@ import (
 
 func (h *Handlers) create(ctx context.Context, c *call) error {
 	m := c.msg.(*events.CreateRequest)
+	src := knockSource(c.req.RequestContext.Identity.SourceIP)
+	if ok, retry, err := h.d.State.AllowSource(ctx, "create", src, state.CreateLimit); err != nil {
+		return err
+	} else if !ok {
+		return &state.Refused{Err: events.Errorf(events.CodeRateLimited, "too many meetings created from your address; wait"),
+			RetryAfterMS: retry.Milliseconds()}
+	}
 	host := events.NewParticipantID()
 	code, err := h.d.State.Create(ctx, m.Title, host, h.d.Region)
 	if err != nil {
@@ -33,13 +40,13 @@ func (h *Handlers) create(ctx context.Context, c *call) error {
 // one in the lobby.
 func (h *Handlers) join(ctx context.Context, c *call) error {
 	m := c.msg.(*events.JoinRequest)
+	// Without a token of its own, a join uses the socket's ($connect's). One
+	// that expired since, or is for another meeting, is refused below like
+	// any bad token: knocking instead would hide from a client holding a
+	// token that it no longer opens the meeting.
 	tok := m.Token
-	if tok == "" && c.conn.Token != "" {
-		// The socket's own token, when it is for this meeting; for another
-		// meeting the caller knocks like anyone without one.
-		if cl, err := h.d.Tokens.Verify(c.conn.Token); err == nil && cl.Room == m.Code {
-			tok = c.conn.Token
-		}
+	if tok == "" {
+		tok = c.conn.Token
 	}
 	if tok == "" {
 		return h.knock(ctx, c, m)
@@ -67,10 +74,11 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 	// Media first: without the node's join the participant would sit in a
 	// room they cannot hear. If the command cannot be queued, undo the seat
 	// as a leave, so that whoever saw it (a rejoin was in the room) sees it go.
-	if res.Replaced != nil {
-		h.command(ctx, res.Node, events.Command{Type: events.CmdLeave, Room: m.Code, Participant: claims.Participant, Conn: *res.Replaced})
-	}
-	if err := h.command(ctx, res.Node, joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())); err != nil {
+	// A replaced connection needs no leave: the join names the new one, and
+	// the node keeps the session's media when the session is the same.
+	cmd := joinCommand(m.Code, res.Me, res.Room.Seq, c.ref(), c.id(), c.gatewayID())
+	cmd.Epoch, cmd.Session, cmd.Resume, cmd.Meta = res.Epoch, m.Session, m.Resume, res.Meta
+	if err := h.command(ctx, res.Node, cmd); err != nil {
 		seat := &state.Conn{ID: c.connID(), Endpoint: c.conn.Endpoint, Room: m.Code, Participant: claims.Participant}
 		if lerr := h.vacate(ctx, seat, events.ReasonDisconnected, ""); lerr != nil {
 			h.log.Error("join: undo after command failure", "room", m.Code, "err", lerr)
@@ -88,11 +96,16 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 		return err
 	}
 	h.log.Info("participant joined", "room", m.Code, "participant", claims.Participant, "role", res.Me.Role,
-		"node", res.Node, "placed", res.Placed, "rejoin", res.Rejoin, "seq", res.Room.Seq)
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh, Room: res.Room}))
-	if res.Rejoin {
+		"node", res.Node, "epoch", res.Epoch, "placed", res.Placed, "rejoin", res.Rejoin, "seq", res.Room.Seq)
+	joined := events.Reply(c.id(), &events.Joined{You: res.Me, Token: fresh, Room: res.Room})
+	joined.Epoch, joined.Session = res.Epoch, m.Session
+	h.reply(ctx, c.ref(), joined)
+	switch {
+	case res.Unchanged:
+		// A new socket or a resent join: others see nothing new.
+	case res.Rejoin:
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantUpdated{Participant: res.Me}))
-	} else {
+	default:
 		h.broadcast(ctx, res.Others, events.WithSeq(res.Room.Seq, &events.ParticipantJoined{Participant: res.Me}))
 	}
 	h.vacateOther(ctx, &prev, m.Code, claims.Participant)
@@ -104,8 +117,11 @@ func (h *Handlers) join(ctx context.Context, c *call) error {
 			h.log.Warn("close replaced connection", "conn", res.Replaced.ConnectionID, "err", err)
 		}
 	}
-	if res.Placed && res.PrevNodeDead() {
-		h.replace(ctx, m.Code, res)
+	if res.PrevNodeDead() {
+		// This join found the room's node gone and placed it anew: everyone
+		// else follows it there.
+		h.log.Warn("room re-placed after its node died", "room", m.Code, "node", res.Node, "epoch", res.Epoch, "participants", len(res.Others))
+		h.mediaMoved(ctx, res.Others, res.Epoch, "media server moved")
 	}
 	return nil
 }
@@ -152,33 +168,22 @@ func mutedSources(p events.Participant) []events.Source {
 	return out
 }
 
-// replace moves everyone already in a room whose node died onto the room's
-// new node.
-func (h *Handlers) replace(ctx context.Context, code events.RoomCode, res *state.JoinResult) {
-	h.log.Warn("room re-placed after its node died", "room", code, "node", res.Node, "participants", len(res.Others))
-	h.moveMedia(ctx, code, res.Node, res.Room.Participants, res.Others)
-}
-
-// moveMedia joins each of a room's connections on its new node and tells
-// them media_reconnect (their signaling stays up; they publish again).
-func (h *Handlers) moveMedia(ctx context.Context, code events.RoomCode, node events.NodeID, ps []events.Participant, conns []state.Target) {
-	byID := make(map[events.ParticipantID]events.Participant, len(ps))
-	for _, p := range ps {
-		byID[p.ID] = p
-	}
-	for _, t := range conns {
-		if err := h.command(ctx, node, joinCommand(code, byID[t.Participant], 0, t.Conn, "", "")); err == nil {
-			h.reply(ctx, t.Conn, &events.MediaReconnect{Reason: "media server moved"})
-		}
-	}
+// mediaMoved tells each connection that the room's media is now on another
+// node under epoch: each client joins again with a new media session (its
+// signaling stays up). Nothing is sent to the new node: the joins bring
+// each participant there, with the session the client chose.
+func (h *Handlers) mediaMoved(ctx context.Context, conns []state.Target, epoch uint64, reason string) {
+	ev := &events.MediaReconnect{Reason: reason}
+	ev.Epoch = epoch
+	h.broadcast(ctx, conns, ev)
 }
 
 // knock puts a caller without a token in the lobby. A guest's id derives
 // from the connection; a reload is a new guest id, so the deny cool-down
 // also holds the caller's address (knockSource).
 func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) error {
-	g := events.Guest{ID: guestID(c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
-	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP))
+	g := events.Guest{ID: guestID(m.Code, m.Guest, c.connID()), Name: m.Name, KnockedAt: time.Now().UnixMilli()}
+	res, err := h.d.State.Knock(ctx, m.Code, g, c.ref(), knockSource(c.req.RequestContext.Identity.SourceIP), h.d.Region)
 	if err != nil {
 		return err
 	}
@@ -188,8 +193,10 @@ func (h *Handlers) knock(ctx context.Context, c *call, m *events.JoinRequest) er
 	}
 	c.conn.Room, c.conn.Participant = m.Code, g.ID
 	h.log.Info("guest knocked", "room", m.Code, "guest", g.ID, "hosts", len(res.Mods))
-	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title}))
-	h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.LobbyWaiting{You: g, Code: m.Code, Title: res.Title, Moderators: len(res.Mods)}))
+	if !res.Again {
+		h.broadcastRefs(ctx, res.Mods, &events.Knock{Guest: g})
+	}
 	h.vacateOther(ctx, &prev, m.Code, g.ID)
 	return nil
 }
@@ -211,14 +218,59 @@ func knockSource(sourceIP string) string {
 	}
 }
 
-func guestID(conn events.ConnectionID) events.ParticipantID {
+// guestID is a knocking guest's id: from the key their browser keeps for
+// the meeting when they send one (so a denial and their lobby place hold
+// across "try again" and reloads), else from their socket.
+func guestID(code events.RoomCode, key string, conn events.ConnectionID) events.ParticipantID {
 	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	sum := sha256.Sum256([]byte("guest:" + conn))
+	seed := "guest:" + string(conn)
+	if key != "" {
+		seed = "guest:" + string(code) + ":" + key
+	}
+	sum := sha256.Sum256([]byte(seed))
 	out := []byte("p_")
 	for _, v := range sum[:12] {
 		out = append(out, alnum[int(v)%len(alnum)])
 	}
 	return events.ParticipantID(out)
+}
+
+// lookup tells a pre-join page what the meeting is and how the asker would
+// enter it, before anyone clicks.
+func (h *Handlers) lookup(ctx context.Context, c *call) error {
+	m := c.msg.(*events.LookupRequest)
+	var pid events.ParticipantID
+	you := "guest"
+	if m.Token != "" {
+		cl, err := h.d.Tokens.Verify(m.Token)
+		if err == nil && cl.Room == m.Code && cl.Role != events.RoleGuest {
+			pid, you = cl.Participant, string(baseRole(cl.Role))
+		}
+	}
+	var gid events.ParticipantID
+	if m.Guest != "" {
+		gid = guestID(m.Code, m.Guest, c.connID())
+	}
+	l, err := h.d.State.Lookup(ctx, m.Code, pid, gid)
+	if err != nil {
+		return err
+	}
+	info := &events.MeetingInfo{Code: m.Code, Status: l.Status, Title: l.Title, Locked: l.Locked, People: l.People,
+		Names: l.Names, Moderators: l.Moderators, RetryAfterMS: l.RetryAfter.Milliseconds(), Region: l.Region}
+	switch {
+	case l.Status != events.MeetingOpen:
+		you = ""
+	case l.Banned:
+		you = "banned"
+	case l.Role != "" && pid != "":
+		you = string(l.Role)
+	}
+	info.You = you
+	if info.Names == nil {
+		info.Names = []string{}
+	}
+	h.reply(ctx, c.ref(), events.Reply(c.id(), info))
+	return nil
 }
 
 func (h *Handlers) resync(ctx context.Context, c *call) error {

@@ -3,6 +3,7 @@ package lambdas
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veet-dev/veet/events"
 )
@@ -53,8 +54,12 @@ func TestRedisHandlersCreateJoinLeave(t *testing.T) {
 		t.Fatalf("last command %+v", last)
 	}
 
-	// The host disconnects: the room is empty.
+	// The host disconnects and does not come back: the room is empty.
 	e.invoke("$disconnect", "c-host", "", nil)
+	time.Sleep(60 * time.Millisecond)
+	if gone, _, err := e.st.ExpireAway(t.Context(), code); err != nil || len(gone) != 1 {
+		t.Fatalf("expired %+v (%v)", gone, err)
+	}
 	snap, err := e.st.Meeting(t.Context(), code)
 	if err != nil || snap.Node != "" {
 		t.Fatalf("after everyone left: %+v %v", snap, err)
@@ -100,8 +105,9 @@ func TestRedisHandlersBadInput(t *testing.T) {
 		{"token of another meeting", "join", `{"action":"join","id":"1","code":"` + string(code) + `","name":"a","token":"` + otherTok + `"}`, "unauthorized"},
 		{"forged token", "join", `{"action":"join","id":"1","code":"` + string(code) + `","name":"a","token":"` + hostTok[:len(hostTok)-3] + `AAA"}`, "unauthorized"},
 		{"not joined mute", "mute", `{"action":"mute","id":"1","participantId":"p_000000000000","source":"microphone"}`, "not_joined"},
-		{"not joined offer", "publish_offer", `{"action":"publish_offer","id":"1","sdp":"v=0\r\n","tracks":[]}`, "not_joined"},
-		{"bad sdp prefix", "publish_offer", `{"action":"publish_offer","id":"1","sdp":"hello","tracks":[]}`, "bad_request"},
+		{"not joined offer", "publish_offer", `{"action":"publish_offer","id":"1","session":"m1","sdp":"v=0\r\n","tracks":[]}`, "not_joined"},
+		{"bad sdp prefix", "publish_offer", `{"action":"publish_offer","id":"1","session":"m1","sdp":"hello","tracks":[]}`, "bad_request"},
+		{"offer without a session", "publish_offer", `{"action":"publish_offer","id":"1","sdp":"v=0\r\n","tracks":[]}`, "bad_request"},
 		{"oversized", "ping", `{"action":"ping","id":"1","pad":"` + strings.Repeat("x", MaxMessage) + `"}`, "message_too_large"},
 		{"action on the wrong route", "ping", `{"action":"leave","id":"1"}`, "unknown_action"},
 	}
@@ -161,8 +167,8 @@ func TestRedisHandlersJoinUndoneWhenNodeUnreachable(t *testing.T) {
 		t.Fatalf("join with the node unreachable: %s", got)
 	}
 	got := e.push.take("c-host")
-	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["seq"].(float64) != 4 {
-		t.Fatalf("host saw %v", got) // joined = 2, the undone rejoin = 3, its undo = 4
+	if pl := e.one(got, "participant_left"); pl["participantId"] != string(bob) || pl["seq"].(float64) != 3 {
+		t.Fatalf("host saw %v", got) // joined = 2, the undone rejoin changed nothing anyone sees, its undo = 3
 	}
 	if c, _ := e.st.GetConn(t.Context(), "c-bob2"); c == nil || c.Room != "" {
 		t.Fatalf("connection of the undone join: %+v", c)

@@ -83,7 +83,7 @@ func (h *Handlers) muted(ctx context.Context, c *call, ch *state.Change, src eve
 	sent := true
 	if ch.Node != "" {
 		sent = h.command(ctx, ch.Node, events.Command{Type: events.CmdSetMuted, Room: c.room(), Participant: ch.Target.ID,
-			Conn: ch.TargetConn, Source: src, Muted: true, Seq: ch.At}) == nil
+			Conn: ch.TargetConn, Source: src, Muted: true, Seq: ch.At, Epoch: ch.Epoch}) == nil
 	}
 	h.reply(ctx, ch.TargetConn, &events.Muted{Source: src, By: c.participant()})
 	return sent
@@ -128,7 +128,8 @@ func (h *Handlers) remove(ctx context.Context, c *call) error {
 	}
 	h.log.Info("participant removed", "room", c.room(), "participant", m.ParticipantID, "by", c.participant(), "seq", ch.Seq)
 	if ch.Node != "" {
-		h.command(ctx, ch.Node, events.Command{Type: events.CmdLeave, Room: c.room(), Participant: m.ParticipantID, Conn: ch.TargetConn})
+		h.command(ctx, ch.Node, events.Command{Type: events.CmdLeave, Room: c.room(), Participant: m.ParticipantID, Conn: ch.TargetConn, Epoch: ch.Epoch})
+		h.metaChanged(ctx, c.room(), ch)
 	}
 	if ch.TargetConn.ConnectionID != "" {
 		h.post(ctx, ch.TargetConn, &events.Removed{By: c.participant()})
@@ -158,7 +159,8 @@ func (h *Handlers) lock(ctx context.Context, c *call) error {
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	if ch.Seq != 0 {
 		h.log.Info("meeting lock changed", "room", c.room(), "locked", m.Locked, "by", c.participant())
-		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.RoomUpdated{Locked: m.Locked}))
+		h.metaChanged(ctx, c.room(), ch)
+		h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, roomUpdated(ch.Meta)))
 	}
 	return nil
 }
@@ -173,7 +175,7 @@ func (h *Handlers) end(ctx context.Context, c *call) error {
 	}
 	h.log.Info("meeting ended", "room", c.room(), "by", c.participant(), "participants", len(res.Others))
 	if res.Node != "" {
-		h.command(ctx, res.Node, events.Command{Type: events.CmdCloseRoom, Room: c.room()})
+		h.command(ctx, res.Node, events.Command{Type: events.CmdCloseRoom, Room: c.room(), Epoch: res.Epoch})
 	}
 	h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	ended := events.WithSeq(res.Seq, &events.Ended{By: c.participant()})
@@ -196,10 +198,21 @@ func (h *Handlers) setRole(ctx context.Context, c *call) error {
 		return nil
 	}
 	h.log.Info("role changed", "room", c.room(), "participant", m.ParticipantID, "role", m.Role, "by", c.participant())
+	h.metaChanged(ctx, c.room(), ch)
 	h.broadcast(ctx, ch.Others, events.WithSeq(ch.Seq, &events.ParticipantUpdated{Participant: ch.Target}))
 	// A new co-host sees who is already waiting.
 	for _, g := range lobby {
 		h.reply(ctx, ch.TargetConn, &events.Knock{Guest: g})
 	}
 	return nil
+}
+
+// metaChanged gives the room's node its new settings (a lock, a role, a ban),
+// which it keeps to rebuild the meeting should Redis lose it. A lost command
+// costs only that rebuild's accuracy, so it is logged, not refused.
+func (h *Handlers) metaChanged(ctx context.Context, code events.RoomCode, ch *state.Change) {
+	if ch.Meta == nil || ch.Node == "" {
+		return
+	}
+	h.command(ctx, ch.Node, events.Command{Type: events.CmdRoomMeta, Room: code, Epoch: ch.Epoch, Meta: ch.Meta})
 }

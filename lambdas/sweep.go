@@ -7,9 +7,10 @@ import (
 )
 
 // Sweep moves the rooms of SFU nodes that stopped heartbeating onto live
-// nodes of this region: each participant is joined on the new node and told
-// media_reconnect (their signaling stays up; they publish again). Run it on
-// a schedule (the "sweep" function; the local stack calls it on a ticker).
+// nodes of this region and tells each participant media_reconnect (their
+// signaling stays up; they join again with a new media session). The live
+// nodes do this themselves within seconds; this scheduled run (the "sweep"
+// function; the local stack calls it on a ticker) is the backstop.
 func (h *Handlers) Sweep(ctx context.Context) error {
 	moved, err := h.d.State.Sweep(ctx, h.d.Region)
 	if err != nil {
@@ -17,8 +18,8 @@ func (h *Handlers) Sweep(ctx context.Context) error {
 		return err
 	}
 	for _, m := range moved {
-		h.log.Warn("room moved off a dead node", "room", m.Room, "from", m.From, "to", m.To, "participants", len(m.Conns))
-		h.moveMedia(ctx, m.Room, m.To, m.Participants, m.Conns)
+		h.log.Warn("room moved off a dead node", "room", m.Room, "from", m.From, "to", m.To, "epoch", m.Epoch, "participants", len(m.Conns))
+		h.mediaMoved(ctx, m.Conns, m.Epoch, "media server moved")
 	}
 	return nil
 }

@@ -17,12 +17,14 @@ func TestRedisHandlersSweepMovesRoomsOffDeadNodes(t *testing.T) {
 	e.seat("c-bob", code, "Bob", false)
 	e.push.take("c-host")
 
-	// A second node comes up; n1 dies (its heartbeat entry expires).
-	_ = e.st.Heartbeat(ctx, events.NodeInfo{ID: "n2", Region: "local", State: events.NodeServing}, time.Minute)
+	// A second node comes up, beating for a while; n1 dies (its heartbeat
+	// entry expires).
+	_ = e.st.Heartbeat(ctx, events.NodeInfo{ID: "n2", Region: "local", State: events.NodeServing,
+		HealthySince: time.Now().Add(-time.Minute).UnixMilli()}, time.Minute)
 	if err := e.h.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.commands("n2")) != 0 {
+	if m, _ := e.st.Meeting(ctx, code); m.Node != "n1" {
 		t.Fatal("sweep moved a room off a live node")
 	}
 	_ = e.st.Redis().Del(ctx, "node:{n1}")
@@ -34,16 +36,25 @@ func TestRedisHandlersSweepMovesRoomsOffDeadNodes(t *testing.T) {
 	if m.Node != "n2" {
 		t.Fatalf("room on %q after sweep", m.Node)
 	}
-	cmds := e.commands("n2")
-	if len(cmds) != 2 || cmds[0].Type != events.CmdJoin || cmds[1].Type != events.CmdJoin {
-		t.Fatalf("n2 commands %+v", cmds)
+	// Everyone is told to follow the room, with its new epoch; nothing goes
+	// to n2 until they join there with their new media sessions.
+	if cmds := e.commands("n2"); len(cmds) != 0 {
+		t.Fatalf("n2 got commands before anyone joined there: %+v", cmds)
+	}
+	_, epoch, err := e.st.Seat(ctx, code, e.hostOf(code), "c-host")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range []events.ConnectionID{"c-host", "c-bob"} {
-		e.one(e.push.take(c), "media_reconnect")
+		if mr := e.one(e.push.take(c), "media_reconnect"); uint64(mr["epoch"].(float64)) != epoch {
+			t.Fatalf("%s told %v, room epoch %d", c, mr, epoch)
+		}
 	}
 	// A second sweep has nothing to do.
 	_ = e.h.Sweep(ctx)
-	if len(e.commands("n2")) != 2 {
-		t.Fatal("second sweep re-sent joins")
+	for _, c := range []events.ConnectionID{"c-host", "c-bob"} {
+		if got := e.push.take(c); len(got) != 0 {
+			t.Fatalf("second sweep told %s %v", c, got)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/veet-dev/veet/events/bus"
 	"github.com/veet-dev/veet/events/push"
@@ -17,6 +18,8 @@ type handlerDeps struct {
 	push        push.Pusher
 	tokens      *token.Signer
 	callbackURL string
+	region      string
+	awayGrace   time.Duration
 	log         *slog.Logger
 }
 
@@ -29,8 +32,9 @@ func newFunctions(d handlerDeps) func(string) gateway.Handler {
 		Bus:         d.bus,
 		Push:        d.push,
 		Tokens:      d.tokens,
-		Region:      Region,
+		Region:      d.region,
 		CallbackURL: d.callbackURL,
+		AwayGrace:   d.awayGrace,
 		Log:         d.log,
 	})
 	return func(name string) gateway.Handler {

@@ -20,6 +20,10 @@ func startStack(t testing.TB, opt localstack.Options) *localstack.Stack {
 	if opt.RedisURL == "" && !opt.EmbeddedRedis {
 		opt.RedisURL = testenv.StartRedis(t).URL
 	}
+	if opt.AwayGrace == 0 {
+		// A dropped socket's seat goes after a second, not a minute.
+		opt.AwayGrace = time.Second
+	}
 	if opt.Log == nil {
 		// Warnings and errors only: they are what a failing test needs.
 		opt.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

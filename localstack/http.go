@@ -9,32 +9,57 @@ import (
 	"strings"
 )
 
-// routes is the one HTTP port: the gateway's WebSocket and @connections,
-// /config.json, and the SPA for everything else.
-func (s *Stack) routes(spaDir string) http.Handler {
+// routes is one region's HTTP port: its gateway's WebSocket and
+// @connections, /config.json, and the SPA for everything else.
+func (s *Stack) routes(reg *region, spaDir string) http.Handler {
 	spa := spaHandler(spaDir)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/ws" || strings.Contains(p, "/@connections/"):
-			s.gw.ServeHTTP(w, r)
+			reg.gw.ServeHTTP(w, r)
 		case p == "/config.json":
-			serveConfig(w, r)
+			s.serveConfig(w, r)
 		default:
 			spa.ServeHTTP(w, r)
 		}
 	})
 }
 
-// serveConfig tells the SPA where the WebSocket API is. The host comes from
-// the request, so the page works whatever address it was opened with.
-func serveConfig(w http.ResponseWriter, r *http.Request) {
+// runtimeConfig is /config.json, as the global stack writes it on AWS: the
+// WebSocket API to connect to, and every region's own (a client joins a
+// meeting through the region it lives in).
+type runtimeConfig struct {
+	WSURL   string          `json:"wsUrl"`
+	Regions []regionAddress `json:"regions,omitempty"`
+}
+
+type regionAddress struct {
+	Region string `json:"region"`
+	WSURL  string `json:"wsUrl"`
+}
+
+// serveConfig tells the SPA where the WebSocket API is. This region's host
+// comes from the request, so the page works whatever address it was opened
+// with (a proxy, a name); the other regions are where they listen.
+func (s *Stack) serveConfig(w http.ResponseWriter, r *http.Request) {
 	scheme := "ws"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "wss"
 	}
+	own := scheme + "://" + r.Host + "/ws"
+	cfg := runtimeConfig{WSURL: own}
+	if len(s.regions) > 1 {
+		for _, reg := range s.regions {
+			addr := wsURL(reg.url)
+			if strings.HasSuffix(reg.url, "//"+r.Host) {
+				addr = own
+			}
+			cfg.Regions = append(cfg.Regions, regionAddress{Region: reg.name, WSURL: addr})
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]string{"wsUrl": scheme + "://" + r.Host + "/ws"})
+	_ = json.NewEncoder(w).Encode(cfg)
 }
 
 // spaHandler serves the SPA build. A path that is not a file gets

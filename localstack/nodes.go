@@ -25,12 +25,12 @@ type nodeSet struct {
 // startNodes starts n SFU nodes on loopback, each with its own ICE UDP and
 // TCP ports, and waits until every one is in the registry (so the first
 // join finds a node).
-func startNodes(ctx context.Context, n int, rdb redis.UniversalClient, p push.Pusher, drain time.Duration, log *slog.Logger) (*nodeSet, error) {
+func startNodes(ctx context.Context, region string, n int, rdb redis.UniversalClient, p push.Pusher, drain time.Duration, log *slog.Logger) (*nodeSet, error) {
 	ns := &nodeSet{}
 	for i := range n {
 		node, err := sfu.New(sfu.Config{
-			NodeID:       events.NodeID(fmt.Sprintf("local-%d", i+1)),
-			Region:       Region,
+			NodeID:       events.NodeID(fmt.Sprintf("%s-%d", region, i+1)),
+			Region:       region,
 			Redis:        rdb,
 			Push:         p,
 			Log:          log,
@@ -74,24 +74,29 @@ func waitRegistered(ctx context.Context, st *state.Store, id events.NodeID) erro
 	}
 }
 
-// Nodes are the stack's SFU nodes.
+// Nodes are the stack's SFU nodes, of every region.
 func (s *Stack) Nodes() []*sfu.Node {
-	if s.nodes == nil {
-		return nil
+	var out []*sfu.Node
+	for _, r := range s.regions {
+		if r.nodes != nil {
+			out = append(out, r.nodes.nodes...)
+		}
 	}
-	return s.nodes.nodes
+	return out
 }
 
 // StopNode stops one SFU node the way SIGTERM stops a Fargate task: it
 // drains (no new rooms; its rooms get up to the drain timeout), closes what
 // is left and deregisters. It returns once the node's Run returned.
 func (s *Stack) StopNode(id events.NodeID) error {
-	if s.nodes == nil {
-		return fmt.Errorf("localstack: no node %s", id)
-	}
-	for i, n := range s.nodes.nodes {
-		if n.ID() == id {
-			return s.nodes.stopOne(i)
+	for _, r := range s.regions {
+		if r.nodes == nil {
+			continue
+		}
+		for i, n := range r.nodes.nodes {
+			if n.ID() == id {
+				return r.nodes.stopOne(i)
+			}
 		}
 	}
 	return fmt.Errorf("localstack: no node %s", id)

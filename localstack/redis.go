@@ -7,6 +7,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/veet-dev/veet/internal/config"
 )
 
 // localRedis is the stack's Redis: a client, and the embedded server when
@@ -39,6 +41,7 @@ func openRedis(ctx context.Context, rawURL string) (*localRedis, error) {
 		r.close()
 		return nil, fmt.Errorf("localstack: redis url: %w", err)
 	}
+	config.TuneRedis(opt)
 	r.client = redis.NewClient(opt)
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		r.close()

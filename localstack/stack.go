@@ -35,7 +35,8 @@ import (
 	"github.com/veet-dev/veet/localstack/gateway"
 )
 
-// Region is the region every local part says it is in.
+// Region is the first (or only) local region's name; others are named by
+// Options.Regions.
 const Region = "local"
 
 // Options configures Start. The zero value is a working stack on a random
@@ -43,8 +44,13 @@ const Region = "local"
 type Options struct {
 	// Addr is the HTTP listen address; default "127.0.0.1:0" (a free port).
 	Addr string
-	// Nodes is how many SFU nodes to run.
+	// Nodes is how many SFU nodes to run (in each region).
 	Nodes int
+	// Regions names the local regions, each with its own gateway (HTTP port:
+	// Addr's for the first, the next ports for the others, or free ones),
+	// handlers and SFU nodes, all on one Redis, as AWS regions share the
+	// primary's. Default: one, "local".
+	Regions []string
 	// SPADir is the SPA build (spa/dist); "" or missing serves a page that
 	// says how to build it.
 	SPADir string
@@ -64,27 +70,37 @@ type Options struct {
 	SweepEvery time.Duration
 	// DrainTimeout bounds an SFU node's drain at Close; default 5s.
 	DrainTimeout time.Duration
-	Log          *slog.Logger
+	// AwayGrace is how long a participant whose socket dropped keeps their
+	// seat (tests shorten it); 0 = state.AwayGrace.
+	AwayGrace time.Duration
+	Log       *slog.Logger
 }
 
 // Stack is a running local veet.
 type Stack struct {
-	url     string
 	log     *slog.Logger
 	redis   *localRedis
 	state   *state.Store
 	tokens  *token.Signer
+	regions []*region
+	// pushHTTP carries the handlers' and nodes' @connections calls to our
+	// own ports; Close drops its idle connections before shutting them.
+	pushHTTP *http.Transport
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// region is one local region: a gateway on its own port with its handlers,
+// its SFU nodes and its sweep.
+type region struct {
+	name    string
+	url     string
 	gw      *gateway.Gateway
 	srv     *http.Server
 	nodes   *nodeSet
 	sweep   *sweeper
 	sweepFn gateway.Handler
-	// pushHTTP carries the handlers' and nodes' @connections calls to our
-	// own port; Close drops its idle connections before shutting the port.
-	pushHTTP *http.Transport
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // Start starts every part and returns once the HTTP port accepts
@@ -129,15 +145,12 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 	if s.tokens, err = token.New(secret); err != nil {
 		return s, fmt.Errorf("localstack: tokens: %w", err)
 	}
-
-	ln, err := net.Listen("tcp", opt.Addr)
-	if err != nil {
-		return s, fmt.Errorf("localstack: listen on %s: %w", opt.Addr, err)
+	names := opt.Regions
+	if len(names) == 0 {
+		names = []string{Region}
 	}
-	s.url = "http://" + reachable(ln.Addr().(*net.TCPAddr))
-
 	// Handlers and nodes push through the real SDK client, signed with
-	// static credentials, to this process's own @connections endpoint.
+	// static credentials, to this process's own @connections endpoints.
 	s.pushHTTP = http.DefaultTransport.(*http.Transport).Clone()
 	pusher := push.NewAPIGateway(aws.Config{
 		Region:      Region,
@@ -145,40 +158,88 @@ func Start(ctx context.Context, opt Options) (s *Stack, err error) {
 		HTTPClient:  &http.Client{Transport: s.pushHTTP},
 	})
 	cmds := bus.New(s.redis.client, opt.Log)
-	functions := newFunctions(handlerDeps{
-		state: s.state, bus: cmds, push: pusher, tokens: s.tokens,
-		callbackURL: s.url, log: opt.Log,
-	})
-	gopt := opt.Gateway
-	gopt.Functions = functions
-	gopt.Log = opt.Log
-	s.gw = gateway.New(gopt)
-
-	s.srv = &http.Server{
-		Handler:           s.routes(opt.SPADir),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(opt.Log.Handler(), slog.LevelWarn),
-	}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			opt.Log.Error("http server stopped", "err", err)
+	for i, name := range names {
+		addr, err := regionAddr(opt.Addr, i)
+		if err != nil {
+			return s, err
 		}
-	}()
-
-	if s.nodes, err = startNodes(ctx, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.Log); err != nil {
-		return s, err
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return s, fmt.Errorf("localstack: listen on %s: %w", addr, err)
+		}
+		r := &region{name: name, url: "http://" + reachable(ln.Addr().(*net.TCPAddr))}
+		s.regions = append(s.regions, r)
+		functions := newFunctions(handlerDeps{
+			state: s.state, bus: cmds, push: pusher, tokens: s.tokens, region: name,
+			callbackURL: r.url, awayGrace: opt.AwayGrace, log: opt.Log.With("region", name),
+		})
+		gopt := opt.Gateway
+		gopt.Functions = functions
+		gopt.Log = opt.Log
+		r.gw = gateway.New(gopt)
+		r.srv = &http.Server{
+			Handler:           s.routes(r, opt.SPADir),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(opt.Log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				opt.Log.Error("http server stopped", "region", name, "err", err)
+			}
+		}()
+		if r.nodes, err = startNodes(ctx, name, opt.Nodes, s.redis.client, pusher, opt.DrainTimeout, opt.Log); err != nil {
+			return s, err
+		}
+		r.sweepFn = functions("sweep")
+		r.sweep = startSweeper(r.sweepFn, opt.SweepEvery, opt.Log)
 	}
-	s.sweepFn = functions("sweep")
-	s.sweep = startSweeper(s.sweepFn, opt.SweepEvery, opt.Log)
-	opt.Log.Info("local stack started", "url", s.url, "redis", s.redis.describe(), "nodes", opt.Nodes)
+	opt.Log.Info("local stack started", "url", s.URL(), "regions", len(s.regions), "redis", s.redis.describe(), "nodes", opt.Nodes)
 	return s, nil
 }
 
-// URL is the stack's base URL, e.g. http://127.0.0.1:8080.
-func (s *Stack) URL() string { return s.url }
+// regionAddr is the listen address of region i: Addr for the first; the
+// ports after Addr's for the others (a free port when Addr's is 0).
+func regionAddr(addr string, i int) (string, error) {
+	if i == 0 {
+		return addr, nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("localstack: address %q: %w", addr, err)
+	}
+	p, _ := strconv.Atoi(port)
+	if p == 0 {
+		return net.JoinHostPort(host, "0"), nil
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+i)), nil
+}
 
-// WSURL is the WebSocket API's URL, e.g. ws://127.0.0.1:8080/ws.
-func (s *Stack) WSURL() string { return "ws" + s.url[len("http"):] + "/ws" }
+// URL is the first region's base URL, e.g. http://127.0.0.1:8080.
+func (s *Stack) URL() string { return s.regions[0].url }
+
+// WSURL is the first region's WebSocket API, e.g. ws://127.0.0.1:8080/ws.
+func (s *Stack) WSURL() string { return wsURL(s.regions[0].url) }
+
+// RegionWSURL is a region's WebSocket API ("" for an unknown region).
+func (s *Stack) RegionWSURL(name string) string {
+	for _, r := range s.regions {
+		if r.name == name {
+			return wsURL(r.url)
+		}
+	}
+	return ""
+}
+
+// RegionURLs are every region's base URL, by name, in order.
+func (s *Stack) RegionURLs() [][2]string {
+	out := make([][2]string, len(s.regions))
+	for i, r := range s.regions {
+		out[i] = [2]string{r.name, r.url}
+	}
+	return out
+}
+
+func wsURL(httpURL string) string { return "ws" + httpURL[len("http"):] + "/ws" }
 
 // Redis is the stack's Redis client (tests inspect room state with it).
 func (s *Stack) Redis() redis.UniversalClient { return s.redis.client }
@@ -189,30 +250,34 @@ func (s *Stack) State() *state.Store { return s.state }
 // Tokens is the stack's token signer.
 func (s *Stack) Tokens() *token.Signer { return s.tokens }
 
-// Sweep runs the "sweep" function now, as its schedule would (tests call it
-// instead of waiting for the next tick).
+// Sweep runs the first region's "sweep" function now, as its schedule would
+// (tests call it instead of waiting for the next tick).
 func (s *Stack) Sweep(ctx context.Context) error {
-	_, err := s.sweepFn(ctx, awsevents.APIGatewayWebsocketProxyRequest{})
+	_, err := s.regions[0].sweepFn(ctx, awsevents.APIGatewayWebsocketProxyRequest{})
 	return err
 }
 
-// Gateway is the local API Gateway.
-func (s *Stack) Gateway() *gateway.Gateway { return s.gw }
+// Gateway is the first region's local API Gateway.
+func (s *Stack) Gateway() *gateway.Gateway { return s.regions[0].gw }
 
 // Close stops the stack: sockets close with 1001 and their $disconnect
-// handlers run, then SFU nodes drain and deregister, then the HTTP port and
+// handlers run, then SFU nodes drain and deregister, then the HTTP ports and
 // Redis close. It is safe to call more than once.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		if s.sweep != nil {
-			s.sweep.stop()
+		for _, r := range s.regions {
+			if r.sweep != nil {
+				r.sweep.stop()
+			}
+			if r.gw != nil {
+				errs = append(errs, r.gw.Close(10*time.Second))
+			}
 		}
-		if s.gw != nil {
-			errs = append(errs, s.gw.Close(10*time.Second))
-		}
-		if s.nodes != nil {
-			errs = append(errs, s.nodes.stop())
+		for _, r := range s.regions {
+			if r.nodes != nil {
+				errs = append(errs, r.nodes.stop())
+			}
 		}
 		if s.pushHTTP != nil {
 			// A connection the transport dialed for a post that then went
@@ -220,10 +285,12 @@ func (s *Stack) Close() error {
 			// would wait 5 s for it (Go treats new connections as busy).
 			s.pushHTTP.CloseIdleConnections()
 		}
-		if s.srv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			errs = append(errs, s.srv.Shutdown(ctx))
-			cancel()
+		for _, r := range s.regions {
+			if r.srv != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				errs = append(errs, r.srv.Shutdown(ctx))
+				cancel()
+			}
 		}
 		if s.redis != nil {
 			errs = append(errs, s.redis.close())

@@ -28,7 +28,13 @@ need_go
 for dep in "$@"; do
   case "$dep" in
     redis) apt_install redis-server redis-server ;;
-    chromium) apt_install chromium chromium ;;
+    chromium)
+      apt_install chromium chromium
+      # Emoji (reactions) in the browser tests' pictures; the tests pass without.
+      if ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing fonts-noto-color-emoji (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null || echo "ensure-deps: no emoji font; pictures show boxes for reactions" >&2
+      fi ;;
     spa)
       need_node
       # npm ci only when the lock changed since the last install.

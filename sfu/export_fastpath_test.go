@@ -22,7 +22,7 @@ type SubscribeSide struct {
 // SubscribeSide reports on participant pid of room (ok false when it is
 // not on this node).
 func (n *Node) SubscribeSide(room events.RoomCode, pid events.ParticipantID) (s SubscribeSide, ok bool) {
-	r := n.room(room, false)
+	r := n.room(room)
 	if r == nil {
 		return s, false
 	}
@@ -32,9 +32,13 @@ func (n *Node) SubscribeSide(room events.RoomCode, pid events.ParticipantID) (s 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s.Batched, s.Feedbacks = p.tr.Batched(), p.tr.Feedbacks()
-	s.RTCPIn, _ = p.tr.RTCPIn()
-	for _, d := range p.downs {
+	ses := p.session
+	if ses == nil {
+		return s, false
+	}
+	s.Batched, s.Feedbacks = ses.tr.Batched(), ses.tr.Feedbacks()
+	s.RTCPIn, _ = ses.tr.RTCPIn()
+	for _, d := range ses.downs {
 		b, slow := d.dt.Sent()
 		s.Copies += b
 		s.PionCopy += slow

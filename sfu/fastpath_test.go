@@ -17,7 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 // Over UDP the node sends its subscribers' copies itself (AES-GCM SRTP,

@@ -16,10 +16,10 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/bus"
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/internal/state"
 	"github.com/veet-dev/veet/internal/testenv"
 	"github.com/veet-dev/veet/sfu"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
 const videoBps = 300_000
@@ -163,13 +163,20 @@ func (h *harness) clientIn(room events.RoomCode) *simpeer.Client {
 // joinAndPublish joins c and publishes microphone and camera.
 func (h *harness) joinAndPublish(c *simpeer.Client) {
 	h.t.Helper()
+	joinAndPublish(h.t, c)
+}
+
+// joinAndPublish joins c's current media session and publishes microphone
+// and camera.
+func joinAndPublish(t *testing.T, c *simpeer.Client) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Join(ctx); err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if _, err := c.Publish(ctx, videoBps, events.SourceMicrophone, events.SourceCamera); err != nil {
-		h.t.Fatalf("publish: %v", err)
+		t.Fatalf("publish: %v", err)
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/sfu"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
 func TestRedisDrainWaitsForRoomsThenDeregisters(t *testing.T) {
@@ -71,19 +71,42 @@ func TestRedisDrainTimeoutTellsParticipantsToReconnect(t *testing.T) {
 	}
 }
 
-func TestRedisGoneConnectionIsCleanedUp(t *testing.T) {
+func TestRedisGoneConnectionKeepsMediaUntilTheParticipantIsBack(t *testing.T) {
 	h := start(t)
 	pub, sub := h.pair()
 	// sub's socket vanishes (410 on push); the next event to it (the
-	// renegotiation for a new publisher) finds that out.
+	// renegotiation for a new publisher) finds that out. Its media stays:
+	// the client will be back on a new socket (or its seat expires and the
+	// signaling plane sends a leave).
 	h.pusher.Detach(sub)
 	third := h.client()
 	h.joinAndPublish(third)
-	eventually(t, "gone participant removed", func() error {
-		for _, x := range pub.Tracks() {
-			if x.ParticipantID == sub.ID {
-				return fmt.Errorf("%s's tracks are still listed", sub.ID)
-			}
+	eventually(t, "third receives sub", func() error { return receivesFrom(third, sub) })
+	if in := pub.In(trackID(sub, events.SourceMicrophone)); in == nil || !flowing(in) {
+		t.Fatal("a dropped socket stopped the participant's media")
+	}
+	// Back on a new socket, with the same session: it gets what it missed.
+	sub.Conn.ConnectionID += "-new"
+	h.pusher.Attach(sub)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sub.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "sub receives the newcomer", func() error { return receivesFrom(sub, third) })
+}
+
+func TestRedisResumingASessionTheNodeLacksIsTurnedDown(t *testing.T) {
+	h := start(t)
+	c := h.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Command(ctx, events.Command{Type: events.CmdJoin, Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "told to start anew", func() error {
+		if c.Seen(events.TypeMediaReconnect) == 0 {
+			return fmt.Errorf("no media_reconnect")
 		}
 		return nil
 	})

@@ -57,13 +57,19 @@ func ProcessCPU() time.Duration {
 // Handler serves /healthz and /metrics (the node's registry entry as JSON).
 // /healthz stays 200 while draining: a failing container health check would
 // get the task killed before its rooms have left; placement learns about
-// draining from the registry instead.
+// draining from the registry instead. It answers 503 while every push fails
+// (the node cannot reach its clients: no credentials, no route): such a node
+// should be replaced, not trusted with rooms.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
 		draining := n.draining
 		n.mu.Unlock()
+		if n.pushBroken() {
+			http.Error(w, "pushes to clients keep failing", http.StatusServiceUnavailable)
+			return
+		}
 		if draining {
 			_, _ = w.Write([]byte("draining\n"))
 			return

@@ -3,6 +3,12 @@
 // forwards each published track to everyone else in the room, and takes its
 // orders from its command channel (events/bus). Results and media events go
 // straight to the participant's WebSocket through events/push.
+//
+// A node also keeps its region's meetings alive: it heartbeats, watches its
+// peers' heartbeats and moves the rooms of a node that stopped (watch.go),
+// checks that it still owns each room it serves and drops those that moved
+// on (fencing), rebuilds a room Redis lost, and on SIGTERM moves its rooms
+// to other nodes before it stops (drain.go).
 package sfu
 
 import (
@@ -12,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,8 +30,12 @@ import (
 )
 
 const (
-	heartbeatEvery = 2 * time.Second
-	heartbeatTTL   = 6 * time.Second
+	// DefaultHeartbeat and DefaultHeartbeatTTL: a node beats three times a
+	// second and is taken for dead 1.2 s after its last beat, so its rooms
+	// move within about 1.5 s of a crash. Four beats fit in a TTL: a node
+	// must miss three in a row (a stall of a second) to be declared dead.
+	DefaultHeartbeat    = 300 * time.Millisecond
+	DefaultHeartbeatTTL = 1200 * time.Millisecond
 	// offerRetry is how long a subscribe offer may go unanswered before it
 	// is sent again.
 	offerRetry = 5 * time.Second
@@ -48,6 +59,9 @@ type Config struct {
 	// 127.0.0.1 when every PublicIP is a loopback address (local runs and
 	// tests then gather nothing else). Added after the first contract.
 	ListenIP string
+	// Heartbeat and HeartbeatTTL: how often the node writes its registry
+	// entry and how long the entry lives; 0 = the defaults.
+	Heartbeat, HeartbeatTTL time.Duration
 }
 
 // Node is one SFU node.
@@ -61,10 +75,23 @@ type Node struct {
 	// offerRetry is the package's, shortened by tests.
 	offerRetry time.Duration
 
+	// cmdLagMs is the longest command lag (ms) since TakeCommandLag.
+	cmdLagMs atomic.Int64
+
 	mu       sync.Mutex
 	rooms    map[events.RoomCode]*room
 	draining bool
-	closed   chan struct{} // closed when Run returned
+	// failing is the dead nodes whose rooms this node is moving now.
+	failing map[events.NodeID]bool
+	// healthySince is when the current unbroken run of heartbeats began,
+	// zero while they fail; lastBeat is the last that went through.
+	healthySince, lastBeat time.Time
+	closed                 chan struct{} // closed when Run returned
+
+	pushErrors atomic.Int32 // pushes failed in a row (not 410)
+	// cutOff makes heartbeats fail as if Redis were out of the node's
+	// reach (tests partition a node with it).
+	cutOff atomic.Bool
 }
 
 // New opens the node's ICE ports; Run starts serving.
@@ -82,6 +109,12 @@ func New(cfg Config) (*Node, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 100 * time.Second
 	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = DefaultHeartbeatTTL
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -98,6 +131,7 @@ func New(cfg Config) (*Node, error) {
 		load:       newLoadMeter(),
 		offerRetry: offerRetry,
 		rooms:      map[events.RoomCode]*room{},
+		failing:    map[events.NodeID]bool{},
 		closed:     make(chan struct{}),
 	}, nil
 }
@@ -109,48 +143,62 @@ func (n *Node) ID() events.NodeID { return n.cfg.NodeID }
 func (n *Node) UDPAddr() string { return n.media.udp.LocalAddr().String() }
 func (n *Node) TCPAddr() string { return n.media.tcp.Addr().String() }
 
-// Run registers the node, heartbeats and serves commands. When ctx ends it
-// drains: it takes no new rooms and returns once its rooms are empty or the
-// drain timeout passed, after closing what is left and deregistering.
+// Run registers the node, heartbeats, watches its peers and serves commands.
+// Redis being unreachable, for however long, never stops it: media keeps
+// flowing and the node catches up when Redis returns. When ctx ends it
+// drains: it moves its rooms to other nodes and returns once they are gone
+// (or the drain timeout passed), after closing what is left and
+// deregistering.
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.closed)
 	defer n.media.close()
-	if err := n.heartbeat(ctx); err != nil {
-		return fmt.Errorf("sfu: register: %w", err)
+	for n.beat(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sfu: never registered: %w", ctx.Err())
+		case <-time.After(n.cfg.Heartbeat):
+		}
 	}
 	n.log.Info("sfu node serving", "region", n.cfg.Region, "udp", n.UDPAddr(), "tcp", n.TCPAddr())
+	// Rooms a previous life of this node served are nobody's now.
+	go n.failover(context.WithoutCancel(ctx), n.cfg.NodeID)
 
 	// Commands keep flowing while draining: leaves and answers for the rooms
 	// still here matter until the end.
 	cmdCtx, stopCmds := context.WithCancel(context.WithoutCancel(ctx))
-	consumed := make(chan error, 1)
-	go func() { consumed <- n.bus.Consume(cmdCtx, n.cfg.NodeID, n.handle) }()
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		n.bus.Consume(cmdCtx, n.cfg.NodeID, n.handle)
+	}()
 
-	tick := time.NewTicker(heartbeatEvery)
+	tick := time.NewTicker(n.cfg.Heartbeat)
 	defer tick.Stop()
-	var runErr error
-serve:
-	for {
+	lastCheck := time.Now()
+	wasHealthy := true
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			break serve
-		case err := <-consumed:
-			runErr = fmt.Errorf("sfu: command channel: %w", err)
-			n.log.Error("command channel failed; stopping", "err", err)
-			break serve
 		case <-tick.C:
-			n.beat(ctx)
+			healthy := n.beat(ctx) == nil
+			if healthy {
+				n.watch(ctx)
+			}
+			// Ownership is checked every second, and at once when the node
+			// comes back from a lapse (a stall, a partition, a Redis outage):
+			// its rooms may have moved while it could not see.
+			if healthy && (!wasHealthy || time.Since(lastCheck) >= time.Second) {
+				n.checkOwnership(ctx)
+				lastCheck = time.Now()
+			}
+			wasHealthy = healthy
 		}
 	}
 
 	bg := context.WithoutCancel(ctx)
-	if runErr == nil {
-		n.drain(bg, tick.C)
-	}
+	n.drain(bg, tick.C)
 	stopCmds()
-	if runErr == nil {
-		<-consumed
-	}
+	<-consumed
 	// Deregister before telling anyone to reconnect: a client answers
 	// media_reconnect by joining again, and that join moves the room to a
 	// live node only once this one is gone from the registry.
@@ -159,58 +207,58 @@ serve:
 	if err := n.state.RemoveNode(rctx, n.cfg.NodeID); err != nil {
 		n.log.Warn("deregister failed", "err", err)
 	}
-	n.closeAll(bg, "node stopping")
+	n.closeAll(bg, &events.MediaReconnect{Reason: "node stopping"})
 	n.log.Info("sfu node stopped")
-	return runErr
+	return nil
 }
 
-// drain marks the node draining and waits for its rooms to empty.
-func (n *Node) drain(ctx context.Context, tick <-chan time.Time) {
+var errCutOff = errors.New("sfu: cut off from Redis")
+
+// beat heartbeats and keeps track of the node's health: an unbroken run of
+// beats, each within a TTL of the last, is what lets the node judge others.
+// A stall longer than the TTL (SIGSTOP, a long GC, a partition) breaks the
+// run as a failed beat does: the node may have been declared dead meanwhile.
+func (n *Node) beat(ctx context.Context) error {
+	now := time.Now()
 	n.mu.Lock()
-	n.draining = true
-	rooms := len(n.rooms)
-	n.mu.Unlock()
-	n.log.Info("sfu node draining", "rooms", rooms, "timeout", n.cfg.DrainTimeout.String())
-	deadline := time.NewTimer(n.cfg.DrainTimeout)
-	defer deadline.Stop()
-	poll := time.NewTicker(200 * time.Millisecond)
-	defer poll.Stop()
-	n.beat(ctx)
-	for {
-		select {
-		case <-deadline.C:
-			n.log.Warn("drain timeout; closing remaining rooms", "rooms", n.roomCount())
-			return
-		case <-tick:
-			n.beat(ctx)
-		case <-poll.C:
-			if n.roomCount() == 0 {
-				return
-			}
+	since := n.healthySince
+	if since.IsZero() || now.Sub(n.lastBeat) > n.cfg.HeartbeatTTL {
+		if !since.IsZero() {
+			n.log.Warn("heartbeat late: the node stalled past its TTL and may have been taken for dead",
+				"late", now.Sub(n.lastBeat).Round(time.Millisecond).String())
 		}
+		since = now
 	}
-}
-
-func (n *Node) roomCount() int {
+	n.mu.Unlock()
+	info := n.Info()
+	info.HealthySince = since.UnixMilli()
+	bctx, cancel := context.WithTimeout(ctx, n.cfg.HeartbeatTTL)
+	err := errCutOff
+	if !n.cutOff.Load() {
+		err = n.state.Heartbeat(bctx, info, n.cfg.HeartbeatTTL)
+	}
+	cancel()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return len(n.rooms)
-}
-
-// beat heartbeats, logging a failure: a node that misses beats for
-// heartbeatTTL looks dead and its rooms are moved elsewhere.
-func (n *Node) beat(ctx context.Context) {
-	if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
-		n.log.Warn("heartbeat failed", "err", err)
+	if err != nil {
+		if !n.healthySince.IsZero() && ctx.Err() == nil {
+			n.log.Warn("heartbeat failed; media keeps flowing, commands wait for Redis", "err", err)
+		}
+		n.healthySince = time.Time{}
+		return err
 	}
+	if n.healthySince.IsZero() && !n.lastBeat.IsZero() {
+		n.log.Info("heartbeat back", "after", now.Sub(n.lastBeat).Round(time.Millisecond).String())
+	}
+	n.healthySince, n.lastBeat = since, now
+	return nil
 }
 
-// heartbeat writes the node's registry entry with its current load.
-func (n *Node) heartbeat(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info := n.Info()
-	return n.state.Heartbeat(ctx, info, heartbeatTTL)
+// judge reports whether the node may declare others dead now.
+func (n *Node) judge(now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.healthySince.IsZero() && now.Sub(n.healthySince) > 2*n.cfg.HeartbeatTTL
 }
 
 // Info is the node's registry entry as of now.
@@ -235,20 +283,56 @@ func (n *Node) Info() events.NodeInfo {
 		out += b
 	}
 	l.BitrateBps, l.CPU = n.load.sample(out)
+	l.CommandLagMs = n.cmdLagMs.Load()
 	return events.NodeInfo{ID: n.cfg.NodeID, Region: n.cfg.Region, State: st, Load: l, UpdatedAt: time.Now().UnixMilli()}
 }
 
-// closeAll closes every room, telling whoever is still there to reconnect
-// their media (their room is re-placed on another node). Rooms close side by
-// side so a stopping node is done in about a second, however many it had.
-func (n *Node) closeAll(ctx context.Context, reason string) {
+// noteCommandLag keeps the longest time a command waited to be handled.
+func (n *Node) noteCommandLag(d time.Duration) {
+	for ms, cur := d.Milliseconds(), n.cmdLagMs.Load(); ms > cur && !n.cmdLagMs.CompareAndSwap(cur, ms); cur = n.cmdLagMs.Load() {
+	}
+}
+
+// TakeCommandLag returns the longest command lag (ms) since its last call
+// and starts over: the metrics publisher's sample.
+func (n *Node) TakeCommandLag() int64 { return n.cmdLagMs.Swap(0) }
+
+// pushWorked and pushFailed track whether the node can reach clients at all:
+// a node whose every push fails (no credentials, no route to API Gateway)
+// says so on /healthz instead of taking rooms it cannot serve.
+func (n *Node) pushWorked() { n.pushErrors.Store(0) }
+func (n *Node) pushFailed() { n.pushErrors.Add(1) }
+
+// pushBroken reports whether the last pushes all failed.
+func (n *Node) pushBroken() bool { return n.pushErrors.Load() >= 20 }
+
+// closeAll closes every room, telling whoever is still there reconnect
+// (their room is re-placed on another node). Rooms close side by side so a
+// stopping node is done in about a second, however many it had.
+func (n *Node) closeAll(ctx context.Context, reconnect *events.MediaReconnect) {
 	n.mu.Lock()
 	rooms := n.rooms
 	n.rooms = map[events.RoomCode]*room{}
 	n.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range rooms {
-		wg.Go(func() { r.close(ctx, reason) })
+		wg.Go(func() { r.close(ctx, reconnect) })
 	}
 	wg.Wait()
+}
+
+func (n *Node) roomList() []*room {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*room, 0, len(n.rooms))
+	for _, r := range n.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (n *Node) roomCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.rooms)
 }

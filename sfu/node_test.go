@@ -11,7 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 func TestRedisRoomForwardsEveryoneToEveryone(t *testing.T) {

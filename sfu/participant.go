@@ -4,61 +4,48 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/push"
-	"github.com/veet-dev/veet/sfu/forward"
 )
 
 const (
 	outQueue       = 64
-	gatherTimeout  = 3 * time.Second
+	workQueue      = 64
 	pushTimeout    = 5 * time.Second
 	enqueueTimeout = 2 * time.Second
-	offerAttempts  = 3
 )
 
-// down is one track forwarded to a participant.
-type down struct {
-	pub    *published
-	dt     *forward.DownTrack
-	sender *webrtc.RTPSender
-}
-
-// participant is one person's media on the node: the PeerConnection they
-// publish on and the one they receive everyone else on.
+// participant is one person in a room on the node: where their events go,
+// and their current media session (none for a participant who joined without
+// one). It outlives its sessions: a join with a new session replaces the
+// media, a join with the same one (a new socket) keeps it.
 type participant struct {
 	id   events.ParticipantID
 	room *room
 	log  *slog.Logger
-	sub  *webrtc.PeerConnection
-	tr   *forward.Transport // sub's send side
-	// conn is where events go; set once (a new socket means a new join).
-	conn events.ConnRef
+	// conn is where events go; a rejoin from a new socket moves it.
+	conn atomic.Pointer[events.ConnRef]
 
 	// Guarded by room.mu.
-	// joinSeq is the room seq its join command carried: a set_muted older
-	// than that describes an earlier session and is stale.
-	joinSeq  uint64
-	pub      *webrtc.PeerConnection
-	declared map[string]events.Source // browser track id → source, from publish offers
-	downs    map[trackKey]*down
-	pending  map[events.PeerTarget][]webrtc.ICECandidateInit
+	// joinSeq is the room seq its last join command carried: a set_muted
+	// older than that describes an earlier state and is stale.
+	joinSeq uint64
+	session *session
 
-	// negMu orders the subscribe connection's offer/answer steps.
-	negMu     sync.Mutex
-	offered   bool // an offer was ever sent
-	needOffer bool // tracks changed while an offer was out
-	offerSeq  int  // offers made, so a retry knows its offer is still the last
+	// work runs the participant's media commands one at a time, in order,
+	// away from the node's command loop: one person's ICE and DTLS never
+	// hold up another's commands, nor a host's mute.
+	work chan func()
 
-	negotiate chan struct{}
-	out       chan events.Event
+	out chan events.Event
+	// gone is set when a push found the connection gone (410): events are
+	// dropped until a join names a new one. The media stays: the client
+	// reconnects its socket and joins again with the same session.
+	gone      atomic.Bool
 	unsent    atomic.Int32 // events queued and not yet pushed
 	stalled   atomic.Bool  // an event was dropped since the last push went through
 	done      chan struct{}
@@ -66,39 +53,71 @@ type participant struct {
 	drained   chan struct{} // closed when the sender goroutine exits
 }
 
-func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) (*participant, error) {
-	sub, tr, err := r.node.media.newSubscriber()
-	if err != nil {
-		return nil, err
-	}
+func newParticipant(r *room, id events.ParticipantID, conn events.ConnRef) *participant {
 	p := &participant{
-		id: id, room: r, log: r.log.With("participant", id), sub: sub, tr: tr, conn: conn,
-		declared: map[string]events.Source{}, downs: map[trackKey]*down{},
-		pending:   map[events.PeerTarget][]webrtc.ICECandidateInit{},
-		negotiate: make(chan struct{}, 1), out: make(chan events.Event, outQueue),
+		id: id, room: r, log: r.log.With("participant", id),
+		work: make(chan func(), workQueue), out: make(chan events.Event, outQueue),
 		done: make(chan struct{}), drained: make(chan struct{}),
 	}
-	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		switch s {
-		case webrtc.PeerConnectionStateConnected:
-			// Keyframes asked for when the tracks were bound may have been
-			// sent before the connection could carry them.
-			p.requestKeyframes()
-		case webrtc.PeerConnectionStateFailed:
-			p.log.Warn("subscribe connection failed")
-		}
-	})
+	p.conn.Store(&conn)
 	go p.sendLoop()
-	go p.negotiateLoop()
-	return p, nil
+	go p.workLoop()
+	return p
 }
 
-// send queues an event for the participant's WebSocket, in order. A client
-// that cannot keep up for enqueueTimeout loses the event, loudly; until one
-// of its pushes goes through again, it loses further events at once, so a
-// stuck endpoint does not hold up its room's broadcasts or the node's
-// commands enqueueTimeout at a time.
+// connRef is where the participant's events go now.
+func (p *participant) connRef() events.ConnRef { return *p.conn.Load() }
+
+// setConn points the participant's events at a new socket.
+func (p *participant) setConn(c events.ConnRef) {
+	p.conn.Store(&c)
+	p.gone.Store(false)
+}
+
+// current is the participant's media session, nil without one.
+func (p *participant) current() *session {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	return p.session
+}
+
+// do queues media work for the participant; false when the queue is full
+// (a client flooding offers) or the participant is gone.
+func (p *participant) do(f func()) bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+	}
+	select {
+	case p.work <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *participant) workLoop() {
+	for {
+		select {
+		case <-p.done:
+			return
+		case f := <-p.work:
+			f()
+		}
+	}
+}
+
+// send queues an event for the participant's WebSocket, in order, stamped
+// with the room's epoch unless it names one (a media_reconnect names the
+// room's next). A client that cannot keep up for enqueueTimeout
+// loses the event, loudly; until one of its pushes goes through again, it
+// loses further events at once, so a stuck endpoint does not hold up its
+// room's broadcasts or the node's commands enqueueTimeout at a time.
 func (p *participant) send(e events.Event) {
+	if events.MetaOf(e).Epoch == 0 {
+		events.WithEpoch(p.room.epoch, e)
+	}
 	p.unsent.Add(1)
 	select {
 	case p.out <- e:
@@ -126,6 +145,15 @@ func (p *participant) send(e events.Event) {
 	p.unsent.Add(-1)
 }
 
+// sendCurrent sends a room-wide event as of the participant's current media
+// session, so that a client that moved on to another drops it.
+func (p *participant) sendCurrent(e events.Event) {
+	if s := p.current(); s != nil {
+		events.WithSession(s.id, e)
+	}
+	p.send(e)
+}
+
 func (p *participant) sendLoop() {
 	defer close(p.drained)
 	for {
@@ -135,19 +163,30 @@ func (p *participant) sendLoop() {
 		case <-p.done:
 			return
 		}
+		if p.gone.Load() {
+			p.unsent.Add(-1)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
-		err := push.Send(ctx, p.room.node.cfg.Push, p.conn, e)
+		to := p.connRef()
+		err := push.Send(ctx, p.room.node.cfg.Push, to, e)
 		cancel()
 		p.unsent.Add(-1)
 		switch {
 		case errors.Is(err, push.ErrGone):
-			p.log.Info("connection gone; closing media", "type", e.EventType())
-			go p.room.removeParticipant(p, "connection gone")
-			return
+			// The socket dropped; its $disconnect marks the participant
+			// reconnecting. Nothing more goes out until a join brings a
+			// new socket (unless one already did).
+			if p.connRef() == to {
+				p.log.Info("connection gone; dropping events until the participant joins again", "type", e.EventType())
+				p.gone.Store(true)
+			}
 		case err != nil:
 			p.log.Warn("push failed", "type", e.EventType(), "err", err)
+			p.room.node.pushFailed()
 		default:
 			p.stalled.Store(false)
+			p.room.node.pushWorked()
 		}
 	}
 }
@@ -164,205 +203,67 @@ func (p *participant) flush(ctx context.Context, deadline time.Time) {
 	}
 }
 
-// requestKeyframes asks the publisher of every video the participant
-// receives for a keyframe.
-func (p *participant) requestKeyframes() {
+// startSession replaces the participant's media with a fresh session (the
+// old one's connections close).
+func (p *participant) startSession(id string) error {
+	s, err := newSession(p, id)
+	if err != nil {
+		return err
+	}
 	p.room.mu.Lock()
-	recvs := make([]*forward.Receiver, 0, len(p.downs))
-	for _, d := range p.downs {
-		recvs = append(recvs, d.pub.recv)
+	if p.isClosed() || p.room.parts[p.id] != p {
+		p.room.mu.Unlock()
+		s.close()
+		return events.Errorf(events.CodeNotJoined, "participant left")
 	}
+	old := p.session
+	p.session = s
+	changed := p.room.dropTracksOf(p.id)
+	tracks := p.room.trackList()
 	p.room.mu.Unlock()
-	for _, r := range recvs {
-		r.RequestKeyframe()
+	if old != nil {
+		old.close()
 	}
-}
-
-// renegotiate asks for a new subscribe offer; requests coalesce.
-func (p *participant) renegotiate() {
-	select {
-	case p.negotiate <- struct{}{}:
-	default:
-	}
-}
-
-func (p *participant) negotiateLoop() {
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-p.negotiate:
-			if err := p.offer(); err != nil && !p.isClosed() {
-				p.log.Warn("subscribe offer failed", "err", err)
-			}
-		}
-	}
-}
-
-// offer brings the subscribe connection's senders in line with the room's
-// tracks and sends a SubscribeOffer when anything changed. With an offer
-// still unanswered it only notes that another is due.
-func (p *participant) offer() error {
-	p.negMu.Lock()
-	defer p.negMu.Unlock()
-	if p.sub.SignalingState() != webrtc.SignalingStateStable {
-		p.needOffer = true
-		return nil
-	}
-	tracks, changed, err := p.syncDowns()
+	p.log.Info("media session started", "session", id, "replaces", sessionID(old), "tracks", len(tracks))
 	if changed {
-		// Owed until an offer is out: a failure from here on leaves the
-		// senders changed, and the next attempt must still offer them.
-		p.needOffer = true
+		p.room.tracksChanged()
 	}
-	if err != nil {
-		return err
-	}
-	if !p.needOffer || (len(tracks) == 0 && !p.offered) {
-		return nil
-	}
-	offer, err := p.sub.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	gathered := webrtc.GatheringCompletePromise(p.sub)
-	if err := p.sub.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	waitGathering(gathered)
-	p.needOffer = false
-	p.offered = true
-	p.offerSeq++
-	// The queued event is marshalled (and marked) by the sender goroutine:
-	// keep a separate copy for resending.
-	offerEv := events.SubscribeOffer{SDP: p.sub.LocalDescription().SDP, Tracks: tracks}
-	first := offerEv
-	p.send(&first)
-	p.watchOffer(p.offerSeq, offerEv, 1)
+	p.sendCurrent(&events.Tracks{Tracks: tracks})
+	s.renegotiate()
 	return nil
 }
 
-// watchOffer sends an offer again while it is unanswered: after the node's
-// offerRetry a few times, then every four. Its push may have been lost, or
-// the client's answer; a client that did get it answers the copy the same
-// way. So a participant is never left for good without the room's tracks.
-func (p *participant) watchOffer(seq int, e events.SubscribeOffer, attempt int) {
-	wait := p.room.node.offerRetry
-	if attempt >= offerAttempts {
-		wait *= 4
-	}
-	time.AfterFunc(wait, func() {
-		p.negMu.Lock()
-		defer p.negMu.Unlock()
-		if p.isClosed() || p.offerSeq != seq || p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
-			return
-		}
-		switch {
-		case attempt < offerAttempts:
-			p.log.Info("subscribe offer unanswered; sending it again", "attempt", attempt+1)
-		case attempt == offerAttempts:
-			p.log.Warn("subscribe offer never answered; sending it again less often", "attempts", attempt)
-		}
-		again := e
-		p.send(&again)
-		p.watchOffer(seq, e, attempt+1)
-	})
-}
-
-// syncDowns adds a sender for every track of the others the participant
-// does not get yet and removes those whose track ended. It returns what the
-// participant receives after the change.
-func (p *participant) syncDowns() ([]events.Track, bool, error) {
-	r := p.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	changed := false
-	for k, d := range p.downs {
-		if r.tracks[k] != d.pub {
-			d.pub.recv.RemoveDown(d.dt)
-			if err := p.sub.RemoveTrack(d.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
-				p.log.Warn("remove sender", "err", err)
-			}
-			delete(p.downs, k)
-			changed = true
-		}
-	}
-	for k, pub := range r.tracks {
-		if k.pid == p.id || p.downs[k] != nil {
-			continue
-		}
-		recv := pub.recv
-		dt := p.tr.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
-		sender, err := p.sub.AddTrack(dt)
-		if err != nil {
-			return nil, changed, err
-		}
-		recv.AddDown(dt)
-		p.downs[k] = &down{pub: pub, dt: dt, sender: sender}
-		go readSenderRTCP(sender, dt)
-		changed = true
-	}
-	tracks := make([]events.Track, 0, len(p.downs))
-	for _, d := range p.downs {
-		t := d.pub.info
-		t.Muted = r.muted[d.pub.key]
-		tracks = append(tracks, t)
-	}
-	sortTracks(tracks)
-	return tracks, changed, nil
-}
-
-// answer applies the participant's answer to the last subscribe offer.
-func (p *participant) answer(sdp string) error {
-	p.negMu.Lock()
-	defer p.negMu.Unlock()
-	if p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
-		if p.offered {
-			// A client answers a resent copy of an offer too: its answer to
-			// the first one may just have been slow.
-			p.log.Info("subscribe answer ignored: no offer is waiting")
-			return nil
-		}
-		return events.Errorf(events.CodeBadRequest, "no subscribe offer is waiting for an answer")
-	}
-	if mediaSections(sdp) < mediaSections(p.sub.PendingLocalDescription().SDP) {
-		// An answer has one section per section of its offer: this one is
-		// for an earlier offer (a resent copy answered late) and must not
-		// stand for the offer that added tracks since.
-		p.log.Info("subscribe answer to an earlier offer ignored")
-		return nil
-	}
-	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-		return events.Errorf(events.CodeBadRequest, "subscribe answer: %v", err)
-	}
-	p.flushCandidates(events.TargetSubscribe, p.sub)
-	if p.needOffer {
-		p.renegotiate()
-	}
-	return nil
-}
-
-// mediaSections counts an SDP's m= lines.
-func mediaSections(sdp string) int {
-	n := strings.Count(sdp, "\nm=")
-	if strings.HasPrefix(sdp, "m=") {
-		n++
-	}
-	return n
-}
-
-// flushCandidates adds candidates that arrived before the connection had
-// the remote description they belong to.
-func (p *participant) flushCandidates(target events.PeerTarget, pc *webrtc.PeerConnection) {
+// sessionEnded is called when a session's subscribe connection failed or
+// closed. The client starts a new one when it notices (or has already); on
+// a node that handed the room over, it was the client closing its old
+// session, and the participant leaves this node with it.
+func (p *participant) sessionEnded(s *session) {
 	p.room.mu.Lock()
-	cands := p.pending[target]
-	delete(p.pending, target)
-	p.room.mu.Unlock()
-	for _, c := range cands {
-		if err := pc.AddICECandidate(c); err != nil {
-			p.log.Warn("queued candidate refused", "target", target, "err", err)
-		}
+	current := p.session == s
+	if current {
+		p.session = nil
 	}
+	changed := current && p.room.dropTracksOf(p.id)
+	p.room.mu.Unlock()
+	s.close()
+	if !current {
+		return
+	}
+	if p.room.handedOver.Load() {
+		p.room.removeParticipant(p, "media session closed after hand-over")
+		return
+	}
+	p.log.Info("media session ended", "session", s.id)
+	if changed {
+		p.room.tracksChanged()
+	}
+}
+
+func sessionID(s *session) string {
+	if s == nil {
+		return ""
+	}
+	return s.id
 }
 
 func (p *participant) isClosed() bool {
@@ -379,28 +280,11 @@ func (p *participant) close() {
 	p.closeOnce.Do(func() {
 		close(p.done)
 		p.room.mu.Lock()
-		pub := p.pub
-		downs := p.downs
-		p.downs = map[trackKey]*down{}
+		s := p.session
+		p.session = nil
 		p.room.mu.Unlock()
-		for _, d := range downs {
-			d.pub.recv.RemoveDown(d.dt)
+		if s != nil {
+			s.close()
 		}
-		// Closing waits for pion's goroutines; nobody needs to wait for it.
-		go func() {
-			if pub != nil {
-				_ = pub.Close()
-			}
-			_ = p.sub.Close()
-		}()
 	})
-}
-
-func waitGathering(done <-chan struct{}) {
-	t := time.NewTimer(gatherTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
 }

@@ -10,15 +10,22 @@ import (
 )
 
 // publish applies a publish offer (the first, or a renegotiation that adds
-// or removes tracks) and returns the answer SDP.
-func (p *participant) publish(offerSDP string, tracks []events.TrackInfo) (string, error) {
+// or removes tracks) and returns the answer SDP. The same offer again (a
+// client resending it after a reconnect) gets the same answer.
+func (s *session) publish(offerSDP string, tracks []events.TrackInfo) (string, error) {
+	p := s.p
 	r := p.room
 	r.mu.Lock()
 	for _, t := range tracks {
-		p.declared[t.TrackID] = t.Source
+		s.declared[t.TrackID] = t.Source
 	}
-	pc := p.pub
+	pc := s.pub
 	r.mu.Unlock()
+	if pc != nil {
+		if rd, ld := pc.RemoteDescription(), pc.LocalDescription(); rd != nil && ld != nil && rd.SDP == offerSDP {
+			return ld.SDP, nil
+		}
+	}
 
 	fresh := pc == nil
 	if fresh {
@@ -27,24 +34,24 @@ func (p *participant) publish(offerSDP string, tracks []events.TrackInfo) (strin
 		if err != nil {
 			return "", err
 		}
-		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { p.onTrack(pc, t, recv) })
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			if s != webrtc.PeerConnectionStateFailed && s != webrtc.PeerConnectionStateClosed {
+		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.onTrack(pc, t, recv) })
+		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+			if st != webrtc.PeerConnectionStateFailed && st != webrtc.PeerConnectionStateClosed {
 				return
 			}
 			// Its tracks end with it (subscribers are renegotiated without
 			// them), and the next publish offer starts a fresh connection.
 			r.mu.Lock()
-			current := p.pub == pc
+			current := s.pub == pc
 			if current {
-				p.pub = nil
+				s.pub = nil
 			}
 			r.mu.Unlock()
-			if s == webrtc.PeerConnectionStateFailed {
-				p.log.Warn("publish connection failed; closing it")
+			if st == webrtc.PeerConnectionStateFailed {
+				p.log.Warn("publish connection failed; closing it", "session", s.id)
 				go pc.Close()
-			} else if current && !p.isClosed() {
-				p.log.Info("publish connection closed by the client")
+			} else if current && !s.isClosed() {
+				p.log.Info("publish connection closed by the client", "session", s.id)
 			}
 		})
 	}
@@ -68,25 +75,26 @@ func (p *participant) publish(offerSDP string, tracks []events.TrackInfo) (strin
 	waitGathering(gathered)
 	if fresh {
 		r.mu.Lock()
-		closed := r.parts[p.id] != p
+		closed := r.parts[p.id] != p || p.session != s
 		if !closed {
-			p.pub = pc
+			s.pub = pc
 		}
 		r.mu.Unlock()
 		if closed {
 			_ = pc.Close()
-			return "", events.Errorf(events.CodeNotJoined, "participant left")
+			return "", events.Errorf(events.CodeNotJoined, "media session ended")
 		}
 	}
-	p.flushCandidates(events.TargetPublish, pc)
+	s.flushCandidates(events.TargetPublish, pc)
 	return pc.LocalDescription().SDP, nil
 }
 
 // onTrack starts forwarding a track the participant began to publish.
-func (p *participant) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	p := s.p
 	r := p.room
 	r.mu.Lock()
-	source := p.declared[t.ID()]
+	source := s.declared[t.ID()]
 	if source == "" {
 		source = p.guessSource(t.Kind())
 		p.log.Warn("track not declared in publish offer; guessing its source", "track", t.ID(), "source", source)
@@ -120,7 +128,7 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, 
 		},
 	})
 	pub := &published{key: trackKey{p.id, source}, recv: fr, info: subscriberTrack(p.id, source, t.Kind()), rid: t.RID()}
-	if r.participant(p.id) != p {
+	if p.current() != s {
 		return
 	}
 	r.addTrack(pub)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/veet-dev/veet/events"
@@ -26,11 +27,13 @@ type published struct {
 	rid  string       // simulcast layer name, "" without simulcast
 }
 
-// room is one meeting's media on this node.
+// room is one meeting's media on this node, under one placement epoch: a
+// room placed here again later is a new room.
 type room struct {
-	code events.RoomCode
-	node *Node
-	log  *slog.Logger
+	code  events.RoomCode
+	epoch uint64
+	node  *Node
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	bcastMu sync.Mutex // orders room-wide events; taken before mu
@@ -39,6 +42,13 @@ type room struct {
 	muted   map[trackKey]bool
 	mutedAt map[trackKey]uint64 // room seq of the last set_muted applied per source
 	closed  bool
+	// meta is the room's settings as the signaling plane last sent them: what
+	// the node rebuilds the meeting from if Redis loses it.
+	meta *events.RoomMeta
+	// handedOver is set when this (draining) node moved the room to another:
+	// it keeps serving the sessions it has until their clients close them
+	// (make-before-break), and is no longer fenced off for not owning it.
+	handedOver atomic.Bool
 
 	retiredBytes uint64 // forwarded by tracks that ended, for the load figure
 
@@ -50,9 +60,9 @@ type room struct {
 // shutdown stops the room's background work.
 func (r *room) shutdown() { r.stopOnce.Do(func() { close(r.stop) }) }
 
-func newRoom(n *Node, code events.RoomCode) *room {
+func newRoom(n *Node, code events.RoomCode, epoch uint64) *room {
 	r := &room{
-		code: code, node: n, log: n.log.With("room", code),
+		code: code, epoch: epoch, node: n, log: n.log.With("room", code, "epoch", epoch),
 		parts: map[events.ParticipantID]*participant{}, tracks: map[trackKey]*published{},
 		muted: map[trackKey]bool{}, mutedAt: map[trackKey]uint64{}, stop: make(chan struct{}),
 	}
@@ -60,27 +70,16 @@ func newRoom(n *Node, code events.RoomCode) *room {
 	return r
 }
 
-// room returns the room, creating it when create is set.
-func (n *Node) room(code events.RoomCode, create bool) *room {
+// room returns the room, nil when the node has none of that code.
+func (n *Node) room(code events.RoomCode) *room {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	r := n.rooms[code]
-	if r == nil && create {
-		if n.draining {
-			// Placement should not send new rooms here; serve it anyway
-			// rather than fail a user, and say so.
-			n.log.Warn("new room while draining", "room", code)
-		}
-		r = newRoom(n, code)
-		n.rooms[code] = r
-	}
-	return r
+	return n.rooms[code]
 }
 
 // dropIfEmpty forgets the room once its last participant left.
 func (n *Node) dropIfEmpty(r *room) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	r.mu.Lock()
 	empty := len(r.parts) == 0
 	if empty {
@@ -91,12 +90,40 @@ func (n *Node) dropIfEmpty(r *room) {
 		delete(n.rooms, r.code)
 		r.shutdown()
 	}
+	n.mu.Unlock()
+	if empty {
+		r.log.Debug("room closed: empty")
+	}
 }
 
 func (r *room) participant(id events.ParticipantID) *participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.parts[id]
+}
+
+// participants is everyone in the room now.
+func (r *room) participants() []*participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*participant, 0, len(r.parts))
+	for _, p := range r.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+// sessions is how many participants have media here.
+func (r *room) sessions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.parts {
+		if p.session != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // counts returns participants, tracks and bytes forwarded so far.
@@ -108,6 +135,20 @@ func (r *room) counts() (int, int, uint64) {
 		out += t.recv.Stats().BytesOut
 	}
 	return len(r.parts), len(r.tracks), out + r.retiredBytes
+}
+
+// setMeta keeps the room's settings; an older copy than the one held (by
+// room seq) is ignored.
+func (r *room) setMeta(m *events.RoomMeta) {
+	if m == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.meta == nil || m.Seq >= r.meta.Seq {
+		cp := *m
+		r.meta = &cp
+	}
 }
 
 // addTrack starts forwarding pub, replacing the participant's earlier track
@@ -140,6 +181,20 @@ func (r *room) removeTrack(pub *published) {
 	}
 }
 
+// dropTracksOf stops forwarding every track of pid; reports whether it had
+// any. Call with r.mu.
+func (r *room) dropTracksOf(pid events.ParticipantID) bool {
+	changed := false
+	for k, t := range r.tracks {
+		if k.pid == pid {
+			delete(r.tracks, k)
+			r.retiredBytes += t.recv.Stats().BytesOut
+			changed = true
+		}
+	}
+	return changed
+}
+
 // setMuted starts or stops forwarding one source at once; a source that is
 // not published yet starts in that state. seq orders it against the other
 // set_muted commands of the source (see events.Command.Seq): an older one
@@ -165,6 +220,12 @@ func (r *room) setMuted(p *participant, source events.Source, muted bool, seq ui
 	return true
 }
 
+func (r *room) isMuted(pid events.ParticipantID, s events.Source) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.muted[trackKey{pid, s}]
+}
+
 // tracksChanged renegotiates every subscriber and tells everyone; a room
 // being closed tells nobody.
 func (r *room) tracksChanged() {
@@ -174,7 +235,9 @@ func (r *room) tracksChanged() {
 		return
 	}
 	for _, p := range r.parts {
-		p.renegotiate()
+		if s := p.session; s != nil {
+			s.renegotiate()
+		}
 	}
 	r.mu.Unlock()
 	r.broadcastTracks()
@@ -208,17 +271,11 @@ func (r *room) broadcast(mk func() events.Event) {
 	r.sendAll(mk)
 }
 
-// sendAll queues an event for everyone. Queueing may wait on a slow
-// client, so not under the room's lock.
+// sendAll queues an event for everyone, as of their current media session.
+// Queueing may wait on a slow client, so not under the room's lock.
 func (r *room) sendAll(mk func() events.Event) {
-	r.mu.Lock()
-	parts := make([]*participant, 0, len(r.parts))
-	for _, p := range r.parts {
-		parts = append(parts, p)
-	}
-	r.mu.Unlock()
-	for _, p := range parts {
-		p.send(mk())
+	for _, p := range r.participants() {
+		p.sendCurrent(mk())
 	}
 }
 
@@ -241,14 +298,7 @@ func (r *room) removeParticipant(p *participant, reason string) {
 			delete(r.mutedAt, k)
 		}
 	}
-	changed := false
-	for k, t := range r.tracks {
-		if k.pid == p.id {
-			delete(r.tracks, k)
-			r.retiredBytes += t.recv.Stats().BytesOut
-			changed = true
-		}
-	}
+	changed := r.dropTracksOf(p.id)
 	r.mu.Unlock()
 	p.close()
 	r.log.Info("participant left", "participant", p.id, "reason", reason)
@@ -258,19 +308,18 @@ func (r *room) removeParticipant(p *participant, reason string) {
 	r.node.dropIfEmpty(r)
 }
 
-// close ends everyone's media in the room.
-func (r *room) close(ctx context.Context, reason string) {
+// close ends everyone's media in the room. With a reconnect event, everyone
+// is told it first (their room is re-placed elsewhere), and the pushes get
+// one second together.
+func (r *room) close(ctx context.Context, reconnect *events.MediaReconnect) {
 	r.mu.Lock()
 	r.closed = true
-	parts := make([]*participant, 0, len(r.parts))
-	for _, p := range r.parts {
-		parts = append(parts, p)
-	}
 	r.mu.Unlock()
-	if reason != "" {
-		// Tell everyone first, then give all the pushes one second together.
+	parts := r.participants()
+	if reconnect != nil {
 		for _, p := range parts {
-			p.send(&events.MediaReconnect{Reason: reason})
+			e := *reconnect
+			p.send(&e)
 		}
 		deadline := time.Now().Add(time.Second)
 		for _, p := range parts {

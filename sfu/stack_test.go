@@ -2,17 +2,17 @@ package sfu_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/internal/peer"
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/internal/testenv"
 	"github.com/veet-dev/veet/localstack"
 	"github.com/veet-dev/veet/localstack/wsclient"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
 // wsPeer is a simulated participant whose signaling goes through the whole
@@ -35,20 +35,10 @@ func newWSPeer(t *testing.T, s *localstack.Stack, name string, room events.RoomC
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(ctx context.Context, cmd events.Command) error {
-		var err error
-		switch cmd.Type {
-		case events.CmdPublishOffer:
-			_, err = ws.Send("publish_offer", map[string]any{"sdp": cmd.SDP, "tracks": cmd.Tracks})
-		case events.CmdSubscribeAnswer:
-			_, err = ws.Send("subscribe_answer", map[string]any{"sdp": cmd.SDP})
-		case events.CmdCandidate:
-			_, err = ws.Send("candidate", map[string]any{"target": cmd.Target, "candidate": cmd.Candidate})
-		default:
-			err = fmt.Errorf("no client action for %s", cmd.Type)
-		}
+	send := peer.AsMessages(func(action string, fields map[string]any) error {
+		_, err := ws.Send(action, fields)
 		return err
-	}
+	})
 	c, err := simpeer.New(api, room, send)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +88,7 @@ func TestStackTwoPeopleSeeAndHearEachOther(t *testing.T) {
 	reply(t, creator, creator.MustSend(t, "create", map[string]any{"title": "media"}), "created", &created)
 	host := newWSPeer(t, s, "host", created.Code)
 	var joined events.Joined
-	reply(t, host.ws, host.ws.MustSend(t, "join", map[string]any{"code": created.Code, "name": "Host", "token": created.HostToken, "micOn": true, "camOn": true}), "joined", &joined)
+	reply(t, host.ws, host.ws.MustSend(t, "join", map[string]any{"code": created.Code, "name": "Host", "token": created.HostToken, "micOn": true, "camOn": true, "session": host.Session()}), "joined", &joined)
 	host.ID = joined.You.ID
 
 	// A guest knocks, is admitted and joins.
@@ -111,7 +101,7 @@ func TestStackTwoPeopleSeeAndHearEachOther(t *testing.T) {
 	if err := guest.ws.WaitFor(t, "admitted").Decode(&admitted); err != nil {
 		t.Fatal(err)
 	}
-	reply(t, guest.ws, guest.ws.MustSend(t, "join", map[string]any{"code": created.Code, "name": "Guest", "token": admitted.Token, "micOn": true, "camOn": true}), "joined", &joined)
+	reply(t, guest.ws, guest.ws.MustSend(t, "join", map[string]any{"code": created.Code, "name": "Guest", "token": admitted.Token, "micOn": true, "camOn": true, "session": guest.Session()}), "joined", &joined)
 	guest.ID = joined.You.ID
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

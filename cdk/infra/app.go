@@ -12,6 +12,19 @@ type Deployment struct {
 	Global   *GlobalStack
 }
 
+// Stacks lists every stack: the regions (primary first), the peering routes,
+// the global stack.
+func (d *Deployment) Stacks() []awscdk.Stack {
+	var out []awscdk.Stack
+	for _, r := range d.Regions {
+		out = append(out, r.Stack)
+	}
+	for _, p := range d.Peerings {
+		out = append(out, p.Stack)
+	}
+	return append(out, d.Global.Stack)
+}
+
 // Build adds veet's stacks to app and applies the cdk-nag AwsSolutions
 // checks with this project's justified suppressions. Stacks:
 //
@@ -32,6 +45,9 @@ func Build(app awscdk.App, cfg Config) *Deployment {
 		d.Peerings = append(d.Peerings, newPeeringRoutesStack(app, cfg, primary, r))
 	}
 	d.Global = newGlobalStack(app, cfg, d.Regions)
+	for _, s := range d.Stacks() {
+		logProviderHandlers(s)
+	}
 	applyNag(app, d)
 	return d
 }

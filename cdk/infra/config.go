@@ -6,6 +6,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,11 +34,26 @@ type Config struct {
 	HostedZoneID   string `json:"hostedZoneId"`
 	HostedZoneName string `json:"hostedZoneName"`
 
-	SFU   SFUConfig   `json:"sfu"`
-	Redis RedisConfig `json:"redis"`
+	SFU       SFUConfig       `json:"sfu"`
+	Redis     RedisConfig     `json:"redis"`
+	Signaling SignalingConfig `json:"signaling"`
 
-	// NATGateways per region VPC. One is the cheap default; use one per AZ
-	// (2) when an AZ outage must not cut the Lambdas off @connections.
+	// SecretsGeneration is handed to every Lambda and SFU task as
+	// VEET_SECRETS_GENERATION: they read their secrets at start, so raising
+	// it and deploying starts every one afresh with the secrets' current
+	// values (docs/deploy.md, rotating secrets).
+	SecretsGeneration int `json:"secretsGeneration"`
+
+	// AlarmEmail, when set, is subscribed to each region's alarm topic
+	// (it confirms the subscription by mail). Without it the topic exists
+	// and operators subscribe whatever they use (docs/deploy.md).
+	AlarmEmail string `json:"alarmEmail"`
+
+	// NATGateways per region VPC: one per availability zone (2) by default,
+	// so an AZ outage never cuts the Lambdas off @connections, which is a
+	// public endpoint reached only through NAT. 1 is the cheaper setting for
+	// trials (one NAT, $0.045/h less per region), at the price of that
+	// single point. See network.go for what else the Lambdas reach.
 	NATGateways int `json:"natGateways"`
 
 	// Paths, relative to the cdk/ directory unless absolute.
@@ -58,6 +74,23 @@ type SFUConfig struct {
 	MinTasks         int `json:"minTasks"`
 	MaxTasks         int `json:"maxTasks"`
 	TargetCPUPercent int `json:"targetCpuPercent"` // CPU target-tracking goal
+	// TargetParticipants and TargetForwardedMbps are per-node goals for
+	// target tracking on the nodes' own metrics, beside CPU; 0 turns one
+	// off. Forwarding cost is per packet copy, so participants (each
+	// receiving everyone else) and forwarded bandwidth lead CPU.
+	TargetParticipants  int `json:"targetParticipants"`
+	TargetForwardedMbps int `json:"targetForwardedMbps"`
+	// ScaleInProtectionMinutes is the longest a node hosting rooms keeps
+	// its task out of scale-in and deployments (sfu/cmd/sfu/protection.go);
+	// 0 turns protection off. A deployment waits at most this long for a
+	// busy old task, so keep it well under CloudFormation's wait for a
+	// service to stabilize (3 h).
+	ScaleInProtectionMinutes int `json:"scaleInProtectionMinutes"`
+	// PublicIPFallback is where an SFU task learns its public IP when its
+	// own network interface cannot tell it (the task's IAM role or the EC2
+	// API failing): "" (the default) stops the task with a clear error
+	// instead; "stun:host:port" asks a STUN server, an outside dependency.
+	PublicIPFallback string `json:"publicIpFallback"`
 	// HealthCheck is the container health check in ECS form ("CMD" or
 	// "CMD-SHELL" first). The SFU image is distroless (no shell, no wget),
 	// so the default runs the binary itself, which probes its own /healthz
@@ -70,6 +103,28 @@ type RedisConfig struct {
 	NodeType string `json:"nodeType"`
 	// Replicas per shard; at least 1, because multi-AZ failover needs one.
 	Replicas int `json:"replicas"`
+}
+
+// SignalingConfig limits what the WebSocket API lets through to the
+// Lambdas (limits.go says why these limits and where they sit).
+type SignalingConfig struct {
+	// RateLimit and BurstLimit are the stage's default throttle, applied
+	// to each route on its own (messages per second; burst is the bucket).
+	RateLimit  int `json:"rateLimit"`
+	BurstLimit int `json:"burstLimit"`
+	// ConnectRateLimit/ConnectBurstLimit throttle $connect (new sockets),
+	// CreateRateLimit/CreateBurstLimit the create route (new meetings).
+	ConnectRateLimit  int `json:"connectRateLimit"`
+	ConnectBurstLimit int `json:"connectBurstLimit"`
+	CreateRateLimit   int `json:"createRateLimit"`
+	CreateBurstLimit  int `json:"createBurstLimit"`
+	// ExecutionLogLevel of the API's execution logs: ERROR (default), INFO
+	// (a few lines per message: for investigations) or OFF.
+	ExecutionLogLevel string `json:"executionLogLevel"`
+	// ReservedConcurrency gives each function its own share of the
+	// account's Lambda concurrency (limits.go); turn it off in an account
+	// whose concurrency quota is below their sum + 100.
+	ReservedConcurrency bool `json:"reservedConcurrency"`
 }
 
 // Ports and names the other components rely on; fixed, not configuration.
@@ -89,10 +144,18 @@ func DefaultConfig() Config {
 		SFU: SFUConfig{
 			CPU: 1024, MemoryMiB: 2048,
 			MinTasks: 1, MaxTasks: 10, TargetCPUPercent: 60,
+			ScaleInProtectionMinutes: 60, TargetParticipants: 60, TargetForwardedMbps: 300,
 			HealthCheck: []string{"CMD", "/sfu", "-healthcheck"},
 		},
-		Redis:                   RedisConfig{NodeType: "cache.t4g.small", Replicas: 1},
-		NATGateways:             1,
+		Redis: RedisConfig{NodeType: "cache.t4g.small", Replicas: 1},
+		Signaling: SignalingConfig{
+			RateLimit: 500, BurstLimit: 1000,
+			ConnectRateLimit: 50, ConnectBurstLimit: 100,
+			CreateRateLimit: 10, CreateBurstLimit: 20,
+			ExecutionLogLevel: "ERROR", ReservedConcurrency: true,
+		},
+		NATGateways:             maxAZs,
+		SecretsGeneration:       1,
 		LambdaAssetDir:          "../build/lambdas",
 		SPADir:                  "../spa/dist",
 		RepoRoot:                "..",
@@ -142,7 +205,8 @@ func applyContext(cfg *Config, ctx ContextGetter) error {
 	strs := map[string]*string{
 		"account": &cfg.Account, "globalRegion": &cfg.GlobalRegion,
 		"domain": &cfg.Domain, "hostedZoneId": &cfg.HostedZoneID, "hostedZoneName": &cfg.HostedZoneName,
-		"redisNodeType":  &cfg.Redis.NodeType,
+		"redisNodeType": &cfg.Redis.NodeType, "sfuPublicIpFallback": &cfg.SFU.PublicIPFallback,
+		"alarmEmail": &cfg.AlarmEmail, "apiExecutionLogLevel": &cfg.Signaling.ExecutionLogLevel,
 		"lambdaAssetDir": &cfg.LambdaAssetDir, "spaDir": &cfg.SPADir, "repoRoot": &cfg.RepoRoot,
 	}
 	for k, p := range strs {
@@ -153,8 +217,10 @@ func applyContext(cfg *Config, ctx ContextGetter) error {
 	ints := map[string]*int{
 		"sfuCpu": &cfg.SFU.CPU, "sfuMemoryMiB": &cfg.SFU.MemoryMiB,
 		"sfuMinTasks": &cfg.SFU.MinTasks, "sfuMaxTasks": &cfg.SFU.MaxTasks,
-		"sfuTargetCpuPercent": &cfg.SFU.TargetCPUPercent,
-		"redisReplicas":       &cfg.Redis.Replicas, "natGateways": &cfg.NATGateways,
+		"sfuTargetCpuPercent": &cfg.SFU.TargetCPUPercent, "sfuScaleInProtectionMinutes": &cfg.SFU.ScaleInProtectionMinutes,
+		"sfuTargetParticipants": &cfg.SFU.TargetParticipants, "sfuTargetForwardedMbps": &cfg.SFU.TargetForwardedMbps,
+		"redisReplicas": &cfg.Redis.Replicas, "natGateways": &cfg.NATGateways, "secretsGeneration": &cfg.SecretsGeneration,
+		"apiRateLimit": &cfg.Signaling.RateLimit, "apiBurstLimit": &cfg.Signaling.BurstLimit,
 	}
 	for k, p := range ints {
 		if v, ok := ctx(k); ok {
@@ -173,12 +239,18 @@ func applyContext(cfg *Config, ctx ContextGetter) error {
 			}
 		}
 	}
-	if v, ok := ctx("manageApiGatewayLogRole"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("context manageApiGatewayLogRole=%q: not a boolean", v)
+	bools := map[string]*bool{
+		"manageApiGatewayLogRole": &cfg.ManageAPIGatewayLogRole,
+		"reservedConcurrency":     &cfg.Signaling.ReservedConcurrency,
+	}
+	for k, p := range bools {
+		if v, ok := ctx(k); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("context %s=%q: not a boolean", k, v)
+			}
+			*p = b
 		}
-		cfg.ManageAPIGatewayLogRole = b
 	}
 	return nil
 }
@@ -222,6 +294,15 @@ func (c Config) Validate() error {
 	if len(s.HealthCheck) == 1 || len(s.HealthCheck) > 0 && s.HealthCheck[0] != "CMD" && s.HealthCheck[0] != "CMD-SHELL" {
 		return fmt.Errorf(`config: sfu healthCheck %q: want ["CMD", program, args...], ["CMD-SHELL", command] or []`, s.HealthCheck)
 	}
+	if s.TargetParticipants < 0 || s.TargetForwardedMbps < 0 {
+		return fmt.Errorf("config: sfu targetParticipants %d / targetForwardedMbps %d: 0 (off) or more", s.TargetParticipants, s.TargetForwardedMbps)
+	}
+	if s.ScaleInProtectionMinutes < 0 || s.ScaleInProtectionMinutes > 120 {
+		return fmt.Errorf("config: sfu scaleInProtectionMinutes %d outside 0..120 (a deployment waits that long for a busy task)", s.ScaleInProtectionMinutes)
+	}
+	if f := s.PublicIPFallback; f != "" && !validPublicIPFallback(f) {
+		return fmt.Errorf("config: sfu publicIpFallback %q: want \"\", \"stun:host:port\" or an IPv4 address", f)
+	}
 	if !validFargateSize(s.CPU, s.MemoryMiB) {
 		return fmt.Errorf("config: sfu cpu %d / memory %d MiB is not a Fargate task size", s.CPU, s.MemoryMiB)
 	}
@@ -231,10 +312,45 @@ func (c Config) Validate() error {
 	if c.Redis.Replicas < 1 || c.Redis.Replicas > 5 {
 		return fmt.Errorf("config: redis replicas %d outside 1..5 (multi-AZ needs at least one)", c.Redis.Replicas)
 	}
+	if c.SecretsGeneration < 1 {
+		return fmt.Errorf("config: secretsGeneration %d: want 1 or more", c.SecretsGeneration)
+	}
+	if err := c.Signaling.validate(); err != nil {
+		return err
+	}
+	if e := c.AlarmEmail; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " ,;")) {
+		return fmt.Errorf("config: alarmEmail %q is not one e-mail address", e)
+	}
 	if c.NATGateways < 1 || c.NATGateways > maxAZs {
 		return fmt.Errorf("config: natGateways %d outside 1..%d (Lambdas reach @connections only through NAT)", c.NATGateways, maxAZs)
 	}
 	return nil
+}
+
+func (s SignalingConfig) validate() error {
+	for _, l := range []struct {
+		what        string
+		rate, burst int
+	}{{"", s.RateLimit, s.BurstLimit}, {"connect ", s.ConnectRateLimit, s.ConnectBurstLimit}, {"create ", s.CreateRateLimit, s.CreateBurstLimit}} {
+		// API Gateway's account quota is 10,000 messages/s and a 5,000 burst.
+		if l.rate < 1 || l.rate > 10000 || l.burst < 1 || l.burst > 5000 {
+			return fmt.Errorf("config: signaling %srate/burst limit %d/%d outside 1..10000 / 1..5000", l.what, l.rate, l.burst)
+		}
+	}
+	switch s.ExecutionLogLevel {
+	case "ERROR", "INFO", "OFF":
+		return nil
+	}
+	return fmt.Errorf("config: signaling executionLogLevel %q: want ERROR, INFO or OFF", s.ExecutionLogLevel)
+}
+
+func validPublicIPFallback(f string) bool {
+	if hostPort, ok := strings.CutPrefix(f, "stun:"); ok {
+		host, port, err := net.SplitHostPort(hostPort)
+		return err == nil && host != "" && port != ""
+	}
+	ip := net.ParseIP(f)
+	return ip != nil && ip.To4() != nil
 }
 
 // validFargateSize follows the Fargate CPU/memory table.

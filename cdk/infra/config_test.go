@@ -78,6 +78,14 @@ func TestValidateRejects(t *testing.T) {
 		"not a node type":     func(c *infra.Config) { c.Redis.NodeType = "t4g.small" },
 		"no NAT":              func(c *infra.Config) { c.NATGateways = 0 },
 		"health check form":   func(c *infra.Config) { c.SFU.HealthCheck = []string{"/sfu", "-healthcheck"} },
+		"NAT beyond the AZs":  func(c *infra.Config) { c.NATGateways = 3 },
+		"STUN without port":   func(c *infra.Config) { c.SFU.PublicIPFallback = "stun:stun.example.com" },
+		"fallback not an IP":  func(c *infra.Config) { c.SFU.PublicIPFallback = "stun.example.com:3478" },
+		"protection too long": func(c *infra.Config) { c.SFU.ScaleInProtectionMinutes = 600 },
+		"generation zero":     func(c *infra.Config) { c.SecretsGeneration = 0 },
+		"two alarm addresses": func(c *infra.Config) { c.AlarmEmail = "a@example.com,b@example.com" },
+		"burst over quota":    func(c *infra.Config) { c.Signaling.BurstLimit = 6000 },
+		"log level":           func(c *infra.Config) { c.Signaling.ExecutionLogLevel = "DEBUG" },
 	}
 	for name, mutate := range cases {
 		c := infra.DefaultConfig()

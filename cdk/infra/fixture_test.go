@@ -45,6 +45,15 @@ func domainConfig(assets string) (infra.Config, error) {
 	cfg.HostedZoneID = testZoneID
 	cfg.HostedZoneName = "example.com"
 	cfg.SFU.MinTasks, cfg.SFU.MaxTasks, cfg.SFU.TargetCPUPercent = 2, 7, 55
+	cfg.NATGateways = 1 // the documented trial setting
+	cfg.SFU.PublicIPFallback = "stun:stun.l.google.com:19302"
+	cfg.SFU.ScaleInProtectionMinutes = 45
+	cfg.SFU.TargetParticipants, cfg.SFU.TargetForwardedMbps = 40, 0 // bandwidth scaling off
+	cfg.AlarmEmail = "ops@example.com"
+	cfg.SecretsGeneration = 3
+	cfg.Signaling.RateLimit, cfg.Signaling.BurstLimit = 200, 400
+	cfg.Signaling.ExecutionLogLevel = "INFO"
+	cfg.Signaling.ReservedConcurrency = false // as in an account with a low concurrency quota
 	return withAssets(cfg, assets), cfg.Validate()
 }
 
@@ -190,16 +199,7 @@ func validationReport(outdir string) string {
 	return b.String()
 }
 
-func (f *fixture) stacks() []awscdk.Stack {
-	var out []awscdk.Stack
-	for _, r := range f.deployment.Regions {
-		out = append(out, r.Stack)
-	}
-	for _, p := range f.deployment.Peerings {
-		out = append(out, p.Stack)
-	}
-	return append(out, f.deployment.Global.Stack)
-}
+func (f *fixture) stacks() []awscdk.Stack { return f.deployment.Stacks() }
 
 // makeAssets lays out stand-ins for `make lambdas`, the SPA build and the
 // SFU's Dockerfile, so the suite needs neither Go cross-builds nor npm nor

@@ -136,6 +136,7 @@ func newGlobalStack(app constructs.Construct, cfg Config, regions []*RegionStack
 		Distribution:      g.Distribution,
 		DistributionPaths: jsii.Strings("/*"),
 		MemoryLimit:       jsii.Number(512),
+		LogGroup:          newLogGroup(g.Stack, "DeploySpaLogs", nil, logRetention),
 	})
 
 	url := jsii.String("https://" + cfg.Domain)

@@ -47,6 +47,12 @@ var connectionsResource = &cdknag.RegexAppliesTo{
 	Regex: jsii.String(`/^Resource::arn:[a-z-]+:execute-api:[a-z0-9-]+:(\d{12}|<AWS::AccountId>):<WebSocketApi[0-9A-F]+>\/` + StageName + `\/\*\/@connections\/\*$/g`),
 }
 
+// clusterTasksResource matches the UpdateTaskProtection grant: the tasks of
+// this stack's SFU cluster, arn:…:ecs:<region>:<account>:task/<cluster>/*.
+var clusterTasksResource = &cdknag.RegexAppliesTo{
+	Regex: jsii.String(`/^Resource::arn:[a-z-]+:ecs:[a-z0-9-]+:(\d{12}|<AWS::AccountId>):task\/<SfuCluster[0-9A-F]+>\/\*$/g`),
+}
+
 var managedLambdaPolicies = []interface{}{
 	"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
 	"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
@@ -71,10 +77,16 @@ func suppressRegion(r *RegionStack) {
 	task := r.sfu.TaskDefinition()
 	suppress(task, false, finding{"AwsSolutions-ECS2",
 		"the environment holds only non-secret settings (ports, region, Redis host, drain timeout); the Redis password is injected from Secrets Manager", nil})
-	suppress(task.TaskRole(), true, connectionsWildcard)
+	suppress(task.TaskRole(), true, connectionsWildcard, finding{"AwsSolutions-IAM5",
+		"ec2:DescribeNetworkInterfaces (how a task learns its own public IP) has no resource-level permissions; the grant is that one read-only action, limited to this region by aws:RequestedRegion",
+		[]interface{}{"Resource::*"}}, finding{"AwsSolutions-IAM5",
+		"scale-in protection names the task it protects, whose id is known only at run time: the grant is UpdateTaskProtection on this cluster's tasks",
+		[]interface{}{clusterTasksResource}})
 	suppress(task.ExecutionRole(), true, finding{"AwsSolutions-IAM5",
 		"ecr:GetAuthorizationToken has no resource-level permissions; the other execution-role grants name the image repository, log group and secret",
 		[]interface{}{"Resource::*"}})
+	suppress(r.obs.topic, false, finding{"AwsSolutions-SNS2",
+		"alarm notifications carry alarm names and states, no data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key for this costs $1/month per region", nil})
 	if r.Primary {
 		rotation := finding{"AwsSolutions-SMG4",
 			"rotating the Redis AUTH token needs a coordinated ElastiCache ROTATE/SET sequence and rotating the token key invalidates live meeting links; both are operator-run procedures (docs/deploy.md), not a scheduled Lambda", nil}

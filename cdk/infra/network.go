@@ -3,7 +3,6 @@ package infra
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -20,14 +19,28 @@ type network struct {
 }
 
 // newNetwork builds the VPC: public subnets for the SFU tasks, which need
-// their own public IP for WebRTC; private subnets with NAT for the Lambdas and
-// Redis, because a Lambda in a VPC reaches the @connections API (a public
-// endpoint) and Secrets Manager only through NAT.
+// their own public IP for WebRTC; private subnets for the Lambdas and Redis.
+//
+// What the Lambdas reach, and how:
+//   - Redis: inside the VPC (or over the peering).
+//   - Secrets Manager, at every cold start: an interface endpoint in the
+//     private subnets, so a NAT or internet outage cannot stop a cold start.
+//   - @connections (execute-api): through NAT, one per AZ by default. An
+//     execute-api interface endpoint cannot carry it: it serves only private
+//     REST APIs, and with private DNS on it would capture every
+//     *.execute-api name in the VPC and answer 403 to public WebSocket APIs.
+//   - CloudWatch Logs: not from the VPC at all; Lambda ships its functions'
+//     logs itself.
+//
+// The SFU tasks sit in public subnets and reach ECR, CloudWatch Logs, the
+// EC2 API (their own public IP) and @connections through the internet
+// gateway, which is regional and has no single point; ECS fetches their
+// Redis password through the Secrets Manager endpoint.
 func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *network {
 	vpc := awsec2.NewVpc(scope, jsii.String("Vpc"), &awsec2.VpcProps{
-		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR(regionIndex))),
-		MaxAzs:      jsii.Number(maxAZs),
-		NatGateways: jsii.Number(float64(cfg.NATGateways)),
+		IpAddresses:       awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR(regionIndex))),
+		AvailabilityZones: deployTimeAZs(),
+		NatGateways:       jsii.Number(float64(cfg.NATGateways)),
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(20)},
 			{Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(20)},
@@ -35,10 +48,7 @@ func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *networ
 	})
 	// Rejected flows only: media traffic would make an ALL flow log the
 	// largest line of the bill, and rejects are what an investigation needs.
-	flowLogs := awslogs.NewLogGroup(scope, jsii.String("VpcFlowLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	flowLogs := newLogGroup(scope, "VpcFlowLogs", nil, logRetention)
 	vpc.AddFlowLog(jsii.String("RejectedFlows"), &awsec2.FlowLogOptions{
 		Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil),
 		TrafficType: awsec2.FlowLogTrafficType_REJECT,
@@ -60,7 +70,44 @@ func newNetwork(scope constructs.Construct, cfg Config, regionIndex int) *networ
 		jsii.String("WebRTC media, ICE-TCP fallback"), nil)
 	// The health port (8080) stays closed: ECS checks it from inside the task.
 
-	return &network{vpc: vpc, lambdaSG: lambdaSG, sfuSG: sfuSG}
+	n := &network{vpc: vpc, lambdaSG: lambdaSG, sfuSG: sfuSG}
+	n.secretsEndpoint(scope)
+	return n
+}
+
+// secretsEndpoint puts Secrets Manager inside the VPC (private DNS: the
+// SDK's usual endpoint name resolves to it), open on 443 to the Lambdas and
+// the SFU tasks only.
+func (n *network) secretsEndpoint(scope constructs.Construct) {
+	sg := awsec2.NewSecurityGroup(scope, jsii.String("SecretsEndpointSg"), &awsec2.SecurityGroupProps{
+		Vpc:              n.vpc,
+		Description:      jsii.String("veet Secrets Manager endpoint: 443 from the Lambdas and the SFU tasks"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	https := awsec2.Port_Tcp(jsii.Number(443))
+	sg.AddIngressRule(n.lambdaSG, https, jsii.String("signaling Lambdas read their secrets at cold start"), nil)
+	sg.AddIngressRule(n.sfuSG, https, jsii.String("ECS reads the SFU's Redis password at task start"), nil)
+	awsec2.NewInterfaceVpcEndpoint(scope, jsii.String("SecretsManagerEndpoint"), &awsec2.InterfaceVpcEndpointProps{
+		Vpc:               n.vpc,
+		Service:           awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER(),
+		Subnets:           n.privateSubnets(),
+		PrivateDnsEnabled: jsii.Bool(true),
+		SecurityGroups:    &[]awsec2.ISecurityGroup{sg},
+		Open:              jsii.Bool(false),
+	})
+}
+
+// deployTimeAZs names the region's first maxAZs availability zones with
+// Fn::GetAZs, resolved by CloudFormation at deploy time. Without it a stack
+// with a known account has CDK look the zones up at synthesis (credentials
+// needed, the answer frozen in cdk.context.json, and literal zone names in
+// the template: cfn-lint W3010).
+func deployTimeAZs() *[]*string {
+	var azs []*string
+	for i := range maxAZs {
+		azs = append(azs, awscdk.Fn_Select(jsii.Number(float64(i)), awscdk.Fn_GetAzs(jsii.String(""))))
+	}
+	return &azs
 }
 
 // privateSubnets is where the Lambdas and Redis live.

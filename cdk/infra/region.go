@@ -56,6 +56,7 @@ type RegionStack struct {
 	net       *network
 	signaling *signaling
 	sfu       awsecs.FargateService
+	obs       *observability
 	state     *primaryState                  // primary only
 	domain    awsapigatewayv2.DomainName     // only with a domain
 	peering   awsec2.CfnVPCPeeringConnection // secondary only
@@ -99,6 +100,7 @@ func newRegionStack(app constructs.Construct, cfg Config, index int, primary *Re
 	awscdk.NewCfnOutput(r.Stack, jsii.String("WebSocketUrl"), &awscdk.CfnOutputProps{
 		Description: jsii.String("this region's own WebSocket endpoint"), Value: r.WebSocketURL(),
 	})
+	r.obs = newObservability(r, cfg)
 	return r
 }
 

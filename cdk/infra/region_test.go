@@ -2,6 +2,7 @@ package infra_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -145,7 +146,9 @@ func TestSFUTaskDefinition(t *testing.T) {
 			want := map[string]string{
 				"REDIS_ADDR": "<token>", "REDIS_TLS": "1", "VEET_REGION": region,
 				"SFU_UDP_PORT": "50000", "SFU_TCP_PORT": "50000", "SFU_HTTP_PORT": "8080",
-				"SFU_PUBLIC_IP": "stun:stun.l.google.com:19302", "SFU_DRAIN_TIMEOUT": "100s",
+				"SFU_PUBLIC_IP": "ecs", "SFU_PUBLIC_IP_FALLBACK": "stun:stun.l.google.com:19302",
+				"SFU_DRAIN_TIMEOUT": "100s", "SFU_METRICS_INTERVAL": "30s", "SFU_SCALE_IN_PROTECTION": "45m",
+				"VEET_SECRETS_GENERATION": "3",
 			}
 			if !reflect.DeepEqual(env, want) {
 				t.Errorf("%s: SFU environment %v\nwant %v", stack, env, want)
@@ -153,7 +156,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 			secrets := c["Secrets"].([]interface{})
 			if len(secrets) != 1 || secrets[0].(map[string]interface{})["Name"] != "REDIS_PASSWORD" {
 				t.Errorf("%s: secrets %s, want REDIS_PASSWORD only", stack, asJSON(secrets))
-			} else if from := asJSON(secrets[0].(map[string]interface{})["ValueFrom"]); !strings.Contains(from, "RedisAuthToken") ||
+			} else if from := asJSON(resolveStackOutput(t, f, secrets[0].(map[string]interface{})["ValueFrom"])); !strings.Contains(from, "RedisAuthToken") ||
 				region != primaryRegion && !strings.Contains(from, ":secretsmanager:"+region+":") {
 				t.Errorf("%s: REDIS_PASSWORD from %s, want the AUTH token secret in this region", stack, from)
 			}
@@ -171,13 +174,7 @@ func TestSFUTaskDefinition(t *testing.T) {
 			if lc := asJSON(c["LogConfiguration"]); !strings.Contains(lc, `"awslogs"`) {
 				t.Errorf("%s: container logs %s", stack, lc)
 			}
-			role := refs(p["TaskRoleArn"])[0]
-			sts := policyStatements(f, stack, role)
-			if len(sts) != 1 || sts[0]["Action"] != "execute-api:ManageConnections" {
-				t.Errorf("%s: SFU task role may %s, want ManageConnections only", stack, asJSON(sts))
-			} else {
-				assertConnectionsGrant(t, stack+" SFU task role", sts[0], region)
-			}
+			assertSFUTaskRole(t, f, stack, region, refs(p["TaskRoleArn"])[0])
 		}
 	}
 }
@@ -249,6 +246,9 @@ func TestVPCLayoutAndPeering(t *testing.T) {
 		}
 		if n := len(f.resources(stack, "AWS::EC2::NatGateway")); n != 1 {
 			t.Errorf("%s: %d NAT gateways, want the configured 1", stack, n)
+		}
+		if n := len(synthPlain(t).resources(stack, "AWS::EC2::NatGateway")); n != 2 {
+			t.Errorf("%s (defaults): %d NAT gateways, want one per AZ (2)", stack, n)
 		}
 		if n := len(f.resources(stack, "AWS::EC2::FlowLog")); n != 1 {
 			t.Errorf("%s: %d flow logs", stack, n)
@@ -328,5 +328,90 @@ func TestSFUImageIsAnAssetNotABuild(t *testing.T) {
 				t.Errorf("staged docker context contains %s", excluded)
 			}
 		}
+	}
+}
+
+// Cold starts read the secrets through an endpoint inside the VPC, not
+// through NAT; only the Lambdas and the SFU tasks may reach it.
+func TestSecretsManagerEndpoint(t *testing.T) {
+	for _, f := range []*fixture{synth(t), synthPlain(t)} {
+		for _, region := range regions {
+			stack := regionStack(region)
+			eps := f.resources(stack, "AWS::EC2::VPCEndpoint")
+			if len(eps) != 1 {
+				t.Fatalf("%s: %d VPC endpoints, want Secrets Manager's", stack, len(eps))
+			}
+			for _, ep := range eps {
+				p := props(ep)
+				if p["VpcEndpointType"] != "Interface" || p["PrivateDnsEnabled"] != true ||
+					!strings.HasSuffix(asJSON(p["ServiceName"]), `".secretsmanager"]]}`) && p["ServiceName"] != "com.amazonaws."+region+".secretsmanager" {
+					t.Errorf("%s: endpoint %s", stack, asJSON(p))
+				}
+				subnets := refs(p["SubnetIds"])
+				if len(subnets) != 2 {
+					t.Errorf("%s: endpoint in %d subnets, want both AZs", stack, len(subnets))
+				}
+				for _, s := range subnets {
+					if !strings.Contains(s, "private") {
+						t.Errorf("%s: endpoint in subnet %s, want private subnets", stack, s)
+					}
+				}
+				sg := refs(p["SecurityGroupIds"])
+				if len(sg) != 1 || !strings.HasPrefix(sg[0], "SecretsEndpointSg") {
+					t.Fatalf("%s: endpoint security groups %v", stack, sg)
+				}
+				var sources []string
+				for _, in := range f.resources(stack, "AWS::EC2::SecurityGroupIngress") {
+					ip := props(in)
+					if !contains(refs(ip["GroupId"]), sg[0]) {
+						continue
+					}
+					if ip["FromPort"] != float64(443) || ip["ToPort"] != float64(443) || ip["IpProtocol"] != "tcp" {
+						t.Errorf("%s: endpoint ingress %s, want 443/tcp", stack, asJSON(ip))
+					}
+					sources = append(sources, refs(ip["SourceSecurityGroupId"])...)
+				}
+				sort.Strings(sources)
+				if len(sources) != 2 || !strings.HasPrefix(sources[0], "LambdaSg") || !strings.HasPrefix(sources[1], "SfuSg") {
+					t.Errorf("%s: endpoint admits %v, want the Lambdas and the SFU tasks", stack, sources)
+				}
+				if in := props(f.resources(stack, "AWS::EC2::SecurityGroup")[sg[0]])["SecurityGroupIngress"]; in != nil {
+					t.Errorf("%s: endpoint security group has inline ingress %s", stack, asJSON(in))
+				}
+			}
+		}
+	}
+}
+
+// assertSFUTaskRole: the SFU task may push to this region's clients, read
+// its own network interface (in this region) and nothing else.
+func assertSFUTaskRole(t *testing.T, f *fixture, stack, region, role string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, st := range policyStatements(f, stack, role) {
+		action := fmt.Sprint(st["Action"])
+		seen[action] = true
+		switch action {
+		case "execute-api:ManageConnections":
+			assertConnectionsGrant(t, stack+" SFU task role", st, region)
+		case "ec2:DescribeNetworkInterfaces":
+			want := `{"StringEquals":{"aws:RequestedRegion":"` + region + `"}}`
+			if st["Resource"] != "*" || asJSON(st["Condition"]) != want {
+				t.Errorf("%s: DescribeNetworkInterfaces on %s if %s, want * (no resource-level permissions) if %s",
+					stack, asJSON(st["Resource"]), asJSON(st["Condition"]), want)
+			}
+		case "ecs:UpdateTaskProtection":
+			// The ECS agent calls it with the task's role, for this task.
+			res := asJSON(st["Resource"])
+			if !strings.Contains(res, `"arn:aws:ecs:`+region+`:`+testAccount+`:task/"`) || !strings.Contains(res, `{"Ref":"SfuCluster`) ||
+				!strings.HasSuffix(res, `"/*"]]}`) {
+				t.Errorf("%s: UpdateTaskProtection on %s, want this cluster's tasks", stack, res)
+			}
+		default:
+			t.Errorf("%s: SFU task role may %s on %s", stack, asJSON(st["Action"]), asJSON(st["Resource"]))
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("%s: SFU task role grants %v, want ManageConnections, DescribeNetworkInterfaces, UpdateTaskProtection", stack, seen)
 	}
 }

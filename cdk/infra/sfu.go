@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -21,10 +21,15 @@ import (
 const (
 	sfuStopTimeoutSeconds = 120
 	sfuDrainTimeout       = "100s"
-	// The SFU learns its public IP with a STUN binding request at start:
-	// Fargate's task metadata only knows the private IP, and a task in a
-	// public subnet is NATed 1:1 to its public IP by the internet gateway.
-	sfuPublicIPSource = "stun:stun.l.google.com:19302"
+	// The SFU learns its public IP from its own network interface at start
+	// (sfu/cmd/sfu/eni.go): a task in a public subnet is NATed 1:1 to its
+	// public IP by the internet gateway and only sees the private one. No
+	// outside service is involved; sfu.publicIpFallback may name a STUN
+	// server for when the lookup fails.
+	sfuPublicIPSource = "ecs"
+	// sfuMetricsInterval is how often each node logs its EMF metrics line
+	// (sfu/cmd/sfu/metrics.go): twice per one-minute alarm period.
+	sfuMetricsInterval = "30s"
 )
 
 // sfuImageExcludes keeps the docker build context (the repo root) to what an
@@ -70,12 +75,48 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 	// The SFU pushes media events (answers, candidates, speakers) straight to
 	// clients of this region's API, and to nothing else.
 	stage.GrantManagementApiAccess(task.TaskRole())
+	// Its public IP, read from its own interface. Describe calls have no
+	// resource-level permissions; the grant is one read-only action, in
+	// this region only.
+	task.TaskRole().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("ec2:DescribeNetworkInterfaces"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:RequestedRegion": region}},
+	}))
 
-	logs := awslogs.NewLogGroup(scope, jsii.String("SfuLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	// A node hosting rooms protects its task from scale-in through the ECS
+	// agent (sfu/cmd/sfu/protection.go), which calls this on its behalf;
+	// only for this cluster's tasks.
+	task.TaskRole().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ecs:UpdateTaskProtection"),
+		Resources: &[]*string{awscdk.Stack_Of(scope).FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ecs"), Resource: jsii.String("task"),
+			ResourceName: awscdk.Fn_Join(jsii.String(""), &[]*string{cluster.ClusterName(), jsii.String("/*")}),
+		})},
+	}))
+
+	logs := newLogGroup(scope, "SfuLogs", nil, logRetention)
 	redisPassword := awssecretsmanager.Secret_FromSecretCompleteArn(scope, jsii.String("RedisAuthTokenRef"), shared.redisAuthSecretArn)
+	env := map[string]*string{
+		"REDIS_ADDR":              shared.redisAddr,
+		"REDIS_TLS":               jsii.String("1"),
+		"VEET_REGION":             jsii.String(region),
+		"SFU_UDP_PORT":            jsii.String(fmt.Sprint(SFUMediaPort)),
+		"SFU_TCP_PORT":            jsii.String(fmt.Sprint(SFUMediaPort)),
+		"SFU_HTTP_PORT":           jsii.String(fmt.Sprint(SFUHealthPort)),
+		"SFU_PUBLIC_IP":           jsii.String(sfuPublicIPSource),
+		"SFU_DRAIN_TIMEOUT":       jsii.String(sfuDrainTimeout),
+		"SFU_METRICS_INTERVAL":    jsii.String(sfuMetricsInterval),
+		"SFU_SCALE_IN_PROTECTION": jsii.String("off"),
+		// Changing it replaces every task: they read REDIS_PASSWORD at start.
+		"VEET_SECRETS_GENERATION": jsii.String(fmt.Sprint(cfg.SecretsGeneration)),
+	}
+	if m := cfg.SFU.ScaleInProtectionMinutes; m > 0 {
+		env["SFU_SCALE_IN_PROTECTION"] = jsii.String(fmt.Sprintf("%dm", m))
+	}
+	if f := cfg.SFU.PublicIPFallback; f != "" {
+		env["SFU_PUBLIC_IP_FALLBACK"] = jsii.String(f)
+	}
 	task.AddContainer(jsii.String("sfu"), &awsecs.ContainerDefinitionOptions{
 		Image:     sfuImage(cfg),
 		Essential: jsii.Bool(true),
@@ -83,16 +124,7 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 			StreamPrefix: jsii.String("sfu"),
 			LogGroup:     logs,
 		}),
-		Environment: &map[string]*string{
-			"REDIS_ADDR":        shared.redisAddr,
-			"REDIS_TLS":         jsii.String("1"),
-			"VEET_REGION":       jsii.String(region),
-			"SFU_UDP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
-			"SFU_TCP_PORT":      jsii.String(fmt.Sprint(SFUMediaPort)),
-			"SFU_HTTP_PORT":     jsii.String(fmt.Sprint(SFUHealthPort)),
-			"SFU_PUBLIC_IP":     jsii.String(sfuPublicIPSource),
-			"SFU_DRAIN_TIMEOUT": jsii.String(sfuDrainTimeout),
-		},
+		Environment: &env,
 		// Injected by ECS from Secrets Manager at task start; never in the
 		// task definition.
 		Secrets: &map[string]awsecs.Secret{
@@ -120,16 +152,39 @@ func newSFU(scope constructs.Construct, cfg Config, region string, net *network,
 		CircuitBreaker:    &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
 		// DesiredCount is left to the autoscaler, so a deploy never resets it.
 	})
+	// Container Insights writes its performance events to this name once
+	// tasks run; created first, with a retention.
+	performance := newLogGroup(scope, "SfuPerformanceLogs", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("/aws/ecs/containerinsights/"), cluster.ClusterName(), jsii.String("/performance"),
+	}), performanceLogRetention)
+	service.Node().AddDependency(performance)
 	scaling := service.AutoScaleTaskCount(&awsapplicationautoscaling.EnableScalingProps{
 		MinCapacity: jsii.Number(float64(cfg.SFU.MinTasks)),
 		MaxCapacity: jsii.Number(float64(cfg.SFU.MaxTasks)),
 	})
+	// Scale in slowly: every task removed drains and moves its rooms (the
+	// busy ones are protected from scale-in, protection.go). The service
+	// grows when any policy asks, and shrinks only when all agree.
+	out, in := awscdk.Duration_Seconds(jsii.Number(60)), awscdk.Duration_Seconds(jsii.Number(600))
 	scaling.ScaleOnCpuUtilization(jsii.String("Cpu"), &awsecs.CpuUtilizationScalingProps{
 		TargetUtilizationPercent: jsii.Number(float64(cfg.SFU.TargetCPUPercent)),
-		ScaleOutCooldown:         awscdk.Duration_Seconds(jsii.Number(60)),
-		// Scale in slowly: every task removed drains and moves its rooms.
-		ScaleInCooldown: awscdk.Duration_Seconds(jsii.Number(600)),
+		ScaleOutCooldown:         out, ScaleInCooldown: in,
 	})
+	// The node's own figures (metrics.go, one line per node every 30 s):
+	// their Average over a minute is the per-node mean, what target
+	// tracking holds at the target.
+	if n := cfg.SFU.TargetParticipants; n > 0 {
+		scaling.ScaleToTrackCustomMetric(jsii.String("Participants"), &awsecs.TrackCustomMetricProps{
+			Metric: sfuMetric(region, "Participants", "Average"), TargetValue: jsii.Number(float64(n)),
+			ScaleOutCooldown: out, ScaleInCooldown: in,
+		})
+	}
+	if mbps := cfg.SFU.TargetForwardedMbps; mbps > 0 {
+		scaling.ScaleToTrackCustomMetric(jsii.String("ForwardedBitrate"), &awsecs.TrackCustomMetricProps{
+			Metric: sfuMetric(region, "ForwardedBitrate", "Average"), TargetValue: jsii.Number(float64(mbps) * 1e6),
+			ScaleOutCooldown: out, ScaleInCooldown: in,
+		})
+	}
 	return service
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -51,15 +50,13 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		RouteSelectionExpression: jsii.String(routes.SelectionExpression),
 	})
 
-	apiLogs := awslogs.NewLogGroup(scope, jsii.String("WebSocketAccessLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	apiLogs := newLogGroup(scope, "WebSocketAccessLogs", nil, logRetention)
 	stageProps := &awsapigatewayv2.WebSocketStageProps{
 		WebSocketApi:      s.api,
 		StageName:         jsii.String(StageName),
 		AutoDeploy:        jsii.Bool(true),
 		AccessLogSettings: &accessLogs{dest: awsapigatewayv2.NewLogGroupLogDestination(apiLogs)},
+		// Throttles, execution logs and per-route metrics: limits.go.
 	}
 	if domain != nil {
 		// The custom domain maps straight to the stage (no path), so clients
@@ -67,6 +64,12 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		stageProps.DomainMapping = &awsapigatewayv2.DomainMappingOptions{DomainName: domain}
 	}
 	s.stage = awsapigatewayv2.NewWebSocketStage(scope, jsii.String("Stage"), stageProps)
+	// API Gateway writes execution logs to this name; created first, with a
+	// retention, before the stage turns logging on.
+	execLogs := newLogGroup(scope, "WebSocketExecutionLogs", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("/aws/apigateway/"), s.api.ApiId(), jsii.String("/" + StageName),
+	}), logRetention)
+	s.stage.Node().AddDependency(execLogs)
 	if cfg.ManageAPIGatewayLogRole {
 		// Access logs of WebSocket APIs go through the account-wide API
 		// Gateway CloudWatch role; the stage fails to deploy without it.
@@ -90,19 +93,18 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		"VEET_REGION":           jsii.String(region),
 		// The execute-api callback URL: with a custom domain the request's
 		// own domain name is the latency-routed one, not this API.
-		"VEET_CALLBACK_URL": s.stage.CallbackUrl(),
+		"VEET_CALLBACK_URL":       s.stage.CallbackUrl(),
+		"VEET_SECRETS_GENERATION": jsii.String(fmt.Sprint(cfg.SecretsGeneration)),
 	}
 	readSecrets := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
 		Resources: &[]*string{shared.redisAuthSecretArn, shared.tokenSecretArn},
 	})
 
+	var keys []string
 	for _, f := range routes.Functions {
-		logs := awslogs.NewLogGroup(scope, jsii.String("Logs-"+f.Name), &awslogs.LogGroupProps{
-			Retention:     awslogs.RetentionDays_ONE_MONTH,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		})
-		fn := awslambda.NewFunction(scope, jsii.String("Fn-"+f.Name), &awslambda.FunctionProps{
+		logs := newLogGroup(scope, "Logs-"+f.Name, nil, logRetention)
+		props := &awslambda.FunctionProps{
 			Description:  jsii.String(FunctionDescription(f.Name)),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 			Architecture: awslambda.Architecture_ARM_64(),
@@ -117,7 +119,9 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 			VpcSubnets:     net.privateSubnets(),
 			SecurityGroups: &[]awsec2.ISecurityGroup{net.lambdaSG},
 			LogGroup:       logs,
-		})
+		}
+		reserve(cfg, f.Name, props)
+		fn := awslambda.NewFunction(scope, jsii.String("Fn-"+f.Name), props)
 		fn.AddToRolePolicy(readSecrets)
 		// Handlers answer and notify clients through @connections.
 		s.stage.GrantManagementApiAccess(fn)
@@ -129,9 +133,13 @@ func newSignaling(scope constructs.Construct, cfg Config, region string, net *ne
 		}
 		integration := awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("Integration-"+f.Name), fn, nil)
 		for _, key := range f.RouteKeys {
-			s.api.AddRoute(jsii.String(key), &awsapigatewayv2.WebSocketRouteOptions{Integration: integration})
+			route := s.api.AddRoute(jsii.String(key), &awsapigatewayv2.WebSocketRouteOptions{Integration: integration})
+			// Route settings may only name routes that exist already.
+			s.stage.Node().AddDependency(route)
+			keys = append(keys, key)
 		}
 	}
+	applyStageSettings(cfg, s.stage, keys)
 	return s
 }
 

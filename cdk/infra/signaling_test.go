@@ -1,6 +1,7 @@
 package infra_test
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -140,7 +141,7 @@ func TestLambdaRuntimeArchitectureAndPlacement(t *testing.T) {
 					t.Errorf("%s %s: no %s", stack, name, k)
 				}
 			}
-			if env["REDIS_TLS"] != "1" || env["VEET_REGION"] != region {
+			if env["REDIS_TLS"] != "1" || env["VEET_REGION"] != region || env["VEET_SECRETS_GENERATION"] != "3" {
 				t.Errorf("%s %s: REDIS_TLS=%v VEET_REGION=%v", stack, name, env["REDIS_TLS"], env["VEET_REGION"])
 			}
 			if cb := asJSON(env["VEET_CALLBACK_URL"]); !strings.Contains(cb, `"https://"`) || !strings.Contains(cb, ".execute-api."+region+".") || !strings.HasSuffix(cb, `"/prod"]]}`) {
@@ -161,10 +162,10 @@ func TestSecondaryRegionUsesPrimaryRedisAndLocalSecretReplicas(t *testing.T) {
 	if !strings.Contains(addr, `"StackName":"veet-us-east-1"`) || !strings.Contains(addr, "RedisPrimaryEndPointAddress") {
 		t.Errorf("REDIS_ADDR is not the primary's endpoint: %s", addr)
 	}
-	for _, k := range []string{"REDIS_AUTH_SECRET_ARN", "TOKEN_SECRET_ARN"} {
-		arn := asJSON(env[k])
-		if !strings.Contains(arn, ":secretsmanager:"+secondaryRegion+":") || !strings.Contains(arn, `"Region":"us-east-1"`) {
-			t.Errorf("%s is not the %s replica of the primary's secret: %s", k, secondaryRegion, arn)
+	for k, secret := range map[string]string{"REDIS_AUTH_SECRET_ARN": "RedisAuthToken", "TOKEN_SECRET_ARN": "MeetingTokenKey"} {
+		arn := asJSON(resolveStackOutput(t, f, env[k]))
+		if !strings.Contains(arn, ":secretsmanager:"+secondaryRegion+":") || !strings.Contains(arn, `"Ref":"`+secret) {
+			t.Errorf("%s is not the %s replica of the primary's %s: %s", k, secondaryRegion, secret, arn)
 		}
 	}
 	if n := len(f.resources(stack, "AWS::ElastiCache::ReplicationGroup")); n != 0 {
@@ -173,6 +174,27 @@ func TestSecondaryRegionUsesPrimaryRedisAndLocalSecretReplicas(t *testing.T) {
 	if n := len(f.resources(stack, "AWS::SecretsManager::Secret")); n != 0 {
 		t.Errorf("secondary region creates %d secrets, want only the primary's replicas", n)
 	}
+}
+
+// resolveStackOutput follows a bare Fn::GetStackOutput to the value of
+// that output in the producer's template (another fixture stack); any other
+// value is returned as it is.
+func resolveStackOutput(t *testing.T, f *fixture, v interface{}) interface{} {
+	t.Helper()
+	m, ok := v.(map[string]interface{})
+	if !ok || m["Fn::GetStackOutput"] == nil {
+		return v
+	}
+	ref := m["Fn::GetStackOutput"].(map[string]interface{})
+	producer, ok := f.templates[fmt.Sprint(ref["StackName"])]
+	if !ok {
+		t.Fatalf("Fn::GetStackOutput of unknown stack: %s", asJSON(m))
+	}
+	out, _ := producer["Outputs"].(map[string]interface{})[fmt.Sprint(ref["OutputName"])].(map[string]interface{})
+	if out == nil {
+		t.Fatalf("Fn::GetStackOutput of a missing output: %s", asJSON(m))
+	}
+	return out["Value"]
 }
 
 // policyStatements returns the statements of the inline policies attached

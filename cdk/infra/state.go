@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
@@ -23,6 +24,7 @@ type sharedState struct {
 
 // primaryState is what the primary region creates.
 type primaryState struct {
+	stack     awscdk.Stack
 	redisAuth awssecretsmanager.Secret
 	token     awssecretsmanager.Secret
 	group     awselasticache.CfnReplicationGroup
@@ -38,17 +40,47 @@ func (p *primaryState) local() sharedState {
 // the ARNs of the secrets' replicas in that region (Secrets Manager keeps the
 // name and suffix of a replica, only the region in its ARN differs). Reading a
 // replica keeps secondaries working on their own region's endpoint.
+//
+// The replica ARNs are computed in the primary stack and published as its
+// outputs; the secondary reads each with a bare Fn::GetStackOutput. Letting
+// CDK carry the primary's ARN across and splitting it in the secondary would
+// put Fn::GetStackOutput inside Fn::Split, which CloudFormation rejects
+// (cfn-lint E1022) — in every environment variable, IAM statement and ECS
+// secret that uses the ARN.
 func (p *primaryState) forRegion(region string) sharedState {
 	return sharedState{
 		redisAddr:          p.addr,
-		redisAuthSecretArn: replicaSecretArn(p.redisAuth.SecretArn(), region),
-		tokenSecretArn:     replicaSecretArn(p.token.SecretArn(), region),
+		redisAuthSecretArn: p.replicaOutput(p.redisAuth, region),
+		tokenSecretArn:     p.replicaOutput(p.token, region),
 	}
 }
 
+// replicaOutput publishes secret's replica ARN in region as an output of the
+// primary stack and returns the consumer's reference to it.
+func (p *primaryState) replicaOutput(secret awssecretsmanager.Secret, region string) *string {
+	name := *secret.Node().Id() + "Arn" + alnum(region) // e.g. RedisAuthTokenArneuwest1
+	awscdk.NewCfnOutput(p.stack, jsii.String(name), &awscdk.CfnOutputProps{
+		Description: jsii.String(fmt.Sprintf("ARN of the %s replica in %s", *secret.Node().Id(), region)),
+		Value:       replicaSecretArn(secret.SecretArn(), region),
+	})
+	return awscdk.Fn_GetStackOutput(p.stack.StackName(), jsii.String(name), p.stack.Region(), nil)
+}
+
+// alnum keeps the letters and digits of s: CloudFormation logical ids allow
+// nothing else.
+func alnum(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 // replicaSecretArn rewrites arn:<p>:secretsmanager:<r>:<acct>:secret:<name-suffix>
-// for another region. It is resolved by CloudFormation in the consuming
-// stack because the suffix is only known once the secret exists.
+// for another region. It is resolved by CloudFormation in the primary stack
+// because the suffix is only known once the secret exists.
 func replicaSecretArn(primaryArn *string, region string) *string {
 	nameWithSuffix := awscdk.Fn_Select(jsii.Number(6), awscdk.Fn_Split(jsii.String(":"), primaryArn, nil))
 	return awscdk.Fn_Join(jsii.String(""), &[]*string{
@@ -80,6 +112,7 @@ func newPrimaryState(scope constructs.Construct, cfg Config, net *network, repli
 		})
 	}
 	p := &primaryState{
+		stack:     awscdk.Stack_Of(scope),
 		redisAuth: secret("RedisAuthToken", "veet: ElastiCache Redis AUTH token"),
 		token:     secret("MeetingTokenKey", "veet: HMAC key that signs meeting tokens"),
 	}

@@ -7,7 +7,9 @@
 //     dropped silently on the sending side.
 //   - Consume acknowledges a command only after its handler returned. A node
 //     that dies (or whose context ends) mid-command gets it again, first, the
-//     next time it consumes.
+//     next time it consumes. (A node's handler may queue work and return;
+//     what it queued dies with it, and its rooms move anyway.)
+//   - Redis being unreachable stops nothing: Consume waits and resumes.
 //   - A handler error is logged with the command and then acknowledged: the
 //     command was looked at and refused, and redelivering it would only loop a
 //     poison command forever and block every command behind it. The handler
@@ -90,20 +92,36 @@ func (b *Bus) Send(ctx context.Context, node events.NodeID, cmd events.Command) 
 
 // Consume delivers node's commands in order until ctx ends; a command is
 // acknowledged only after handle returns (a crash re-delivers it on restart).
-// It returns ctx's error when ctx ends, or a Redis error it cannot get past.
+// Redis being unreachable never ends it, however long: it retries with a
+// capped backoff and picks up where it was (re-creating the stream's group
+// if Redis lost it). It returns ctx's error.
 func (b *Bus) Consume(ctx context.Context, node events.NodeID, handle func(context.Context, events.Command) error) error {
 	key := StreamKey(node)
-	if err := b.ensureGroup(ctx, key); err != nil {
-		return err
-	}
-	// First what an earlier life of this node read but never acknowledged,
-	// then new commands.
-	if err := b.claimOrphans(ctx, key, string(node)); err != nil {
-		return err
-	}
-	start := "0"
 	failures := 0
+	// retry logs the first failure of a run and every 50th, and waits.
+	retry := func(what string, err error) {
+		failures++
+		if failures == 1 || failures%50 == 0 {
+			b.log.Warn("bus: "+what+" failed; retrying", "node", node, "failures", failures, "err", err)
+		}
+		sleep(ctx, min(time.Duration(failures)*100*time.Millisecond, time.Second))
+	}
+	ready := false
+	start := "0"
 	for ctx.Err() == nil {
+		if !ready {
+			// First what an earlier life of this node read but never
+			// acknowledged, then new commands.
+			if err := b.ensureGroup(ctx, key); err != nil {
+				retry("create group", err)
+				continue
+			}
+			if err := b.claimOrphans(ctx, key, string(node)); err != nil {
+				retry("claim pending", err)
+				continue
+			}
+			ready, start = true, "0"
+		}
 		res, err := b.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: group, Consumer: string(node), Streams: []string{key, start},
 			Count: batch, Block: block,
@@ -114,21 +132,18 @@ func (b *Bus) Consume(ctx context.Context, node events.NodeID, handle func(conte
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
-			// The stream expired while the node was idle; start it again.
-			if err := b.ensureGroup(ctx, key); err != nil {
-				return err
-			}
+			// The stream expired while the node was idle, or Redis lost it:
+			// start it again.
+			ready = false
 			continue
 		case err != nil:
-			failures++
-			if failures > 30 {
-				return fmt.Errorf("bus: read %s: %w", key, err)
-			}
-			b.log.Warn("bus read failed; retrying", "node", node, "err", err)
-			sleep(ctx, time.Duration(failures)*100*time.Millisecond)
+			retry("read", err)
 			continue
 		}
-		failures = 0
+		if failures > 0 {
+			b.log.Info("bus: reading again", "node", node, "after_failures", failures)
+			failures = 0
+		}
 		var msgs []redis.XMessage
 		if len(res) > 0 {
 			msgs = res[0].Messages
@@ -139,7 +154,12 @@ func (b *Bus) Consume(ctx context.Context, node events.NodeID, handle func(conte
 		}
 		for _, m := range msgs {
 			if err := b.deliver(ctx, key, node, m, handle); err != nil {
-				return err
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// A lost ack: the command may come again after a restart,
+				// which a node tolerates (commands are idempotent).
+				retry("ack", err)
 			}
 		}
 	}
@@ -149,9 +169,9 @@ func (b *Bus) Consume(ctx context.Context, node events.NodeID, handle func(conte
 // deliver runs handle for one message and acknowledges it unless ctx ended
 // first (then the command stays pending for the next consumer).
 func (b *Bus) deliver(ctx context.Context, key string, node events.NodeID, m redis.XMessage, handle func(context.Context, events.Command) error) error {
-	var cmd events.Command
 	raw, _ := m.Values[field].(string)
-	if err := json.Unmarshal([]byte(raw), &cmd); err != nil {
+	cmd, err := events.DecodeCommand([]byte(raw))
+	if err != nil {
 		b.log.Error("bus: undecodable command dropped", "node", node, "id", m.ID, "err", err, "data", truncate(raw, 256))
 	} else if err := handle(ctx, cmd); err != nil {
 		if ctx.Err() != nil {

@@ -27,7 +27,10 @@ func TestLoadFromPlainEnv(t *testing.T) {
 
 func TestLoadFetchesSecretsByARN(t *testing.T) {
 	fetched := map[string]bool{}
-	fetch := func(_ context.Context, arn string) (string, error) {
+	fetch := func(_ context.Context, arn, stage string) (string, error) {
+		if stage != "" {
+			return "", errNoVersion // no rotation under way
+		}
 		fetched[arn] = true
 		switch arn {
 		case "arn:tok":
@@ -44,7 +47,7 @@ func TestLoadFetchesSecretsByARN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Region != "us-east-1" || string(c.TokenSecret) != "a-long-token-secret" || !fetched["arn:redis"] {
+	if c.Region != "us-east-1" || string(c.TokenSecret) != "a-long-token-secret" || len(c.TokenAccepted) != 0 || !fetched["arn:redis"] {
 		t.Fatalf("%+v %v", c, fetched)
 	}
 	o := c.Redis.(*redis.Client).Options()
@@ -56,5 +59,50 @@ func TestLoadFetchesSecretsByARN(t *testing.T) {
 	}
 	if _, err := load(context.Background(), envOf(map[string]string{"VEET_REGION": "x", "TOKEN_SECRET": "0123456789abcdef"}), fetch); err == nil {
 		t.Fatal("no redis config was not an error")
+	}
+}
+
+// TestLoadTokenKeysDuringARotation: the secret's AWSCURRENT version signs;
+// AWSPENDING (being rotated in) and AWSPREVIOUS (being rotated out) are
+// accepted; TOKEN_SECRET_PREVIOUS adds one more. A stage no version has is
+// no key; any other failure stops the cold start.
+func TestLoadTokenKeysDuringARotation(t *testing.T) {
+	versions := map[string]string{"": "current-key-0123456", "AWSPENDING": `{"secret":"pending-key-0123456"}`, "AWSPREVIOUS": "previous-key-012345"}
+	fetch := func(_ context.Context, arn, stage string) (string, error) {
+		if arn != "arn:tok" {
+			return "other-secret", nil
+		}
+		v, ok := versions[stage]
+		if !ok {
+			return "", errNoVersion
+		}
+		return v, nil
+	}
+	env := map[string]string{"VEET_REGION": "x", "TOKEN_SECRET_ARN": "arn:tok", "REDIS_ADDR": "a:1"}
+	c, err := load(context.Background(), envOf(env), fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range c.TokenAccepted {
+		got = append(got, string(k))
+	}
+	if string(c.TokenSecret) != "current-key-0123456" || len(got) != 2 || got[0] != "pending-key-0123456" || got[1] != "previous-key-012345" {
+		t.Fatalf("signing %q, accepted %q", c.TokenSecret, got)
+	}
+	delete(versions, "AWSPENDING")
+	env["TOKEN_SECRET_PREVIOUS"] = "plain-previous-0123"
+	c, err = load(context.Background(), envOf(env), fetch)
+	if err != nil || len(c.TokenAccepted) != 2 || string(c.TokenAccepted[1]) != "plain-previous-0123" {
+		t.Fatalf("%q %v", c.TokenAccepted, err)
+	}
+	broken := func(ctx context.Context, arn, stage string) (string, error) {
+		if stage == "AWSPREVIOUS" {
+			return "", errors.New("throttled")
+		}
+		return fetch(ctx, arn, stage)
+	}
+	if _, err := load(context.Background(), envOf(env), broken); err == nil {
+		t.Fatal("a failed fetch of a rotation stage was ignored")
 	}
 }

@@ -11,9 +11,19 @@ import (
 // Lobby changes do not move the room's seq: only hosts see them, and a seq
 // gap must mean the same thing to everyone.
 var prelude = fmt.Sprintf(`
-local R, P, C, L, LC, B, D = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local R, P, C, L, LC, B, D, A = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local CH, LIM = KEYS[9], KEYS[10]
 local TTL = %d
 local function fail(code, msg, retry) return cjson.encode({err=code, msg=msg, retry=retry}) end
+-- elsewhere refuses a caller of another region than the room's: the room's
+-- media, its pushes and its handlers all live in its own region.
+local function elsewhere(region)
+  local rr = redis.call('HGET', R, 'region') or ''
+  if rr ~= '' and region ~= '' and rr ~= region then
+    return cjson.encode({err = 'wrong_region', msg = 'this meeting lives in region ' .. rr .. '; connect there', region = rr})
+  end
+  return nil
+end
 local function touch() for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], TTL) end end
 local function bump() return redis.call('HINCRBY', R, 'seq', 1) end
 local function closed()
@@ -64,13 +74,60 @@ local function mods()
   return out
 end
 local function room(res, withLobby)
-  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node')
+  local r = redis.call('HMGET', R, 'title', 'locked', 'seq', 'node', 'chatoff')
   res.title, res.locked, res.seq, res.node = r[1] or '', r[2] == '1', tonumber(r[3] or '0'), r[4] or ''
+  res.chatDisabled = r[5] == '1'
   res.participants = values(P)
   if withLobby then res.lobby = values(L) end
   return res
 end
 local function isMod(p) return p.role == 'host' or p.role == 'cohost' end
+-- place puts the room on node under a new epoch: never below the caller's
+-- clock (ms), so epochs keep growing even across a Redis that lost the room.
+local function place(node, now)
+  local ep = math.max(tonumber(redis.call('HGET', R, 'epoch') or '0') + 1, tonumber(now))
+  redis.call('HSET', R, 'node', node, 'epoch', ep)
+  return ep
+end
+local function epoch() return tonumber(redis.call('HGET', R, 'epoch') or '0') end
+-- handover: when no host or co-host is left among the participants, the
+-- longest-present one who is not reconnecting becomes co-host (as Meet hands
+-- a meeting on). Answers that participant's JSON, or nil.
+local function handover()
+  local kv = redis.call('HGETALL', P)
+  local best, bp
+  for i = 1, #kv, 2 do
+    local p = cjson.decode(kv[i+1])
+    if p.role == 'host' or p.role == 'cohost' then return nil end
+    if not p.reconnecting and (not bp or p.joinedAt < bp.joinedAt or (p.joinedAt == bp.joinedAt and kv[i] < best)) then
+      best, bp = kv[i], p
+    end
+  end
+  if not bp then return nil end
+  bp.role = 'cohost'
+  local pj = cjson.encode(bp)
+  redis.call('HSET', P, best, pj)
+  redis.call('HSET', R, 'role:' .. best, 'cohost')
+  return pj
+end
+-- meta: the room's settings a node keeps to rebuild the room (RoomMeta).
+local function meta(res)
+  local kv = redis.call('HGETALL', R)
+  local m = {cohosts = {}, banned = redis.call('SMEMBERS', B)}
+  for i = 1, #kv, 2 do
+    local k, v = kv[i], kv[i+1]
+    if k == 'title' then m.title = v
+    elseif k == 'host' then m.host = v
+    elseif k == 'region' then m.region = v
+    elseif k == 'created' then m.created = tonumber(v)
+    elseif k == 'locked' then m.locked = v == '1'
+    elseif k == 'chatoff' then m.chatDisabled = v == '1'
+    elseif k == 'seq' then m.seq = tonumber(v)
+    elseif string.sub(k, 1, 5) == 'role:' and v == 'cohost' then m.cohosts[#m.cohosts+1] = string.sub(k, 6) end
+  end
+  res.meta = m
+  return res
+end
 `, int(RoomTTL.Seconds()))
 
 func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
@@ -84,33 +141,50 @@ return cjson.encode({seq=0})
 `)
 
 // ARGV: pid, connRef JSON, connection id, participant JSON, node seen, node
-// alive (1/0), candidate node.
+// alive (1/0), candidate node, now (ms), the caller's region. A rejoin that changes nothing of
+// what others see (a new socket, a resent join) moves no seq: nobody needs
+// telling.
 var joinScript = script(`
-local e = closed(); if e then return e end
+local e = closed() or elsewhere(ARGV[9]); if e then return e end
 local pid, cid = ARGV[1], ARGV[3]
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
 local cur = redis.call('HGET', R, 'node') or ''
 if cur ~= ARGV[5] then return fail('retry', 'placement changed') end
-local node, placed = cur, false
+local node, placed, ep = cur, false, epoch()
 if cur == '' or ARGV[6] ~= '1' then
   if ARGV[7] == '' then return fail('unavailable', 'no media server can take this meeting now') end
   node, placed = ARGV[7], true
-  redis.call('HSET', R, 'node', node)
+  ep = place(node, ARGV[8])
 end
 local p = cjson.decode(ARGV[4])
 local role = redis.call('HGET', R, 'role:' .. pid)
 if role then p.role = role end
 if redis.call('HGET', R, 'host') == pid then p.role = 'host' end
 local prev = redis.call('HGET', P, pid)
-if prev then p.joinedAt = cjson.decode(prev).joinedAt end
+if prev then
+  -- Joining again keeps the seat's place: its arrival, and a raised hand's
+  -- place in the queue.
+  local q = cjson.decode(prev)
+  p.joinedAt, p.handRaised, p.handRaisedAt = q.joinedAt, q.handRaised, q.handRaisedAt
+end
 local old, oldID = connOf(C, pid)
 local pj = cjson.encode(p)
+local same = false
+if prev then
+  local q = cjson.decode(prev)
+  same = true
+  for _, k in ipairs({'name', 'role', 'micOn', 'camOn', 'screenOn', 'handRaised', 'reconnecting'}) do
+    if q[k] ~= p[k] then same = false end
+  end
+end
 redis.call('HSET', P, pid, pj)
 redis.call('HSET', C, pid, ARGV[2])
-redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid)
-bump(); touch()
-local res = room({}, isMod(p))
-res.me, res.placed, res.prevNode, res.rejoin = pj, placed, cur, prev and true or false
+redis.call('HDEL', L, pid); redis.call('HDEL', LC, pid); redis.call('ZREM', A, pid)
+if not same then bump() end
+touch()
+local res = meta(room({}, isMod(p)))
+res.me, res.placed, res.prevNode, res.rejoin, res.epoch, res.node = pj, placed, cur, prev and true or false, ep, node
+res.unchanged = same
 if old and oldID ~= cid then res.old = old end
 res.conns = conns(pid)
 return cjson.encode(res)
@@ -121,17 +195,26 @@ return cjson.encode(res)
 // knock again is from the same socket: it only refreshes the lobby entry. A deny holds off the guest id and, when known,
 // the source ('ip:' .. src in D), since a reload brings a new guest id.
 var knockScript = script(`
-local e = closed(); if e then return e end
+local e = closed() or elsewhere(ARGV[7]); if e then return e end
 local pid, now = ARGV[1], tonumber(ARGV[5])
 if redis.call('SISMEMBER', B, pid) == 1 then return fail('banned', 'you were removed from this meeting') end
-if redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
+local again = redis.call('HEXISTS', L, pid) == 1
+-- Those waiting when the meeting was locked stay: their knock again is no new knock.
+if not again and redis.call('HGET', R, 'locked') == '1' then return fail('locked', 'the meeting is locked') end
 redis.call('ZREMRANGEBYSCORE', D, '-inf', now)
 local till = tonumber(redis.call('ZSCORE', D, pid) or '0')
 if ARGV[6] ~= '' then till = math.max(till, tonumber(redis.call('ZSCORE', D, 'ip:' .. ARGV[6]) or '0')) end
 if till > now then return fail('too_soon', 'a host turned you away; wait before asking again', till - now) end
-redis.call('HSET', L, pid, ARGV[2]); redis.call('HSET', LC, pid, ARGV[3])
+if again then
+  -- A knock again (a new socket, a periodic re-knock): keep the first knock's time.
+  local g = cjson.decode(ARGV[2]); g.knockedAt = cjson.decode(redis.call('HGET', L, pid)).knockedAt
+  redis.call('HSET', L, pid, cjson.encode(g))
+else
+  redis.call('HSET', L, pid, ARGV[2])
+end
+redis.call('HSET', LC, pid, ARGV[3])
 touch()
-return cjson.encode({title = redis.call('HGET', R, 'title') or '', mods = mods()})
+return cjson.encode({title = redis.call('HGET', R, 'title') or '', mods = mods(), rejoin = again})
 `)
 
 // ARGV: moderator pid, connection id, guest pid (empty = everyone waiting).
@@ -176,8 +259,13 @@ local pid, cid = ARGV[1], ARGV[2]
 local res = {kind = 'none'}
 local _, id = connOf(C, pid)
 if id == cid then
+  local was = cjson.decode(redis.call('HGET', P, pid) or '{}')
   redis.call('HDEL', C, pid); redis.call('HDEL', P, pid)
-  res.kind, res.seq, res.node = 'participant', bump(), redis.call('HGET', R, 'node') or ''
+  res.kind, res.seq, res.node, res.epoch = 'participant', bump(), redis.call('HGET', R, 'node') or '', epoch()
+  if was.role == 'host' or was.role == 'cohost' then
+    res.target = handover()
+    if res.target then res.at = bump(); meta(res) end
+  end
   res.conns = conns('')
   -- An empty room is placed afresh by its next join (least-loaded node).
   if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
@@ -190,6 +278,51 @@ else
 end
 touch()
 return cjson.encode(res)
+`)
+
+// ARGV: pid, connection id, until (ms). The participant's socket dropped:
+// they stay, marked reconnecting, until a join brings them back or their
+// time runs out (expireAwayScript). Only the socket that holds the seat
+// counts: a stale one replaced by a reload changes nothing.
+var awayScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'none'}) end
+local pid, cid = ARGV[1], ARGV[2]
+local _, id = connOf(C, pid)
+local pj = redis.call('HGET', P, pid)
+if id ~= cid or not pj then return cjson.encode({kind = 'none'}) end
+local p = cjson.decode(pj)
+p.reconnecting = true
+pj = cjson.encode(p)
+redis.call('HSET', P, pid, pj)
+redis.call('HDEL', C, pid)
+redis.call('ZADD', A, ARGV[3], pid)
+local res = {kind = 'away', seq = bump(), target = pj, conns = conns(''), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
+touch()
+return cjson.encode(res)
+`)
+
+// ARGV: now (ms). Takes out everyone whose reconnecting time ran out; each
+// leave moves the seq by one.
+var expireAwayScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({}) end
+local gone = {}
+for _, pid in ipairs(redis.call('ZRANGEBYSCORE', A, '-inf', ARGV[1])) do
+  redis.call('ZREM', A, pid)
+  local pj = redis.call('HGET', P, pid)
+  if pj and redis.call('HEXISTS', C, pid) == 0 then
+    redis.call('HDEL', P, pid)
+    gone[#gone+1] = {p = pid, seq = bump()}
+    local was = cjson.decode(pj)
+    if was.role == 'host' or was.role == 'cohost' then
+      local h = handover()
+      if h then gone[#gone+1] = {g = h, seq = bump()} end
+    end
+  end
+end
+if #gone == 0 then return cjson.encode({}) end
+if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
+touch()
+return cjson.encode({muted = gone, conns = conns('')})
 `)
 
 // ARGV: moderator pid, connection id, target pid.
@@ -205,12 +338,13 @@ if tp.role == 'cohost' and me.role ~= 'host' then return fail('forbidden', 'only
 local c = redis.call('HGET', C, t) or ''
 redis.call('HDEL', P, t); redis.call('HDEL', C, t)
 redis.call('SADD', B, t)
-local res = {seq = bump(), node = redis.call('HGET', R, 'node') or '', targetConn = c, target = pj, conns = conns('')}
+local res = meta({seq = bump(), node = redis.call('HGET', R, 'node') or '', epoch = epoch(), targetConn = c, target = pj, conns = conns('')})
 touch()
 return cjson.encode(res)
 `)
 
-// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised, name).
+// ARGV: pid, connection id, patch JSON (micOn, camOn, screenOn, handRaised,
+// name), now (ms). A hand going up records when (the queue's order).
 var updateScript = script(`
 local me, e = actor(ARGV[1], ARGV[2]); if not me then return e end
 local patch = cjson.decode(ARGV[3])
@@ -219,7 +353,8 @@ for _, k in ipairs({'micOn', 'camOn', 'screenOn', 'handRaised', 'name'}) do
   local v = patch[k]
   if v ~= nil and v ~= cjson.null and v ~= me[k] then me[k] = v; changed[#changed+1] = k end
 end
-local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', changed = changed}
+if me.handRaised then me.handRaisedAt = me.handRaisedAt or tonumber(ARGV[4]) else me.handRaisedAt = nil end
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), changed = changed}
 if #changed > 0 then
   res.me = cjson.encode(me)
   redis.call('HSET', P, me.id, res.me)
@@ -240,7 +375,7 @@ local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
 local pj = redis.call('HGET', P, ARGV[3])
 if not pj then return fail('not_found', 'that participant is not in the meeting') end
 local t = cjson.decode(pj)
-local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', targetConn = redis.call('HGET', C, ARGV[3]) or ''}
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), targetConn = redis.call('HGET', C, ARGV[3]) or ''}
 local f = ARGV[4]
 if f ~= '' and t[f] then
   t[f] = false
@@ -269,7 +404,7 @@ for i = 1, #kv, 2 do
   end
 end
 touch()
-return cjson.encode({muted = muted, node = redis.call('HGET', R, 'node') or '', conns = conns('')})
+return cjson.encode({muted = muted, node = redis.call('HGET', R, 'node') or '', epoch = epoch(), conns = conns('')})
 `)
 
 // ARGV: host pid, connection id, target pid, role (cohost|participant).
@@ -280,7 +415,7 @@ local pj = redis.call('HGET', P, ARGV[3])
 if not pj then return fail('not_found', 'that participant is not in the meeting') end
 local t = cjson.decode(pj)
 if t.role == 'host' then return fail('forbidden', 'the host keeps their role') end
-local res = {seq = 0}
+local res = {seq = 0, node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 if t.role ~= ARGV[4] then
   t.role = ARGV[4]
   pj = cjson.encode(t)
@@ -288,6 +423,7 @@ if t.role ~= ARGV[4] then
   redis.call('HSET', R, 'role:' .. ARGV[3], ARGV[4])
   res.seq = bump()
   res.conns = conns('')
+  meta(res)
 end
 res.target = pj
 res.targetConn = redis.call('HGET', C, ARGV[3]) or ''
@@ -299,11 +435,12 @@ return cjson.encode(res)
 // ARGV: moderator pid, connection id, locked (1/0).
 var lockScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
-local res = {seq = 0, locked = ARGV[3] == '1'}
+local res = {seq = 0, locked = ARGV[3] == '1', node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 if (redis.call('HGET', R, 'locked') == '1') ~= res.locked then
   redis.call('HSET', R, 'locked', ARGV[3])
   res.seq = bump()
   res.conns = conns('')
+  meta(res)
 end
 touch()
 return cjson.encode(res)
@@ -313,9 +450,9 @@ return cjson.encode(res)
 // until its TTL so that late joins learn it is over.
 var endScript = script(`
 local me, e = moderator(ARGV[1], ARGV[2]); if not me then return e end
-local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or ''}
+local res = {conns = conns(''), lobbyConns = values(LC), node = redis.call('HGET', R, 'node') or '', epoch = epoch()}
 redis.call('HSET', R, 'ended', '1', 'node', '')
-redis.call('DEL', P, C, L, LC)
+redis.call('DEL', P, C, L, LC, A, CH, LIM)
 res.seq = bump()
 touch()
 return cjson.encode(res)
@@ -328,18 +465,36 @@ touch()
 return cjson.encode(room({}, isMod(me)))
 `)
 
-// rateScript is a token bucket per connection, in thousandths of a token so
-// that Redis stores integers. KEYS[1] rate key, KEYS[2] the connection's key
-// (same slot); ARGV now (ms), rate (per s), burst. Answers {allowed (1/0),
-// retry after (ms), the connection's hash as HGETALL gives it}.
-var rateScript = redis.NewScript(`
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000
-local t = redis.call('HMGET', KEYS[1], 'm', 'ts')
-local m, ts = tonumber(t[1]) or burst, tonumber(t[2]) or now
-if now > ts then m = math.min(burst, m + (now - ts) * rate) end
-local ok, retry = 0, 0
-if m >= 1000 then m = m - 1000; ok = 1 else retry = math.ceil((1000 - m) / rate) end
-redis.call('HSET', KEYS[1], 'm', math.floor(m), 'ts', math.max(now, ts))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return {ok, retry, redis.call('HGETALL', KEYS[2])}
+// ARGV: participant id asking ("" = unknown), guest id asking (""), now
+// (ms). What a pre-join page may know: whether the meeting is open, its
+// title and lock, how many are in and the first few names by arrival, how
+// many hosts and co-hosts could answer a knock, and about the asker: a role
+// the host gave them, whether they were removed, how long a denial's
+// cool-down still runs. Reads only.
+var lookupScript = script(`
+if redis.call('EXISTS', R) == 0 then return cjson.encode({kind = 'not_found'}) end
+local res = {kind = 'open', title = redis.call('HGET', R, 'title') or '', locked = redis.call('HGET', R, 'locked') == '1', region = redis.call('HGET', R, 'region') or ''}
+if redis.call('HGET', R, 'ended') == '1' then res.kind = 'ended'; return cjson.encode(res) end
+local first = {}
+for _, v in ipairs(redis.call('HVALS', P)) do
+  local p = cjson.decode(v)
+  first[#first+1] = {at = p.joinedAt or 0, name = p.name}
+  table.sort(first, function(a, b) return a.at < b.at end)
+  if #first > 5 then first[6] = nil end
+end
+res.names = {}
+for _, f in ipairs(first) do res.names[#res.names+1] = f.name end
+res.people = redis.call('HLEN', P)
+res.mods = mods()
+local pid, gid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if pid ~= '' then
+  res.banned = redis.call('SISMEMBER', B, pid) == 1
+  res.role = redis.call('HGET', R, 'role:' .. pid) or ''
+  if redis.call('HGET', R, 'host') == pid then res.role = 'host' end
+end
+if gid ~= '' then
+  local till = tonumber(redis.call('ZSCORE', D, gid) or '0')
+  if till > now then res.retry = till - now end
+end
+return cjson.encode(res)
 `)

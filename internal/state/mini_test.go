@@ -28,14 +28,14 @@ func TestMiniredisFlow(t *testing.T) {
 	}
 	// Deny holds the source: a reloaded guest from it is too soon.
 	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := s.Knock(f.cx, code, g, ref("c-d"), "203.0.113.7"); err != nil {
+	if _, err := s.Knock(f.cx, code, g, ref("c-d"), "203.0.113.7", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Deny(f.cx, code, host, "c-host", g.ID); err != nil {
 		t.Fatal(err)
 	}
 	g2 := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := s.Knock(f.cx, code, g2, ref("c-d2"), "203.0.113.7"); !IsRefused(err, events.CodeTooSoon) {
+	if _, err := s.Knock(f.cx, code, g2, ref("c-d2"), "203.0.113.7", ""); !IsRefused(err, events.CodeTooSoon) {
 		t.Fatalf("knock from a denied source: %v", err)
 	}
 	p := events.NewParticipantID()

@@ -13,7 +13,7 @@ func TestRedisStateDenyCooldownHoldsTheSource(t *testing.T) {
 	code, host := f.create()
 	f.mustJoin(code, host, events.RoleHost, "c-host")
 	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "203.0.113.7"); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "203.0.113.7", ""); err != nil {
 		t.Fatal(err)
 	}
 	room, _ := f.s.Snapshot(f.cx, code, host, "c-host")
@@ -25,17 +25,17 @@ func TestRedisStateDenyCooldownHoldsTheSource(t *testing.T) {
 		t.Fatalf("deny: %+v %v", a, err)
 	}
 	reloaded := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	_, err = f.s.Knock(f.cx, code, reloaded, ref("c-g-reloaded"), "203.0.113.7")
+	_, err = f.s.Knock(f.cx, code, reloaded, ref("c-g-reloaded"), "203.0.113.7", "")
 	var r *Refused
 	if !IsRefused(err, events.CodeTooSoon) || !asRefused(err, &r) || r.RetryAfterMS <= 0 || r.RetryAfterMS > DenyCooldown.Milliseconds() {
 		t.Fatalf("knock from the denied source: %v", err)
 	}
 	other := events.Guest{ID: events.NewParticipantID(), Name: "H"}
-	if _, err := f.s.Knock(f.cx, code, other, ref("c-h"), "198.51.100.9"); err != nil {
+	if _, err := f.s.Knock(f.cx, code, other, ref("c-h"), "198.51.100.9", ""); err != nil {
 		t.Fatalf("knock from another source: %v", err)
 	}
 	unknown := events.Guest{ID: events.NewParticipantID(), Name: "U"}
-	if _, err := f.s.Knock(f.cx, code, unknown, ref("c-u"), ""); err != nil {
+	if _, err := f.s.Knock(f.cx, code, unknown, ref("c-u"), "", ""); err != nil {
 		t.Fatalf("knock from an unknown source: %v", err)
 	}
 }

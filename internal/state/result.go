@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/redis/go-redis/v9"
 
@@ -18,6 +19,8 @@ import (
 type Refused struct {
 	Err          *events.Error
 	RetryAfterMS int64
+	// Region is the room's, for wrong_region.
+	Region string
 }
 
 func (r *Refused) Error() string { return r.Err.Error() }
@@ -44,9 +47,10 @@ type pc struct {
 
 // result is every field any room script answers.
 type result struct {
-	Err   string `json:"err"`
-	Msg   string `json:"msg"`
-	Retry int64  `json:"retry"`
+	Err    string `json:"err"`
+	Msg    string `json:"msg"`
+	Retry  int64  `json:"retry"`
+	Region string `json:"region"`
 
 	Seq          uint64       `json:"seq"`
 	At           uint64       `json:"at"`
@@ -57,6 +61,7 @@ type result struct {
 	Kind         string       `json:"kind"`
 	Title        string       `json:"title"`
 	Locked       bool         `json:"locked"`
+	ChatDisabled bool         `json:"chatDisabled"`
 	Participants list[string] `json:"participants"`
 	Lobby        list[string] `json:"lobby"`
 	Me           string       `json:"me"`
@@ -70,6 +75,50 @@ type result struct {
 	Admitted     list[pc]     `json:"admitted"`
 	Changed      list[string] `json:"changed"`
 	Muted        list[pc]     `json:"muted"`
+	Epoch        uint64       `json:"epoch"`
+	Unchanged    bool         `json:"unchanged"`
+	Meta         *metaResult  `json:"meta"`
+	// chat's
+	Chat  string       `json:"chat"`
+	Chats list[string] `json:"chats"`
+	More  bool         `json:"more"`
+	// lookup's
+	People int          `json:"people"`
+	Names  list[string] `json:"names"`
+	Role   string       `json:"role"`
+	Banned bool         `json:"banned"`
+}
+
+// metaResult is the meta() helper's answer (RoomMeta, with cjson's empty
+// tables).
+type metaResult struct {
+	Title   string       `json:"title"`
+	Host    string       `json:"host"`
+	Region  string       `json:"region"`
+	Created int64        `json:"created"`
+	Locked  bool         `json:"locked"`
+	Seq     uint64       `json:"seq"`
+	Cohosts list[string] `json:"cohosts"`
+	// ChatDisabled is chat.go's room setting.
+	ChatDisabled bool         `json:"chatDisabled"`
+	Banned       list[string] `json:"banned"`
+}
+
+func (m *metaResult) meta() *events.RoomMeta {
+	if m == nil {
+		return nil
+	}
+	out := &events.RoomMeta{Title: m.Title, Host: events.ParticipantID(m.Host), Region: m.Region,
+		Created: m.Created, Locked: m.Locked, Seq: m.Seq, ChatDisabled: m.ChatDisabled}
+	for _, id := range m.Cohosts {
+		out.Cohosts = append(out.Cohosts, events.ParticipantID(id))
+	}
+	for _, id := range m.Banned {
+		out.Banned = append(out.Banned, events.ParticipantID(id))
+	}
+	sort.Slice(out.Cohosts, func(i, j int) bool { return out.Cohosts[i] < out.Cohosts[j] })
+	sort.Slice(out.Banned, func(i, j int) bool { return out.Banned[i] < out.Banned[j] })
+	return out
 }
 
 // run executes a room script and decodes its answer; a refusal comes back as
@@ -84,7 +133,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, code events.RoomCode,
 		return nil, fmt.Errorf("state: room %s: bad script answer %q: %w", code, raw, err)
 	}
 	if r.Err != "" {
-		return &r, &Refused{Err: &events.Error{Code: events.Code(r.Err), Message: r.Msg}, RetryAfterMS: r.Retry}
+		return &r, &Refused{Err: &events.Error{Code: events.Code(r.Err), Message: r.Msg}, RetryAfterMS: r.Retry, Region: r.Region}
 	}
 	return &r, nil
 }
@@ -140,7 +189,7 @@ func guest(s string) (events.Guest, error) {
 }
 
 func (r *result) room(code events.RoomCode) (events.Room, error) {
-	room := events.Room{Code: code, Title: r.Title, Locked: r.Locked, Seq: r.Seq,
+	room := events.Room{Code: code, Title: r.Title, Locked: r.Locked, ChatDisabled: r.ChatDisabled, Seq: r.Seq,
 		Participants: []events.Participant{}, Lobby: []events.Guest{}}
 	for _, s := range r.Participants {
 		p, err := participant(s)

@@ -85,6 +85,12 @@ type JoinResult struct {
 	// Replaced is the participant's previous connection, now superseded.
 	Replaced *events.ConnRef
 	Others   []Target // everyone else's connections
+	// Epoch is the room's placement epoch on Node.
+	Epoch uint64
+	// Unchanged: a rejoin that changed nothing others see (no seq moved).
+	Unchanged bool
+	// Meta is the room's settings, for the node's copy.
+	Meta *events.RoomMeta
 }
 
 // Join seats a participant holding a valid token and places the room on a
@@ -110,7 +116,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			}
 		}
 		r, err := s.run(ctx, joinScript, in.Code, string(in.Participant.ID), cj, string(in.Conn.ConnectionID),
-			pj, cur, b2s(alive), string(candidate))
+			pj, cur, b2s(alive), string(candidate), time.Now().UnixMilli(), in.Region)
 		if IsRefused(err, "retry") {
 			continue
 		}
@@ -122,7 +128,7 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 			s.notePlacement(ctx, candidate, in.Code)
 		}
 		out := &JoinResult{Node: events.NodeID(r.Node), Placed: r.Placed, Rejoin: r.Rejoin, PrevNode: events.NodeID(r.PrevNode),
-			Others: targets(r.Conns)}
+			Others: targets(r.Conns), Epoch: r.Epoch, Unchanged: r.Unchanged, Meta: r.Meta.meta()}
 		if out.Me, err = participant(r.Me); err != nil {
 			return nil, err
 		}
@@ -141,6 +147,9 @@ func (s *Store) Join(ctx context.Context, in JoinInput) (*JoinResult, error) {
 type KnockResult struct {
 	Title string
 	Mods  []events.ConnRef // every host and co-host connection
+	// Again: the guest was waiting already (a new socket, a re-knock); the
+	// hosts were told at the first knock.
+	Again bool
 }
 
 // lobbyConn is a waiting guest's connection and where it comes from; the
@@ -153,14 +162,14 @@ type lobbyConn struct {
 // Knock puts a guest in the lobby. source is where the guest connects from
 // ("" when unknown): a deny holds off that source as well as the guest id for
 // DenyCooldown, since a reload is a new connection and so a new guest id.
-func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source string) (*KnockResult, error) {
+func (s *Store) Knock(ctx context.Context, code events.RoomCode, g events.Guest, conn events.ConnRef, source, region string) (*KnockResult, error) {
 	gj, _ := json.Marshal(g)
 	cj, _ := json.Marshal(lobbyConn{ConnRef: conn, Source: source})
-	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source)
+	r, err := s.run(ctx, knockScript, code, string(g.ID), gj, cj, string(conn.ConnectionID), time.Now().UnixMilli(), source, region)
 	if err != nil {
 		return nil, err
 	}
-	return &KnockResult{Title: r.Title, Mods: refs(r.Mods)}, nil
+	return &KnockResult{Title: r.Title, Mods: refs(r.Mods), Again: r.Rejoin}, nil
 }
 
 // Admission is one guest let in.
@@ -211,11 +220,17 @@ const (
 
 // LeaveResult is what a leave changed.
 type LeaveResult struct {
-	Kind   LeaveKind
-	Seq    uint64
-	Node   events.NodeID
-	Others []Target         // a seat's leave: every participant left in the room
-	Mods   []events.ConnRef // a lobby leave: every host and co-host connection
+	Kind  LeaveKind
+	Seq   uint64
+	Node  events.NodeID
+	Epoch uint64
+	// Handover is the participant made co-host because the last host and
+	// co-host left (at HandoverSeq); Meta the room's settings after it.
+	Handover    *events.Participant
+	HandoverSeq uint64
+	Meta        *events.RoomMeta
+	Others      []Target         // a seat's leave: every participant left in the room
+	Mods        []events.ConnRef // a lobby leave: every host and co-host connection
 }
 
 // Leave frees the seat or lobby place that conn holds for pid. A connection
@@ -225,7 +240,15 @@ func (s *Store) Leave(ctx context.Context, code events.RoomCode, pid events.Part
 	if err != nil {
 		return nil, err
 	}
-	return &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns), Mods: refs(r.Mods)}, nil
+	out := &LeaveResult{Kind: LeaveKind(r.Kind), Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Mods: refs(r.Mods)}
+	if r.Target != "" {
+		p, err := participant(r.Target)
+		if err != nil {
+			return nil, err
+		}
+		out.Handover, out.HandoverSeq, out.Meta = &p, r.At, r.Meta.meta()
+	}
+	return out, nil
 }
 
 // Change is a presence change to broadcast.
@@ -236,14 +259,18 @@ type Change struct {
 	// change sends (events.Command.Seq).
 	At     uint64
 	Node   events.NodeID
+	Epoch  uint64
 	Target events.Participant
 	// TargetConn is the target's connection (for Muted, Removed).
 	TargetConn events.ConnRef
 	Others     []Target // every participant connection (to broadcast to)
+	// Meta is the room's settings after a change of them (lock, role,
+	// removal), for the node's copy; nil otherwise.
+	Meta *events.RoomMeta
 }
 
 func (r *result) change() (*Change, error) {
-	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	c := &Change{Seq: r.Seq, At: r.At, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), Meta: r.Meta.meta()}
 	c.TargetConn, _ = connRef(r.TargetConn)
 	if r.Target != "" {
 		p, err := participant(r.Target)
@@ -282,7 +309,7 @@ type UpdateResult struct {
 // Update changes the caller's own state.
 func (s *Store) Update(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID, p Patch) (*UpdateResult, error) {
 	pj, _ := json.Marshal(p)
-	r, err := s.run(ctx, updateScript, code, string(pid), string(conn), pj)
+	r, err := s.run(ctx, updateScript, code, string(pid), string(conn), pj, time.Now().UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +347,7 @@ func (s *Store) Mute(ctx context.Context, code events.RoomCode, by events.Partic
 type MuteAllResult struct {
 	Muted  []Change
 	Node   events.NodeID
+	Epoch  uint64
 	Others []Target
 }
 
@@ -329,14 +357,14 @@ func (s *Store) MuteAll(ctx context.Context, code events.RoomCode, by events.Par
 	if err != nil {
 		return nil, err
 	}
-	out := &MuteAllResult{Node: events.NodeID(r.Node), Others: targets(r.Conns)}
+	out := &MuteAllResult{Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns)}
 	for _, m := range r.Muted {
 		p, err := participant(m.P)
 		if err != nil {
 			return nil, err
 		}
 		c, _ := connRef(m.C)
-		out.Muted = append(out.Muted, Change{Seq: m.Seq, At: m.Seq, Node: out.Node, Target: p, TargetConn: c})
+		out.Muted = append(out.Muted, Change{Seq: m.Seq, At: m.Seq, Node: out.Node, Epoch: out.Epoch, Target: p, TargetConn: c})
 	}
 	return out, nil
 }
@@ -369,6 +397,7 @@ func (s *Store) Lock(ctx context.Context, code events.RoomCode, by events.Partic
 type EndResult struct {
 	Seq        uint64
 	Node       events.NodeID
+	Epoch      uint64
 	Others     []Target         // every participant's connection, the caller's included
 	LobbyConns []events.ConnRef // waiting guests
 }
@@ -379,7 +408,7 @@ func (s *Store) End(ctx context.Context, code events.RoomCode, by events.Partici
 	if err != nil {
 		return nil, err
 	}
-	return &EndResult{Seq: r.Seq, Node: events.NodeID(r.Node), Others: targets(r.Conns), LobbyConns: refs(r.LobbyConns)}, nil
+	return &EndResult{Seq: r.Seq, Node: events.NodeID(r.Node), Epoch: r.Epoch, Others: targets(r.Conns), LobbyConns: refs(r.LobbyConns)}, nil
 }
 
 // Snapshot returns the room as pid sees it (lobby for moderators).
@@ -426,3 +455,94 @@ func b2s(b bool) string {
 // PrevNodeDead reports whether the join moved the room off a node that had
 // it (that node's heartbeat expired).
 func (r *JoinResult) PrevNodeDead() bool { return r.Placed && r.PrevNode != "" }
+
+// AwayGrace is how long a participant whose socket dropped keeps their seat
+// (shown as reconnecting) before they leave, as Meet keeps a tile through a
+// network blip.
+const AwayGrace = 60 * time.Second
+
+// Away marks the participant that conn seats as reconnecting, for grace (0 =
+// AwayGrace): their socket dropped. It reports the change to broadcast, or
+// nil when conn held no seat (a lobby place, a socket a reload replaced,
+// nothing).
+func (s *Store) Away(ctx context.Context, code events.RoomCode, pid events.ParticipantID, conn events.ConnectionID, grace time.Duration) (*Change, error) {
+	if grace <= 0 {
+		grace = AwayGrace
+	}
+	until := time.Now().Add(grace).UnixMilli()
+	r, err := s.run(ctx, awayScript, code, string(pid), string(conn), until)
+	if err != nil || r.Kind != "away" {
+		return nil, err
+	}
+	return r.change()
+}
+
+// Expired is a participant whose reconnecting time ran out, or, with
+// Handover set, the one made co-host at Seq because that was the last host
+// or co-host.
+type Expired struct {
+	Participant events.ParticipantID
+	Seq         uint64
+	Handover    *events.Participant
+}
+
+// ExpireAway takes out the participants of a room whose reconnecting time
+// ran out, and returns them with everyone's connections (to tell).
+func (s *Store) ExpireAway(ctx context.Context, code events.RoomCode) ([]Expired, []Target, error) {
+	r, err := s.run(ctx, expireAwayScript, code, time.Now().UnixMilli())
+	if err != nil || len(r.Muted) == 0 {
+		return nil, nil, err
+	}
+	out := make([]Expired, 0, len(r.Muted))
+	for _, m := range r.Muted {
+		if m.G != "" {
+			p, err := participant(m.G)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, Expired{Participant: p.ID, Seq: m.Seq, Handover: &p})
+			continue
+		}
+		out = append(out, Expired{Participant: events.ParticipantID(m.P), Seq: m.Seq})
+	}
+	return out, targets(r.Conns), nil
+}
+
+// Lookup is what a pre-join page may know of a meeting (see lookupScript).
+type Lookup struct {
+	Status     events.MeetingStatus
+	Title      string
+	Locked     bool
+	People     int
+	Names      []string
+	Moderators int
+	// Region is where the meeting lives.
+	Region string
+	// Role is a role the host gave the asking participant ("" = none);
+	// Banned says they were removed; RetryAfter a denial's cool-down left.
+	Role       events.Role
+	Banned     bool
+	RetryAfter time.Duration
+}
+
+// Lookup reads a meeting for a pre-join page; pid and guest say who asks
+// (either may be "").
+func (s *Store) Lookup(ctx context.Context, code events.RoomCode, pid, guest events.ParticipantID) (*Lookup, error) {
+	r, err := s.run(ctx, lookupScript, code, string(pid), string(guest), time.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	switch r.Kind {
+	case "not_found":
+		return &Lookup{Status: events.MeetingNotFound}, nil
+	case "ended":
+		return &Lookup{Status: events.MeetingEnded, Title: r.Title}, nil
+	}
+	out := &Lookup{Status: events.MeetingOpen, Title: r.Title, Locked: r.Locked, People: r.People,
+		Names: []string(r.Names), Moderators: len(r.Mods), Role: events.Role(r.Role), Banned: r.Banned, Region: r.Region,
+		RetryAfter: time.Duration(r.Retry) * time.Millisecond}
+	if out.Names == nil {
+		out.Names = []string{}
+	}
+	return out, nil
+}

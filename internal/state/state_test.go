@@ -63,7 +63,7 @@ func (f *fixture) mustJoin(code events.RoomCode, pid events.ParticipantID, role 
 
 func (f *fixture) knock(code events.RoomCode, conn string) (events.ParticipantID, error) {
 	g := events.Guest{ID: events.NewParticipantID(), Name: "Guest", KnockedAt: time.Now().UnixMilli()}
-	_, err := f.s.Knock(f.cx, code, g, ref(conn), "")
+	_, err := f.s.Knock(f.cx, code, g, ref(conn), "", "")
 	return g.ID, err
 }
 
@@ -158,19 +158,19 @@ func TestRedisStateDenyCooldownAndLobbyLeave(t *testing.T) {
 	code, host := f.create()
 	f.mustJoin(code, host, events.RoleHost, "c-host")
 	g := events.Guest{ID: events.NewParticipantID(), Name: "G"}
-	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), ""); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.s.Deny(f.cx, code, host, "c-host", g.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "")
+	_, err := f.s.Knock(f.cx, code, g, ref("c-g"), "", "")
 	var r *Refused
 	if !IsRefused(err, events.CodeTooSoon) || !asRefused(err, &r) || r.RetryAfterMS <= 0 || r.RetryAfterMS > DenyCooldown.Milliseconds() {
 		t.Fatalf("knock after deny: %v", err)
 	}
 	g2 := events.Guest{ID: events.NewParticipantID(), Name: "G2"}
-	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), ""); err != nil {
+	if _, err := f.s.Knock(f.cx, code, g2, ref("c-g2"), "", ""); err != nil {
 		t.Fatal(err)
 	}
 	l, err := f.s.Leave(f.cx, code, g2.ID, "c-g2")
@@ -391,61 +391,6 @@ func TestRedisStateKnockWhileLocking(t *testing.T) {
 	}
 	if _, err := f.knock(code, "late"); !IsRefused(err, events.CodeLocked) {
 		t.Fatalf("knock after lock: %v", err)
-	}
-}
-
-func TestRedisStateRateLimit(t *testing.T) {
-	f := newFixture(t)
-	allowed := 0
-	var retry time.Duration
-	now := time.Now()
-	for range 1000 {
-		_, ok, r, err := f.s.inboundAt(f.cx, "c1", now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			allowed++
-		} else {
-			retry = r
-		}
-	}
-	// The burst, plus what refilled while the loop ran (at 20/s).
-	if allowed < RateBurst || allowed > RateBurst+20 {
-		t.Fatalf("%d of 1000 allowed", allowed)
-	}
-	if retry <= 0 || retry > time.Second/RatePerSecond+time.Millisecond {
-		t.Fatalf("retry after %v", retry)
-	}
-	// The clock stood still: exactly the burst, then one message per refill.
-	if allowed != RateBurst || retry != time.Second/RatePerSecond {
-		t.Fatalf("%d allowed, retry after %v at one instant", allowed, retry)
-	}
-	for i, step := range []struct {
-		after time.Duration
-		want  bool
-	}{
-		{retry - time.Millisecond, false}, {retry, true}, {retry, false},
-		{0, false}, // a clock behind the last message's (another Lambda's) refills nothing
-		{retry + 3*time.Second, true},
-	} {
-		if _, ok, _, _ := f.s.inboundAt(f.cx, "c1", now.Add(step.after)); ok != step.want {
-			t.Fatalf("step %d (+%v): allowed=%v", i, step.after, ok)
-		}
-	}
-	if ok, _, _ := f.s.Allow(f.cx, "c2"); !ok {
-		t.Fatal("another connection was limited")
-	}
-	// The same round trip reads the connection's record.
-	if c, _, _, err := f.s.Inbound(f.cx, "c3"); c != nil || err != nil {
-		t.Fatalf("unknown connection: %+v %v", c, err)
-	}
-	want := Conn{ID: "c3", Endpoint: "http://gw", Token: "tok", Room: "abc-defg-hij", Participant: "p_000000000001"}
-	if err := f.s.PutConn(f.cx, want); err != nil {
-		t.Fatal(err)
-	}
-	if c, ok, _, err := f.s.Inbound(f.cx, "c3"); err != nil || !ok || c == nil || *c != want {
-		t.Fatalf("inbound: %+v %v %v, want %+v", c, ok, err, want)
 	}
 }
 

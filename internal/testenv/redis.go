@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,9 @@ type Redis struct {
 	Addr string
 	URL  string
 	cmd  *exec.Cmd
+	args []string
+	bin  string
+	mu   sync.Mutex
 }
 
 // StartRedis starts a private redis-server with persistence off on a free
@@ -34,32 +39,89 @@ func StartRedis(t testing.TB) *Redis {
 	}
 	port := FreePort(t)
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
+	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: bin,
+		args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}}
+	r.URL = "redis://" + r.Addr
+	if err := r.start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	r.URL = "redis://" + r.Addr
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	t.Cleanup(r.kill)
+	if err := r.waitUp(10 * time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+		t.Fatalf("redis-server on %s did not answer: %v\n%s", r.Addr, err, log)
+	}
+	return r
+}
+
+func (r *Redis) start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cmd := exec.Command(r.bin, r.args...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.cmd = cmd
+	return nil
+}
+
+func (r *Redis) kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func (r *Redis) waitUp(within time.Duration) error {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return r
+			return nil
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server on %s did not answer: %v\n%s", r.Addr, err, log)
+			return err
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (its data is gone: persistence is off); Start
+// brings up an empty one on the same port.
+func (r *Redis) Stop() { r.kill() }
+
+// Start starts the server again after Stop, empty, and waits until it
+// answers.
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	if err := r.start(); err != nil {
+		t.Fatalf("restart redis-server: %v", err)
+	}
+	if err := r.waitUp(10 * time.Second); err != nil {
+		t.Fatalf("restarted redis-server did not answer: %v", err)
+	}
+}
+
+// Pause stops the server process (SIGSTOP): connections hang rather than
+// fail, as with a Redis that stopped answering; Resume continues it with
+// its data.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(sig)
 	}
 }
 

@@ -17,13 +17,13 @@ var Functions = []Function{
 	{Name: "disconnect", RouteKeys: []string{"$disconnect"}},
 	{Name: "default", RouteKeys: []string{"$default"}},
 	{Name: "create", RouteKeys: []string{"create"}},
-	{Name: "join", RouteKeys: []string{"join", "resync"}},
+	{Name: "join", RouteKeys: []string{"join", "resync", "lookup"}},
 	{Name: "leave", RouteKeys: []string{"leave"}},
 	{Name: "ping", RouteKeys: []string{"ping"}},
-	{Name: "presence", RouteKeys: []string{"update"}},
+	{Name: "presence", RouteKeys: []string{"update", "chat", "chat_history", "react"}},
 	{Name: "signal", RouteKeys: []string{"publish_offer", "subscribe_answer", "candidate"}},
 	{Name: "lobby", RouteKeys: []string{"admit", "admit_all", "deny"}},
-	{Name: "moderate", RouteKeys: []string{"mute", "mute_all", "remove", "lock", "end", "set_role"}},
+	{Name: "moderate", RouteKeys: []string{"mute", "mute_all", "remove", "lock", "end", "set_role", "set_chat", "lower_hands"}},
 	// sweep has no route: it runs on a schedule (EventBridge, every minute;
 	// the local stack on a ticker) and moves rooms off SFU nodes that stopped
 	// heartbeating.

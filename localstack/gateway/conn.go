@@ -26,6 +26,7 @@ const closeGrace = 2 * time.Second
 type message struct {
 	opcode byte
 	data   []byte
+	at     time.Time // when it was read: API Gateway's requestTimeEpoch
 }
 
 // conn is one WebSocket connection.
@@ -42,6 +43,9 @@ type conn struct {
 	lastActive atomic.Int64               // Unix ns of the last data message, either way
 	idle       atomic.Pointer[time.Timer] // checkIdle's one timer, re-armed; stopped when the reader ends
 	msgs       chan message
+	queued     atomic.Int64 // bytes in msgs
+	dropped    int          // messages dropped on a full queue (reader only)
+	throttled  time.Time    // when the client was last told so (reader only)
 
 	// Posts are queued for the writer goroutine rather than written by the
 	// poster, so a client that does not read holds up no one: not the Lambda
@@ -238,12 +242,34 @@ func (c *conn) read() {
 			c.drainAfterClose()
 			return
 		}
+		c.queue(message{opcode: msgOp, data: append([]byte(nil), buf...), at: time.Now()})
+	}
+}
+
+// queue hands a message to the worker without waiting: the reader keeps
+// reading as fast as the client sends, as API Gateway does, so what the
+// handlers see (and rate-limit) is the client's pace, not theirs. A queue
+// full by count or bytes drops the message; the client gets API Gateway's
+// throttling answer, at most once a second.
+func (c *conn) queue(m message) {
+	n := int64(len(m.data))
+	if c.queued.Add(n) <= int64(c.g.opt.MessageQueueBytes) {
+		c.g.backlog.Add(1)
 		select {
-		case c.msgs <- message{opcode: msgOp, data: append([]byte(nil), buf...)}:
-		case <-c.closing:
-			c.drainAfterClose()
+		case c.msgs <- m:
 			return
+		default:
+			c.g.backlog.Add(-1)
 		}
+	}
+	c.queued.Add(-n)
+	if c.dropped++; c.dropped == 1 {
+		c.g.log.Warn("connection's queue is full; dropping its messages", "connection", c.id,
+			"queue", c.g.opt.MessageQueue, "bytes", c.g.opt.MessageQueueBytes)
+	}
+	if time.Since(c.throttled) >= time.Second {
+		c.throttled = time.Now()
+		_ = c.send(gatewayError(c.id, newID(), "rate_limited", "Too Many Requests"))
 	}
 }
 
@@ -439,11 +465,24 @@ func (c *conn) refuseOversized(code string) {
 	}
 }
 
-// work invokes the route of each message, one at a time, in order.
+// work invokes the route of each message, one at a time, in order. Once the
+// socket is closing, by either side, the messages still queued are dropped:
+// work from a closed socket is never done (a flood's backlog would keep the
+// stack busy long after the flooder is gone).
 func (c *conn) work(done chan struct{}) {
 	defer close(done)
+	dropped := 0
 	for m := range c.msgs {
-		c.route(m)
+		if c.isClosing() {
+			dropped++
+		} else {
+			c.route(m)
+		}
+		c.queued.Add(-int64(len(m.data)))
+		c.g.backlog.Add(-1)
+	}
+	if dropped > 0 {
+		c.g.log.Info("dropped the messages of a closed connection", "connection", c.id, "dropped", dropped)
 	}
 }
 
@@ -451,6 +490,8 @@ func (c *conn) route(m message) {
 	routeKey := "$default"
 	req := c.baseRequest("", "MESSAGE")
 	req.RequestContext.MessageID = newID()
+	req.RequestContext.RequestTime = m.at.UTC().Format(requestTimeLayout)
+	req.RequestContext.RequestTimeEpoch = m.at.UnixMilli()
 	if m.opcode == opBinary {
 		req.Body = base64.StdEncoding.EncodeToString(m.data)
 		req.IsBase64Encoded = true
@@ -469,15 +510,10 @@ func (c *conn) route(m message) {
 }
 
 // selectRoute evaluates $request.body.action: the route whose key equals the
-// action, else $default (also for non-JSON and reserved $ keys).
+// action, else $default (also for non-JSON and reserved $ keys). See route.go
+// for how the action is read.
 func (c *conn) selectRoute(body []byte) string {
-	var probe struct {
-		Action any `json:"action"`
-	}
-	if json.Unmarshal(body, &probe) != nil {
-		return "$default"
-	}
-	a, ok := probe.Action.(string)
+	a, ok := bodyAction(body)
 	if !ok || a == "" || a[0] == '$' || c.g.opt.FunctionFor(a) == c.g.opt.FunctionFor("$default") {
 		return "$default"
 	}

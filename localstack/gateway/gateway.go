@@ -13,6 +13,13 @@
 // its 10-minute idle timeout and 2-hour connection limit, and 410 Gone for a
 // connection that no longer exists.
 //
+// Route selection reads the body as API Gateway's `$request.body.action`
+// does (route.go): the top-level key spelled exactly "action", the last one
+// when it repeats, its value only when it is a JSON string. The handlers
+// refuse a message with a repeated or case-folded key whatever route it
+// took, so where API Gateway's undocumented choice might differ, the answer
+// (bad_request) does not.
+//
 // Where it differs, on purpose:
 //   - One connection's messages are handled one at a time, in the order they
 //     arrived. API Gateway promises no order (it may invoke Lambdas for one
@@ -28,6 +35,10 @@
 //     {"message":"Internal server error","connectionId":…,"requestId":…}
 //     plus "type":"error" and "code":"internal", so a client that switches on
 //     `type` sees it too.
+//   - When a socket closes, whichever side closed it, the messages it sent
+//     that no handler has begun are dropped (logged with their count). API
+//     Gateway may still invoke them; the handlers drop those (the state marks
+//     a closed connection), so neither stack does work for a closed socket.
 //   - Requests to @connections are not authenticated (the SDK signs them; the
 //     signature is not checked).
 package gateway
@@ -40,6 +51,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
@@ -74,10 +86,14 @@ type Options struct {
 	IdleTimeout          time.Duration
 	MaxDuration          time.Duration
 	IntegrationTimeout   time.Duration
-	// MessageQueue bounds the messages one connection may have waiting for
-	// its handler; a full queue stops reading that socket (TCP backpressure),
-	// so nothing is dropped. Default 64.
-	MessageQueue int
+	// MessageQueue and MessageQueueBytes bound the messages one connection
+	// may have waiting for its handler. The socket is read as fast as the
+	// client sends (a reader paced by its handler would make a flood look
+	// like a client within its rate limit); a message that finds the queue
+	// full is dropped and the client told "Too Many Requests", as API
+	// Gateway answers a throttled message. Defaults 1024 and 1 MiB.
+	MessageQueue      int
+	MessageQueueBytes int
 	// SendQueue bounds the messages posted to one connection and not yet
 	// written to its socket (beyond what the kernel buffers). A client that
 	// lets it fill is not reading: it is closed with 1008 and the post gets
@@ -99,6 +115,8 @@ type Gateway struct {
 	conns  map[string]*conn
 	closed bool
 	wg     sync.WaitGroup // one per handshake begun before Close, until its $disconnect returned
+
+	backlog atomic.Int64 // messages read and not yet handled or dropped, all connections
 }
 
 // New returns a Gateway; serve it with any http.Server.
@@ -131,7 +149,10 @@ func New(opt Options) *Gateway {
 		opt.IntegrationTimeout = IntegrationTimeout
 	}
 	if opt.MessageQueue <= 0 {
-		opt.MessageQueue = 64
+		opt.MessageQueue = 1024
+	}
+	if opt.MessageQueueBytes <= 0 {
+		opt.MessageQueueBytes = 1 << 20
 	}
 	if opt.SendQueue <= 0 {
 		opt.SendQueue = 256
@@ -156,6 +177,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	http.NotFound(w, r)
 }
+
+// Backlog returns how many messages were read from sockets and are not yet
+// handled (queued or in a handler); zero when the gateway is idle.
+func (g *Gateway) Backlog() int64 { return g.backlog.Load() }
 
 // Connections returns how many sockets are open.
 func (g *Gateway) Connections() int {

@@ -2,7 +2,7 @@
 // that wait for what a user would see (every wait is bounded).
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
@@ -10,8 +10,10 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const spaDir = resolve(here, "..");
-// SCREENSHOTS_DIR sends the README pictures elsewhere (keeps docs/ untouched).
-export const docsDir = process.env.SCREENSHOTS_DIR || resolve(spaDir, "../docs");
+// The tests take the README's pictures as they go; they land in
+// build/screenshots unless SCREENSHOTS_DIR says otherwise (`make pictures`
+// refreshes docs/), so that a test run leaves the checkout as it was.
+export const docsDir = process.env.SCREENSHOTS_DIR || resolve(spaDir, "../build/screenshots");
 
 // startStack runs build/veet-local (built by `make local`) on a free port and
 // resolves with its URL once it prints "veet is running: open URL".
@@ -25,9 +27,12 @@ export function startStack({ timeoutMs = 30_000 } = {}) {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = [];
+  // VEET_E2E_LOG=file keeps the stack's whole log there, for a failure's post-mortem.
+  const file = process.env.VEET_E2E_LOG;
   const keep = (line) => {
     log.push(line);
     if (log.length > 400) log.shift();
+    if (file) appendFileSync(file, line + "\n");
   };
   createInterface({ input: proc.stderr }).on("line", keep);
   const stop = () =>
@@ -124,8 +129,11 @@ export async function newPerson(browser, baseUrl, viewport = { width: 1280, heig
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  // The UI confirms removals and ending with confirm(); a user says yes.
-  page.on("dialog", (d) => void d.accept());
+  // The UI asks with its own dialogs; a native one would be a regression.
+  page.on("dialog", (d) => {
+    errors.push(`unexpected native dialog: ${d.message()}`);
+    void d.dismiss();
+  });
   return { context, page, errors };
 }
 
@@ -150,14 +158,20 @@ const fmt = (v) => (v instanceof Error ? v.message : JSON.stringify(v));
 
 // --- flows -------------------------------------------------------------
 
-export async function createAndJoin(page, baseUrl, name) {
+// createAndJoin starts an instant meeting from the home page, joins it as
+// its host and closes the "Your meeting's ready" card (keep: leave it up).
+export async function createAndJoin(page, baseUrl, name, { keepReadyCard = false } = {}) {
   await page.goto(baseUrl + "/");
   await page.getByRole("button", { name: "New meeting" }).click();
+  await page.getByRole("menuitem", { name: "Start an instant meeting" }).click();
   await page.waitForURL(/\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/);
   const code = new URL(page.url()).pathname.slice(1);
   await page.getByLabel("Your name").fill(name);
   await page.getByRole("button", { name: "Join now" }).click();
   await page.locator("main.meeting").waitFor();
+  const card = page.getByRole("dialog", { name: "Your meeting's ready" });
+  await card.waitFor();
+  if (!keepReadyCard) await card.getByRole("button", { name: "Close" }).click();
   return code;
 }
 
@@ -170,20 +184,54 @@ export async function knock(page, baseUrl, code, name) {
 
 export const myId = (page) => page.evaluate(() => window.__veet?.client?.you?.id ?? null);
 
-// inbound returns, per remote trackIdentifier (the SFU's "<participant>-<source>"),
-// what the subscribe PeerConnection has received so far.
+// inbound returns, per remote track as the SFU names it ("<participant>-<source>"),
+// what the subscribe PeerConnection has received so far. The name comes from
+// the subscribe offer's list by mid, as the client maps tracks: a browser
+// that reuses a transceiver keeps its old MediaStreamTrack id.
 export function inbound(page) {
   return page.evaluate(async () => {
     const out = {};
+    const byMid = new Map(window.__veet.tracks().filter((t) => t.mid).map((t) => [t.mid, t.trackId]));
     for (const pc of window.__veet.pcs()) {
       const stats = await pc.getStats();
       stats.forEach((s) => {
-        if (s.type !== "inbound-rtp" || !s.trackIdentifier) return;
-        out[s.trackIdentifier] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0 };
+        if (s.type !== "inbound-rtp") return;
+        const id = (s.mid && byMid.get(s.mid)) || s.trackIdentifier;
+        if (!id) return;
+        out[id] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0 };
       });
     }
     return out;
   });
+}
+
+// startProxy forwards a loopback port to the stack, so that a test can cut
+// one person's connection to the signaling (browsers on loopback ignore
+// Playwright's setOffline); media goes straight to the SFU and is not cut.
+export async function startProxy(targetUrl) {
+  const net = await import("node:net");
+  const { hostname, port } = new URL(targetUrl);
+  const sockets = new Set();
+  let server = null;
+  let listenPort = 0;
+  const listen = () => new Promise((res, rej) => {
+    server = net.createServer((c) => {
+      const up = net.connect(Number(port), hostname);
+      for (const s of [c, up]) sockets.add(s);
+      const done = () => { c.destroy(); up.destroy(); sockets.delete(c); sockets.delete(up); };
+      c.pipe(up); up.pipe(c);
+      for (const s of [c, up]) { s.on("error", done); s.on("close", done); }
+    });
+    server.once("error", rej);
+    server.listen(listenPort, "127.0.0.1", () => { listenPort = server.address().port; res(); });
+  });
+  await listen();
+  return {
+    url: `http://127.0.0.1:${listenPort}`,
+    cut: () => new Promise((res) => { for (const s of sockets) s.destroy(); sockets.clear(); server.close(() => res()); }),
+    restore: listen,
+    close: () => new Promise((res) => { for (const s of sockets) s.destroy(); server.close(() => res()); }),
+  };
 }
 
 // growing resolves when every listed counter of `page` rose between two
@@ -216,6 +264,14 @@ export function liveCaptures(page) {
 
 export function tileIds(page) {
   return page.evaluate(() => [...document.querySelectorAll(".tile[data-participant]")].map((t) => t.dataset.participant));
+}
+
+// picture takes a README picture of page: the pointer moved off the tiles
+// first, and the hover controls given time to fade.
+export async function picture(page, name) {
+  await page.mouse.move(1, 1);
+  await new Promise((r) => setTimeout(r, 400));
+  await page.screenshot({ path: shotPath(name) });
 }
 
 export function shotPath(name) {

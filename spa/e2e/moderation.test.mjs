@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, inbound, knock, liveCaptures, myId, newPerson, shotPath, tileIds, tileVideoWidth, waitFor,
+  createAndJoin, inbound, knock, liveCaptures, myId, newPerson, picture, tileIds, tileVideoWidth, waitFor,
   waitGrowing,
   useStack,
 } from "./harness.mjs";
@@ -20,7 +20,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   await host.page.getByText("Someone wants to join this call").waitFor();
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   await host.page.getByRole("region", { name: "Waiting to join" }).getByText("Gil Guest").waitFor();
-  await host.page.screenshot({ path: shotPath("lobby.png") });
+  await picture(host.page, "lobby.png");
   await host.page.getByRole("button", { name: "Admit Gil Guest" }).click();
 
   await guest.page.locator("main.meeting").waitFor();
@@ -30,7 +30,7 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   await host.page.getByRole("button", { name: "Close people panel" }).click();
   const hid = await myId(host.page);
   await waitFor("host video at the guest", async () => (await tileVideoWidth(guest.page, hid)) > 0, { timeoutMs: 25_000 });
-  await guest.page.screenshot({ path: shotPath("meeting-2.png") });
+  await picture(guest.page, "meeting-2.png");
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
 
   // Co-host: the guest gets the host controls, and loses them again.
@@ -62,13 +62,14 @@ test("a host admits, mutes and removes a guest", { timeout: 150_000 }, async () 
   // Remove: the guest sees the removed page and cannot come back.
   await host.page.getByRole("button", { name: "More actions for Gil Guest" }).click();
   await host.page.getByRole("button", { name: "Remove Gil Guest from the meeting" }).click();
+  await host.page.getByRole("dialog", { name: "Remove Gil Guest from the meeting?" }).getByRole("button", { name: "Remove" }).click();
   await guest.page.getByText("You've been removed from the meeting").waitFor();
   await waitFor("the removed guest's camera and microphone released", async () => (await liveCaptures(guest.page)).length === 0);
   await waitFor("the removed guest's tile is gone", async () => !(await tileIds(host.page)).includes(gid));
+  // Back at the link: the pre-join page says so at once, before any click.
   await guest.page.goto(`${stack.url}/${code}`);
-  await guest.page.getByLabel("Your name").fill("Gil Guest");
-  await guest.page.getByRole("button", { name: /Join now|Ask to join/ }).click();
-  await guest.page.getByText("You can't join this meeting").waitFor();
+  await guest.page.getByText("You can't join this meeting: a host removed you").waitFor();
+  assert.equal(await guest.page.getByRole("button", { name: /Join now|Ask to join/ }).isDisabled(), true);
   assert.equal(await guest.page.locator("main.meeting").count(), 0);
 });
 
@@ -83,9 +84,8 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
   await host.page.getByRole("img", { name: "Meeting locked" }).waitFor();
   const late = await newPerson(browser, stack.url);
   await late.page.goto(`${stack.url}/${code}`);
-  await late.page.getByLabel("Your name").fill("Late Comer");
-  await late.page.getByRole("button", { name: "Ask to join" }).click();
-  await late.page.getByText("This meeting is locked").waitFor();
+  await late.page.getByText("This meeting is locked").waitFor(); // at once, before asking
+  assert.equal(await late.page.getByRole("button", { name: "Ask to join" }).isDisabled(), true);
   await late.context.close();
   await host.page.getByRole("switch", { name: "Lock meeting" }).uncheck();
   await host.page.getByRole("img", { name: "Meeting locked" }).waitFor({ state: "hidden" });
@@ -117,11 +117,12 @@ test("six people: the grid picture", { timeout: 180_000 }, async () => {
     if (i === 3) continue;
     await waitFor(`video of ${names[i]} at the host`, async () => (await tileVideoWidth(host.page, id)) > 0, { timeoutMs: 30_000 });
   }
-  await host.page.screenshot({ path: shotPath("meeting-6.png") });
+  await picture(host.page, "meeting-6.png");
 
   // Ending the meeting sends everyone to the ended page.
   await host.page.getByRole("button", { name: /^Show everyone/ }).click();
   await host.page.getByRole("button", { name: "End meeting for all" }).click();
+  await host.page.getByRole("dialog", { name: "End the meeting for everyone?" }).getByRole("button", { name: "End meeting" }).click();
   for (const g of guests) await g.page.getByText("The meeting has ended").waitFor();
   await host.page.getByText("You ended the meeting for everyone").waitFor();
   for (const p of [host, ...guests]) await waitFor("camera and microphone released at the end", async () => (await liveCaptures(p.page)).length === 0);

@@ -26,11 +26,10 @@ test("bad codes get a clear message", { timeout: 60_000 }, async () => {
   await page.goto(stack.url + "/nope");
   await page.getByText("Check your meeting code").waitFor();
 
-  // Well-formed but unknown: the server says not_found, the page says so.
+  // Well-formed but unknown: the pre-join page says so at once.
   await page.goto(stack.url + "/zzz-zzzz-zzz");
-  await page.getByLabel("Your name").fill("Nobody");
-  await page.getByRole("button", { name: "Ask to join" }).click();
   await page.getByText("This meeting doesn't exist").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Ask to join" }).isDisabled(), true);
   await page.context().close();
 });
 
@@ -56,23 +55,24 @@ test("a reload rejoins without knocking; a dropped socket reconnects", { timeout
   }, { timeoutMs: 25_000 });
 
   // Drop the guest's WebSocket: the banner shows, the client rejoins with
-  // its token and rebuilds media; the host keeps receiving the guest.
+  // its token and its media session, which the node kept: the media never
+  // stopped, and the host keeps receiving the guest.
   await guest.page.evaluate(() => {
     const c = window.__veet.client;
     c.sig.socket.__old = true;
     c.media.publishPC.__old = true;
     c.sig.socket.close();
   });
-  await guest.page.getByText("Reconnecting…").waitFor({ timeout: 5000 }).catch(() => {
+  await guest.page.locator(".banner").getByText("Reconnecting…").waitFor({ timeout: 5000 }).catch(() => {
     /* the reconnect can beat the first poll; what matters is the outcome */
   });
-  await waitFor("a new socket and a new publish PeerConnection", () =>
+  await waitFor("a new socket and the same publish PeerConnection", () =>
     guest.page.evaluate(() => {
       const c = window.__veet.client;
-      return c.sig.state === "open" && !c.sig.socket.__old && c.media?.publishPC && !c.media.publishPC.__old;
+      return c.sig.state === "open" && !c.sig.socket.__old && c.media?.publishPC?.__old === true && !c.awaitingJoined;
     }),
   );
-  await waitFor("banner gone", async () => !(await guest.page.getByText("Reconnecting…").isVisible()));
+  await waitFor("banner gone", async () => !(await guest.page.locator(".banner").getByText("Reconnecting…").isVisible()));
   await waitFor("host still has the guest", async () => (await tileIds(host.page)).includes(gid), { timeoutMs: 20_000 });
   const hid = await myId(host.page);
   await waitGrowing(host.page, [`${gid}-camera`], "frames", "guest video flows to the host after the reconnect", 30_000);
@@ -113,9 +113,17 @@ test("a host denies one knock; another guest cancels theirs", { timeout: 90_000 
 
   await host.page.getByRole("button", { name: "Deny Dan Denied" }).click();
   await a.page.getByText("denied your request to join").waitFor();
+  // "Try again", and a reload, do not skip the cool-down: the browser knocks
+  // with the same key, so the server knows it is the same guest (on a local
+  // stack every browser is 127.0.0.1, so the address cannot tell).
+  await a.page.getByRole("button", { name: "Try again" }).click();
+  await a.page.getByText(/You were turned away a moment ago\. You can ask again in \d+ s/).waitFor();
+  assert.equal(await a.page.getByRole("button", { name: "Ask to join" }).isDisabled(), true);
+  await a.page.reload();
+  await a.page.getByText(/You can ask again in \d+ s/).waitFor();
 
   await b.page.getByRole("button", { name: "Cancel" }).click();
-  await b.page.getByText("You left the meeting").waitFor();
+  await b.page.getByText("You cancelled your request to join").waitFor();
   await waitFor("the lobby is empty at the host", async () => (await lobby.count()) === 0);
   assert.deepEqual(await tileIds(host.page), [await myId(host.page)]);
 });

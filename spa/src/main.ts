@@ -6,7 +6,7 @@ import { App } from "./ui/app";
 const root = document.getElementById("app")!;
 
 loadConfig()
-  .then((config) => new App(root, config, storageTokens(sessionStorage)).start())
+  .then((config) => new App(root, config, storageTokens(sessionStorage, localStorage)).start())
   .catch((err: Error) => {
     root.innerHTML = "";
     const box = document.createElement("main");

@@ -7,6 +7,9 @@ import type { Participant } from "../src/client/protocol";
 // Just enough of RTCPeerConnection for the publish side to make an offer.
 class FakePC {
   static made: FakePC[] = [];
+  // What an offer applied to a subscribe connection brings: its
+  // transceivers, each receiving one MediaStreamTrack.
+  static offered: { mid: string; receiver: { track: { id: string } } }[] = [];
   signalingState = "stable";
   remoteDescription: unknown = null;
   transceivers: { mid: string; sender: object }[] = [];
@@ -22,7 +25,11 @@ class FakePC {
   async createAnswer() { return { type: "answer", sdp: "v=0\r\nanswer\r\n" }; }
   async createOffer() { return { type: "offer", sdp: "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\na=msid:s mic-track\r\n" }; }
   async setLocalDescription() { this.signalingState = "have-local-offer"; }
-  async setRemoteDescription(d: unknown) { this.remoteDescription = d; this.signalingState = "stable"; }
+  async setRemoteDescription(d: { type: string }) {
+    this.remoteDescription = d;
+    this.signalingState = d.type === "offer" ? "have-remote-offer" : "stable";
+    if (d.type === "offer") this.transceivers = FakePC.offered.map((t) => ({ ...t, sender: {} }));
+  }
   close() {}
 }
 
@@ -31,6 +38,7 @@ const host: Participant = { ...me, id: "p_host", name: "Hana", role: "host", joi
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 let sock: FakeSocket;
+let urls: string[] = [];
 function client(tokens = memoryTokens(), extra: Partial<ConstructorParameters<typeof MeetingClient>[0]> = {}) {
   const c = new MeetingClient({
     ...extra,
@@ -38,7 +46,8 @@ function client(tokens = memoryTokens(), extra: Partial<ConstructorParameters<ty
     code: "abc-defg-hij",
     tokens,
     backoff: { baseMs: 1, maxMs: 1 },
-    socketFactory: () => {
+    socketFactory: (url: string) => {
+      urls.push(url);
       sock = new FakeSocket();
       const s = sock;
       setTimeout(() => s.open(), 0);
@@ -51,7 +60,9 @@ const lastSent = (action: string) => [...sock.sent].reverse().find((m) => m.acti
 const mic = () => ({ id: "mic", enabled: true, stop: vi.fn() }) as unknown as MediaStreamTrack;
 
 beforeEach(() => {
+  urls = [];
   FakePC.made = [];
+  FakePC.offered = [];
   vi.stubGlobal("RTCPeerConnection", FakePC);
   vi.stubGlobal("MediaStream", class { constructor(public tracks: unknown[]) {} });
 });
@@ -98,6 +109,34 @@ describe("MeetingClient", () => {
     return r;
   }
 
+  it("fetches the chat history after joining, fills a gap, and keeps it across a rejoin", async () => {
+    const { c } = await joined();
+    const h1 = lastSent("chat_history");
+    expect(h1.before).toBeUndefined();
+    const m = (id: number) => ({ id, from: "p_host", name: "Hana", text: `#${id}`, at: id });
+    sock.receive({ type: "chat_history", id: h1.id, messages: [m(1), m(2)], more: false });
+    await tick();
+    expect(c.chat.messages.map((x) => x.id)).toEqual([1, 2]);
+    expect(c.chat.unread).toBe(0);
+    // A push was lost: message 5 after 2 asks for what came before it.
+    sock.receive({ type: "chat", message: m(5) });
+    await tick();
+    const h2 = lastSent("chat_history");
+    expect(h2.before).toBe(5);
+    sock.receive({ type: "chat_history", id: h2.id, messages: [m(3), m(4)], more: false });
+    await tick();
+    expect(c.chat.messages.map((x) => x.id)).toEqual([1, 2, 3, 4, 5]);
+    // Sending: the reply is the message, added once.
+    const sending = c.sendChat("hi");
+    await tick();
+    const sent = lastSent("chat");
+    expect(sent.text).toBe("hi");
+    sock.receive({ type: "chat", id: sent.id, message: { ...m(6), from: "p_me", text: "hi" } });
+    await sending;
+    expect(c.chat.messages.filter((x) => x.id === 6)).toHaveLength(1);
+    expect(c.chat.unread).toBe(1); // message 5 was someone else's, live
+  });
+
   it("a subscribe_offer that overtakes the joined reply is answered once joined", async () => {
     const tokens = memoryTokens();
     tokens.set("abc-defg-hij", "tok");
@@ -116,20 +155,31 @@ describe("MeetingClient", () => {
     expect(c.room.tracks.map((t) => t.trackId)).toEqual(["p_host-camera"]);
   });
 
-  it("tracks no longer in a subscribe_offer are forgotten", async () => {
+  it("remote tracks are found by the mid the offer lists, not by the browser's track id", async () => {
     const { c } = await joined();
-    const track = (id: string) => ({ id }) as unknown as MediaStreamTrack;
-    c.media!.remote.set("p_host-camera", track("p_host-camera"));
-    c.media!.remote.set("p_gone-camera", track("p_gone-camera"));
-    sock.receive({ type: "subscribe_offer", sdp: "v=0\r\noffer\r\n", tracks: [{ participantId: "p_host", source: "camera", streamId: "p_host", trackId: "p_host-camera", kind: "video", muted: false }] });
+    const offer = (tracks: object[]) =>
+      sock.receive({ type: "subscribe_offer", session: lastSent("join").session, offerId: `o${tracks.length}`, sdp: "v=0\r\noffer\r\n", tracks });
+    const track = (participantId: string, mid: string) => ({ participantId, source: "camera", streamId: participantId, trackId: `${participantId}-camera`, kind: "video", muted: false, mid });
+    // The browser names received tracks as it likes: here, all alike.
+    const first = { id: "recv-0" };
+    FakePC.offered = [{ mid: "0", receiver: { track: first } }, { mid: "1", receiver: { track: { id: "recv-1" } } }];
+    offer([track("p_host", "0"), track("p_guest1", "1")]);
     for (let i = 0; i < 5; i++) await tick();
-    expect(lastSent("subscribe_answer")).toBeDefined();
-    expect([...c.media!.remote.keys()]).toEqual(["p_host-camera"]);
+    expect(lastSent("subscribe_answer")).toMatchObject({ session: lastSent("join").session, offerId: "o2" });
+    expect(c.remoteFor(track("p_host", "0") as never)).toBe(first);
+    // Guest 1 left, guest 2 joined: the SFU reused transceiver 1, and the
+    // browser kept its old track (and id) for it.
+    offer([track("p_host", "0"), track("p_guest2", "1")]);
+    for (let i = 0; i < 5; i++) await tick();
+    expect([...c.media!.remote.keys()].sort()).toEqual(["p_guest2-camera", "p_host-camera"]);
+    expect(c.remoteFor(track("p_guest2", "1") as never)).toMatchObject({ id: "recv-1" });
   });
 
-  it("asks for a snapshot on a sequence gap", async () => {
+  it("asks for a snapshot on a sequence gap that outlives the hold-back", async () => {
     await joined();
     sock.receive({ type: "participant_joined", seq: 3, participant: { ...me, id: "p_x" } });
+    expect(sock.sent.find((m) => m.action === "resync")).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 600));
     expect(lastSent("resync")).toBeDefined();
   });
 
@@ -241,6 +291,86 @@ describe("MeetingClient", () => {
     expect(sock.sent.filter((m) => m.action === "publish_offer").length).toBeGreaterThanOrEqual(2);
   });
 
+  it("a new socket joins again with the same media session and keeps its connections", async () => {
+    const { c } = await joined();
+    const session = lastSent("join").session;
+    const pcs = FakePC.made.length;
+    const media = c.media;
+    sock.drop();
+    for (let i = 0; i < 50 && !sock.sent.some((m) => m.action === "join"); i++) await new Promise((r) => setTimeout(r, 2));
+    expect(lastSent("join").session).toBe(session);
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", session, room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(c.media).toBe(media);
+    expect(FakePC.made.length).toBe(pcs);
+  });
+
+  it("events of an older placement or another session are not applied", async () => {
+    const { c } = await joined();
+    const session = lastSent("join").session;
+    sock.receive({ type: "joined", id: "x", epoch: 20, session, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    for (let i = 0; i < 5; i++) await tick();
+    const answers = () => sock.sent.filter((m) => m.action === "subscribe_answer").length;
+    const before = answers();
+    const tracks = [{ participantId: "p_host", source: "camera", streamId: "p_host", trackId: "p_host-camera", kind: "video", muted: false }];
+    // A node that lost the room (older epoch), and a session we left.
+    sock.receive({ type: "subscribe_offer", epoch: 10, session, offerId: "o9", sdp: "v=0\r\nold\r\n", tracks });
+    sock.receive({ type: "subscribe_offer", epoch: 20, session: "m-other", offerId: "o9", sdp: "v=0\r\nold\r\n", tracks });
+    sock.receive({ type: "tracks", epoch: 10, session, tracks });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(answers()).toBe(before);
+    expect(c.room.tracks).toEqual([]);
+    sock.receive({ type: "subscribe_offer", epoch: 20, session, offerId: "o1", sdp: "v=0\r\nnew\r\n", tracks });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(answers()).toBe(before + 1);
+    // A media_reconnect that is not newer than ours changes nothing.
+    const joins = sock.sent.filter((m) => m.action === "join").length;
+    sock.receive({ type: "media_reconnect", epoch: 20, reason: "dup" });
+    await tick();
+    expect(sock.sent.filter((m) => m.action === "join").length).toBe(joins);
+  });
+
+  it("a draining node's migrate keeps the old session until the new one receives the same", async () => {
+    const { c } = await joined();
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const old = c.media!;
+    old.remote.set("p_host-camera", { id: "a" } as never);
+    sock.receive({ type: "media_reconnect", epoch: 50, reason: "draining", migrate: true });
+    await tick();
+    const join = lastSent("join");
+    expect(join.session).not.toBe(old.id);
+    sock.receive({ type: "joined", id: join.id, epoch: 50, session: join.session, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(c.media!.id).toBe(join.session);
+    expect(old.isClosed).toBe(false); // still playing
+    expect(c.remoteFor({ trackId: "p_host-camera" } as never)).toMatchObject({ id: "a" });
+    await wait(600);
+    expect(old.isClosed).toBe(false); // the new one receives nothing yet
+    c.media!.remote.set("p_host-camera", { id: "b" } as never);
+    c.media!.subscribePC = { connectionState: "connected", close() {} } as never;
+    await wait(1500);
+    expect(old.isClosed).toBe(true);
+    expect(c.remoteFor({ trackId: "p_host-camera" } as never)).toMatchObject({ id: "b" });
+  });
+
+  it("rejoin, or not_joined while in the meeting, joins again with the same session", async () => {
+    const { c } = await joined();
+    const session = lastSent("join").session;
+    const joins = () => sock.sent.filter((m) => m.action === "join").length;
+    const before = joins();
+    sock.receive({ type: "rejoin", reason: "meeting state rebuilt" });
+    await tick();
+    expect(joins()).toBe(before + 1);
+    expect(lastSent("join")).toMatchObject({ session, token: "tok" });
+    sock.receive({ type: "joined", id: lastSent("join").id, session, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    await tick();
+    sock.receive({ type: "error", id: "u1", code: "not_joined", message: "join the meeting first", requestId: "g" });
+    await tick();
+    expect(joins()).toBe(before + 2);
+    expect(lastSent("join").session).toBe(session);
+    expect(c.phase.kind).toBe("joined");
+  });
+
   it("a failed PeerConnection (network change) joins again and rebuilds media", async () => {
     await joined();
     sock.receive({ type: "publish_answer", id: lastSent("publish_offer").id, sdp: "v=0\r\nanswer\r\n" });
@@ -259,6 +389,22 @@ describe("MeetingClient", () => {
     await tick();
     expect(joins()).toBe(after);
     expect(FakePC.made.length).toBeGreaterThan(1);
+  });
+
+  it("a meeting of another region is joined through that region's endpoint", async () => {
+    const tokens = memoryTokens();
+    tokens.set("abc-defg-hij", "tok");
+    const { c } = client(tokens, { regions: [{ region: "a", wsUrl: "ws://x/ws" }, { region: "b", wsUrl: "ws://b/ws" }] });
+    const p = c.join({ name: "Me", micOn: false, camOn: false, tracks: {} });
+    await tick(); await tick();
+    const first = sock;
+    sock.receive({ type: "error", id: lastSent("join").id, code: "wrong_region", message: "elsewhere", requestId: "g", region: "b" });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(urls.at(-1)).toBe("ws://b/ws");
+    expect(sock).not.toBe(first);
+    sock.receive({ type: "joined", id: lastSent("join").id, you: me, token: "tok", room: { code: "abc-defg-hij", title: "", locked: false, seq: 1, participants: [host, me], lobby: [] } });
+    await p;
+    expect(c.phase.kind).toBe("joined");
   });
 
   it("a refused join becomes a page with a human message", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RoomState } from "../src/client/roomState";
 import type { Participant, Room, ServerEvent } from "../src/client/protocol";
 
@@ -15,7 +15,7 @@ describe("RoomState", () => {
   it("applies a snapshot then consecutive deltas", () => {
     const s = new RoomState();
     s.applySnapshot(room(5, person("a")));
-    expect(s.apply(joined(6))).toEqual({ changed: true, needResync: false });
+    expect(s.apply(joined(6))).toEqual({ changed: true });
     expect(s.apply({ type: "participant_left", seq: 7, participantId: "a", reason: "left" }).changed).toBe(true);
     expect(names(s)).toEqual(["p6"]);
     expect(s.seq).toBe(7);
@@ -24,21 +24,52 @@ describe("RoomState", () => {
   it("ignores duplicates and deltas the snapshot already covers", () => {
     const s = new RoomState();
     s.applySnapshot(room(5, person("a")));
-    expect(s.apply(joined(5))).toEqual({ changed: false, needResync: false });
+    expect(s.apply(joined(5))).toEqual({ changed: false });
     expect(s.apply(joined(3)).changed).toBe(false);
     s.apply(joined(6));
     expect(s.apply(joined(6)).changed).toBe(false);
     expect(names(s)).toEqual(["a", "p6"]);
   });
 
-  it("asks for one resync on a gap and holds the early delta", () => {
-    const s = new RoomState();
-    s.applySnapshot(room(1));
-    expect(s.apply(joined(3))).toEqual({ changed: false, needResync: true });
-    // A second gap while the resync is outstanding asks nothing more.
-    expect(s.apply(joined(4)).needResync).toBe(false);
-    expect(names(s)).toEqual([]);
-    expect(s.pendingGap).toBe(true);
+  it("holds an early delta back, and asks for one resync only if the gap outlives the hold-back", () => {
+    vi.useFakeTimers();
+    try {
+      let asked = 0;
+      const s = new RoomState({ holdBackMs: 500, onResync: () => asked++ });
+      s.applySnapshot(room(1));
+      expect(s.apply(joined(3))).toEqual({ changed: false });
+      expect(s.apply(joined(4)).changed).toBe(false);
+      vi.advanceTimersByTime(499);
+      expect(asked).toBe(0); // pushes overtake one another: wait for the missing one
+      vi.advanceTimersByTime(1);
+      expect(asked).toBe(1);
+      expect(names(s)).toEqual([]);
+      expect(s.pendingGap).toBe(true);
+      // A second gap while the resync is outstanding asks nothing more.
+      s.apply(joined(6));
+      vi.advanceTimersByTime(1000);
+      expect(asked).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a gap filled within the hold-back asks for nothing", () => {
+    vi.useFakeTimers();
+    try {
+      let asked = 0;
+      const s = new RoomState({ onResync: () => asked++ });
+      s.applySnapshot(room(1));
+      s.apply(joined(3));
+      vi.advanceTimersByTime(300);
+      s.apply(joined(2));
+      vi.advanceTimersByTime(1000);
+      expect(asked).toBe(0);
+      expect(s.resyncs).toBe(0);
+      expect(names(s).sort()).toEqual(["p2", "p3"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("fills a gap when the missing delta arrives late (out of order)", () => {

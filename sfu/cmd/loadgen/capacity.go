@@ -9,7 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 // searchCapacity runs one publisher to a growing number of subscribers on a

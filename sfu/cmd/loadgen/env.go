@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 // startRedis starts a private redis-server when one is installed, else an

@@ -36,8 +36,8 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/events/bus"
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/internal/state"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
 )
 
 type options struct {

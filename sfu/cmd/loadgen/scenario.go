@@ -12,7 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
-	"github.com/veet-dev/veet/sfu/internal/simpeer"
+	"github.com/veet-dev/veet/internal/simpeer"
 )
 
 type scenario struct {

@@ -5,13 +5,18 @@
 //	REDIS_URL | REDIS_ADDR (+REDIS_TLS=1, REDIS_PASSWORD, REDIS_CLUSTER=1)
 //	SFU_NODE_ID        default: the ECS task id, else the hostname
 //	VEET_REGION        default: AWS_REGION, else "local"
-//	SFU_PUBLIC_IP      an IP (or comma-separated IPs) to advertise, or
+//	SFU_PUBLIC_IP      an IP (or comma-separated IPs) to advertise,
 //	                   stun:host:port to learn it with a STUN binding request
-//	                   at start (how a Fargate task learns its public IP)
+//	                   at start, or ecs: the ECS task's own interface's public
+//	                   IP (eni.go; how a Fargate task learns it)
+//	SFU_PUBLIC_IP_FALLBACK  used when SFU_PUBLIC_IP fails (e.g. stun:host:port)
 //	SFU_UDP_PORT       ICE UDP mux port (50000)
 //	SFU_TCP_PORT       ICE-TCP port (50000)
 //	SFU_HTTP_PORT      /healthz and /metrics (8080)
 //	SFU_DRAIN_TIMEOUT  how long SIGTERM waits for rooms to empty (100s)
+//	SFU_METRICS_INTERVAL     how often to log a CloudWatch EMF line (off)
+//	SFU_SCALE_IN_PROTECTION  longest ECS scale-in protection while hosting
+//	                   rooms (60m; off turns it off; only on ECS)
 //	LOG_LEVEL          debug|info|warn|error (info)
 //
 // `sfu -healthcheck` probes a running node's /healthz and exits 0 on 200: the
@@ -33,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/veet-dev/veet/events"
@@ -112,7 +118,7 @@ func run() error {
 	if *nodeID == "" {
 		*nodeID = defaultNodeID(ctx)
 	}
-	ips, err := publicIPs(ctx, *publicIP)
+	ips, err := resolvePublicIPs(ctx, *publicIP, awsRegion(*region), log)
 	if err != nil {
 		return err
 	}
@@ -120,11 +126,19 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}
+	// A node that cannot sign its pushes would register, take rooms and
+	// answer nobody: refuse to start instead.
+	if err := canPush(ctx, awsCfg); err != nil {
+		return err
+	}
 	node, err := sfu.New(sfu.Config{
 		NodeID: events.NodeID(*nodeID), Region: *region, Redis: rdb, Push: push.NewAPIGateway(awsCfg),
 		Log: log, PublicIPs: ips, UDPPort: *udpPort, TCPPort: *tcpPort, DrainTimeout: *drain,
 	})
 	if err != nil {
+		return err
+	}
+	if err := startOperations(ctx, node, log); err != nil {
 		return err
 	}
 	srv := &http.Server{Addr: ":" + strconv.Itoa(*httpPort), Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second}
@@ -180,4 +194,18 @@ func defaultNodeID(ctx context.Context) string {
 	}
 	h, _ := os.Hostname()
 	return h
+}
+
+// canPush checks that the node has AWS credentials to sign its
+// `@connections` calls with (locally any static pair does).
+func canPush(ctx context.Context, cfg aws.Config) error {
+	if cfg.Credentials == nil {
+		return errors.New("no AWS credentials: the node could not push to any client (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with a task role)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("no AWS credentials: the node could not push to any client: %w", err)
+	}
+	return nil
 }

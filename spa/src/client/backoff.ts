@@ -3,7 +3,9 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
-export const defaultBackoff: BackoffOptions = { baseMs: 500, maxMs: 15_000 };
+// At most 5 s apart: when the network comes back, a person is back within
+// seconds, not a quarter of a minute.
+export const defaultBackoff: BackoffOptions = { baseMs: 500, maxMs: 5_000 };
 
 // reconnectDelay is exponential backoff with "equal jitter": half of the
 // capped exponential delay is fixed, half is random. The fixed half keeps a

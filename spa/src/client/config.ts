@@ -1,6 +1,18 @@
+export interface RegionEndpoint {
+  region: string;
+  wsUrl: string;
+}
+
 export interface RuntimeConfig {
   wsUrl: string;
-  regions?: unknown[];
+  // Every region's own WebSocket API: a meeting is joined through the
+  // region it lives in (lookup and wrong_region name it).
+  regions?: RegionEndpoint[];
+}
+
+// endpointFor is the WebSocket API of region, or the default one.
+export function endpointFor(cfg: RuntimeConfig, region: string | undefined): string {
+  return cfg.regions?.find((r) => r.region === region)?.wsUrl ?? cfg.wsUrl;
 }
 
 // The build is the same everywhere (CloudFront or the local stack); where the

@@ -14,64 +14,82 @@ type MediaEvents = {
   remoteTrack: { trackId: string; track: MediaStreamTrack };
   error: Error;
   // A PeerConnection failed (ICE or DTLS gave up, e.g. after a network
-  // change): the meeting joins again to get fresh ones.
+  // change): the meeting joins again with a new session.
   failed: PeerTarget;
 };
 
 const sources: Source[] = ["microphone", "camera", "screen"];
 
-// MediaSession owns the two PeerConnections of one participant: publish
-// (we offer our tracks, the SFU answers) and subscribe (the SFU offers
-// whatever is forwarded now, we answer). Either can be rebuilt on
-// a re-join (new socket, or media_reconnect) without touching signaling.
+// newSessionId names a media session: random, in the protocol's id alphabet.
+export function newSessionId(): string {
+  const b = new Uint8Array(8);
+  crypto.getRandomValues(b);
+  return "m-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// MediaSession is one media session of a participant (the protocol's
+// `session`): the publish PeerConnection (we offer our tracks, the SFU
+// answers) and the subscribe one (the SFU offers whatever is forwarded now,
+// we answer). Every message it sends names the session; the meeting gives it
+// only the node events of its session. A session is never rebuilt in place:
+// when the media must start over (the room moved, a connection failed) the
+// meeting starts a new session and closes this one.
 export class MediaSession extends Emitter<MediaEvents> {
   publishPC: RTCPeerConnection | null = null;
   subscribePC: RTCPeerConnection | null = null;
-  // Remote tracks by the receiver track's id, which the SFU sets (through the
-  // SDP's msid) to the trackId it lists in subscribe_offer/tracks events.
+  // Remote tracks by the trackId the SFU lists in subscribe_offer, found
+  // through the transceiver's mid: a browser that reuses a transceiver for
+  // another participant's track keeps the old MediaStreamTrack and its id,
+  // so neither may be trusted to say whose it is.
   readonly remote = new Map<string, MediaStreamTrack>();
+  private offered: Track[] = [];
   private senders = new Map<Source, RTCRtpSender>();
   private pendingRemote: Record<PeerTarget, ICECandidate[]> = { publish: [], subscribe: [] };
   private subscribeQueue: Promise<void> = Promise.resolve();
   private publishing: Promise<void> = Promise.resolve();
+  // The request id of the publish offer waiting for its answer.
+  private offerId = "";
+  // The offer whose answer is applied (or being applied): the answer
+  // arrives as the request's reply and as an event, and applying it twice
+  // fails ("Called in wrong state: stable").
+  private answered = "";
   private closed = false;
 
   constructor(
     private readonly sig: Signaling,
     private local: LocalTracks,
     private readonly rtcConfig: RTCConfiguration = {},
+    readonly id: string = newSessionId(),
+    readonly epoch: number = 0,
   ) {
     super();
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   async start(): Promise<void> {
-    this.closed = false;
     this.buildPublish();
     await this.negotiatePublish();
   }
 
-  // handle takes the media events from signaling.
+  // handle takes this session's media events from the meeting.
   handle(ev: ServerEvent): void {
     if (this.closed) return;
     switch (ev.type) {
       case "publish_answer":
-        this.onPublishAnswer(ev.sdp);
+        // Normally the reply to our request; also taken here should the
+        // request have timed out before the answer came.
+        if (ev.id === this.offerId) void this.applyPublishAnswer(ev.id, ev.sdp);
         break;
       case "subscribe_offer":
-        this.subscribeQueue = this.subscribeQueue.then(() => this.onSubscribeOffer(ev.sdp, ev.tracks ?? []));
+        this.subscribeQueue = this.subscribeQueue.then(() => this.onSubscribeOffer(ev.offerId, ev.sdp, ev.tracks ?? []));
         break;
       case "candidate":
         this.onRemoteCandidate(ev.target, ev.candidate);
         break;
     }
-  }
-
-  // rebuild closes both PeerConnections and publishes again; the SFU sends a
-  // fresh subscribe offer on its own.
-  async rebuild(): Promise<void> {
-    this.closePCs();
-    this.closed = false;
-    await this.start();
   }
 
   // setTrack swaps what a source sends without renegotiating when a sender
@@ -94,32 +112,41 @@ export class MediaSession extends Emitter<MediaEvents> {
     }
   }
 
+  // offeredTracks is what the SFU's last offer forwards to us, with mids.
+  offeredTracks(): Track[] {
+    return this.offered;
+  }
+
   // remoteFor finds the received track the SFU describes.
   remoteFor(t: Track): MediaStreamTrack | undefined {
     return this.remote.get(t.trackId);
   }
 
-  close(): void {
-    this.closed = true;
-    this.closePCs();
+  // receivesAll reports whether this session receives every track `other`
+  // does and its subscribe connection is up: a new session may then take
+  // over from the old one (make-before-break).
+  receivesAll(other: MediaSession): boolean {
+    if (this.subscribePC?.connectionState !== "connected" && other.remote.size > 0) return false;
+    for (const id of other.remote.keys()) if (!this.remote.has(id)) return false;
+    return true;
   }
 
-  private closePCs(): void {
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.publishPC?.close();
     this.subscribePC?.close();
     this.publishPC = this.subscribePC = null;
     this.senders.clear();
     this.remote.clear();
     this.pendingRemote = { publish: [], subscribe: [] };
-    this.subscribeQueue = Promise.resolve();
   }
 
-  // watch reports a PeerConnection that failed while it is still ours;
+  // watch reports a PeerConnection that failed while the session is open;
   // "disconnected" is left alone, as browsers recover from it by themselves.
   private watch(pc: RTCPeerConnection, target: PeerTarget): void {
     pc.onconnectionstatechange = () => {
-      const ours = target === "publish" ? this.publishPC : this.subscribePC;
-      if (pc.connectionState === "failed" && pc === ours && !this.closed) this.emit("failed", target);
+      if (pc.connectionState === "failed" && !this.closed) this.emit("failed", target);
     };
   }
 
@@ -140,9 +167,9 @@ export class MediaSession extends Emitter<MediaEvents> {
     this.senders.set(source, tr.sender);
   }
 
-  // negotiatePublish sends an offer with the list of what each track is; the
-  // answer arrives as a publish_answer event (handled in handle, so an
-  // answer is applied even if the SFU does not echo our request id).
+  // negotiatePublish sends an offer with the list of what each track is and
+  // applies the answer that names it (its reply); an answer to an older
+  // offer never reaches the connection.
   private negotiatePublish(): Promise<void> {
     this.publishing = this.publishing.then(async () => {
       const pc = this.publishPC;
@@ -156,16 +183,22 @@ export class MediaSession extends Emitter<MediaEvents> {
         const msid = tr?.mid ? byMid.get(tr.mid) : undefined;
         if (msid) tracks.push({ trackId: msid.trackId, source });
       }
-      await this.sig.request({ action: "publish_offer", sdp: offer.sdp ?? "", tracks }).catch((err: Error) => {
-        this.emit("error", new Error(`publishing media failed: ${err.message}`));
-      });
+      const { id, reply } = this.sig.requestWithId({ action: "publish_offer", session: this.id, sdp: offer.sdp ?? "", tracks });
+      this.offerId = id;
+      try {
+        const ev = await reply;
+        if (ev.type === "publish_answer") await this.applyPublishAnswer(id, ev.sdp);
+      } catch (err) {
+        if (!this.closed) this.emit("error", new Error(`publishing media failed: ${(err as Error).message}`));
+      }
     });
     return this.publishing;
   }
 
-  private async onPublishAnswer(sdp: string): Promise<void> {
+  private async applyPublishAnswer(id: string, sdp: string): Promise<void> {
     const pc = this.publishPC;
-    if (!pc || pc.signalingState !== "have-local-offer") return;
+    if (!pc || this.closed || pc.signalingState !== "have-local-offer" || this.answered === id) return;
+    this.answered = id;
     try {
       await pc.setRemoteDescription({ type: "answer", sdp });
       await this.flushCandidates("publish");
@@ -174,7 +207,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     }
   }
 
-  private async onSubscribeOffer(sdp: string, tracks: Track[]): Promise<void> {
+  private async onSubscribeOffer(offerId: string, sdp: string, tracks: Track[]): Promise<void> {
     if (this.closed) return;
     let pc = this.subscribePC;
     if (!pc) {
@@ -182,36 +215,52 @@ export class MediaSession extends Emitter<MediaEvents> {
       this.subscribePC = pc;
       pc.onicecandidate = (e) => this.sendCandidate("subscribe", e.candidate);
       this.watch(pc, "subscribe");
-      pc.ontrack = (e) => {
-        this.remote.set(e.track.id, e.track);
-        this.emit("remoteTrack", { trackId: e.track.id, track: e.track });
-      };
+      pc.ontrack = () => this.mapRemote();
     }
     try {
       await pc.setRemoteDescription({ type: "offer", sdp });
+      this.offered = tracks;
+      this.mapRemote();
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
-      if (pc !== this.subscribePC) return; // closed or rebuilt meanwhile: the offer is moot
+      if (this.closed) return; // closed meanwhile: the offer is moot
       await this.flushCandidates("subscribe");
-      this.sig.send({ action: "subscribe_answer", sdp: answer.sdp ?? "" });
-      // The offer lists everything forwarded to us now: tracks of people who
-      // left or stopped presenting are forgotten, not kept for the meeting.
-      const live = new Set(tracks.map((t) => t.trackId));
-      for (const id of this.remote.keys()) if (!live.has(id)) this.remote.delete(id);
+      this.sig.send({ action: "subscribe_answer", session: this.id, offerId, sdp: answer.sdp ?? "" });
     } catch (err) {
-      // A PeerConnection closed under us (leave, media_reconnect) is not a
-      // bad offer; only an offer our current one rejects is worth a notice.
-      if (pc === this.subscribePC) this.emit("error", new Error(`bad subscribe offer: ${(err as Error).message}`));
+      // A PeerConnection closed under us (leave, a new session) is not a
+      // bad offer; only an offer our open one rejects is worth a notice.
+      if (!this.closed) this.emit("error", new Error(`bad subscribe offer: ${(err as Error).message}`));
     }
   }
 
+  // mapRemote matches the offered tracks to the received ones by mid; the
+  // offer lists everything forwarded to us now, so tracks of people who left
+  // or stopped presenting are forgotten, not kept for the meeting.
+  private mapRemote(): void {
+    const pc = this.subscribePC;
+    if (!pc) return;
+    const byMid = new Map<string, MediaStreamTrack>();
+    for (const t of pc.getTransceivers()) if (t.mid && t.receiver?.track) byMid.set(t.mid, t.receiver.track);
+    const live = new Set<string>();
+    for (const t of this.offered) {
+      const track = t.mid ? byMid.get(t.mid) : undefined;
+      if (!track) continue;
+      live.add(t.trackId);
+      if (this.remote.get(t.trackId) !== track) {
+        this.remote.set(t.trackId, track);
+        this.emit("remoteTrack", { trackId: t.trackId, track });
+      }
+    }
+    for (const id of [...this.remote.keys()]) if (!live.has(id)) this.remote.delete(id);
+  }
+
   private sendCandidate(target: PeerTarget, c: RTCIceCandidate | null): void {
-    if (!c || !c.candidate) return; // end-of-candidates needs no message
+    if (!c || !c.candidate || this.closed) return; // end-of-candidates needs no message
     const candidate: ICECandidate = { candidate: c.candidate };
     if (c.sdpMid != null) candidate.sdpMid = c.sdpMid;
     if (c.sdpMLineIndex != null) candidate.sdpMLineIndex = c.sdpMLineIndex;
     if (c.usernameFragment != null) candidate.usernameFragment = c.usernameFragment;
-    this.sig.send({ action: "candidate", target, candidate });
+    this.sig.send({ action: "candidate", session: this.id, target, candidate });
   }
 
   private onRemoteCandidate(target: PeerTarget, c: ICECandidate): void {

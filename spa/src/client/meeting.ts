@@ -1,16 +1,18 @@
-import type { Participant, ParticipantID, Role, ServerEvent, Source } from "./protocol";
+import type { Emoji, Participant, ParticipantID, Role, ServerEvent, Source, Track } from "./protocol";
+import { ChatLog } from "./chat";
 import { Emitter } from "./emitter";
 import { RoomState } from "./roomState";
 import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
-import { LocalTracks, MediaSession } from "./media";
+import { LocalTracks, MediaSession, newSessionId } from "./media";
 import type { TokenStore } from "./tokens";
 
 export type Phase =
   | { kind: "idle" }
   | { kind: "connecting" }
-  | { kind: "lobby"; title: string }
+  | { kind: "lobby"; title: string; moderators: number }
   | { kind: "joined" }
   | { kind: "left" }
+  | { kind: "cancelled" }
   | { kind: "removed" }
   | { kind: "replaced" }
   | { kind: "banned" }
@@ -25,6 +27,15 @@ type MeetingEvents = {
   mutedByHost: { source: Source; by: ParticipantID; byName: string };
   remoteTrack: { trackId: string; track: MediaStreamTrack };
   notice: string;
+  // Media stopped arriving although the connections claim to be up (true),
+  // or flows again (false).
+  stall: boolean;
+  // Someone was made co-host because the last host and co-host left.
+  handover: Participant;
+  // The chat log changed (a message, a history page).
+  chat: void;
+  // Someone reacted (ours too, at once).
+  reaction: { participantId: ParticipantID; emoji: Emoji };
 };
 
 export interface JoinOptions {
@@ -41,7 +52,23 @@ export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
   rtcConfig?: RTCConfiguration;
   // How to get a fresh camera track when the camera is turned back on.
   getCamera?: () => Promise<MediaStreamTrack>;
+  // The key this browser knocks with (tokens.guestKey).
+  guest?: string;
+  // How often the media is checked for a stall (ms); 0 = never.
+  stallCheckMs?: number;
+  // Every region's WebSocket API (RuntimeConfig.regions): a join answered
+  // wrong_region moves there.
+  regions?: { region: string; wsUrl: string }[];
 }
+
+// Events a media node sends: they carry the room's placement epoch and,
+// when they concern our media, its session.
+const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin"]);
+
+// Refusals a rejoin waits out rather than ending the meeting.
+const retryable = new Set(["timeout", "unavailable", "internal", "rate_limited", "flooding"]);
+
+const moderates = (r: string | undefined) => r === "host" || r === "cohost";
 
 // A human sentence for each refusal a join can meet.
 const joinErrors: Record<string, string> = {
@@ -57,10 +84,21 @@ const joinErrors: Record<string, string> = {
 // no token), keeps the room state, runs the media, rejoins after a dropped
 // connection and exposes the moderation actions. The UI only renders it.
 export class MeetingClient extends Emitter<MeetingEvents> {
-  readonly room = new RoomState();
+  // A gap in the room's deltas that outlives the hold-back asks for a
+  // snapshot (the RoomState decides when).
+  readonly room = new RoomState({ onResync: () => this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed()) });
   readonly sig: Signaling;
+  // What was said in the meeting: kept across rejoins, filled from the
+  // server's history after each join.
+  readonly chat = new ChatLog();
   media: MediaSession | null = null;
+  // The session being replaced while the room migrates between nodes: it
+  // keeps playing until the new one receives the same (make-before-break).
+  private retiring: MediaSession | null = null;
   you: Participant | null = null;
+  // epoch is the room's placement epoch we joined at: node events of an
+  // older one come from a node that no longer owns the room.
+  epoch = 0;
   phase: Phase = { kind: "idle" };
   micOn = false;
   camOn = false;
@@ -73,6 +111,11 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   // resends it seconds later.
   private awaitingJoined = false;
   private earlyMedia: ServerEvent[] = [];
+  // The media session the join in flight is for.
+  private joinSession = "";
+  // The join in flight follows a draining node's migrate: keep the old
+  // session until the new one carries media.
+  private migrating = false;
 
   constructor(private readonly opts: MeetingClientOptions) {
     super();
@@ -102,56 +145,183 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.setPhase({ kind: "connecting" });
     try {
       if (this.sig.state !== "open") await this.sig.connect();
-      await this.sendJoin();
+      await this.sendJoin().catch(async (err) => {
+        // The meeting lives in another region: join it there.
+        const to = err instanceof RequestError && err.code === "wrong_region" ? this.endpointOf(err.event?.region) : "";
+        if (!to || to === this.sig.url) throw err;
+        await this.sig.moveTo(to);
+        await this.sendJoin();
+      });
     } catch (err) {
       this.fail(err);
     }
   }
 
-  // sendJoin joins with the stored token, or knocks without one.
-  private async sendJoin(): Promise<void> {
+  private endpointOf(region: string | undefined): string {
+    return this.opts.regions?.find((r) => r.region === region)?.wsUrl ?? "";
+  }
+
+  // sendJoin joins with the stored token, or knocks without one, for a
+  // media session: the current one (keep the media as it is) unless told
+  // otherwise.
+  private async sendJoin(session = this.media?.id ?? newSessionId()): Promise<void> {
     const o = this.joinOpts!;
     const token = this.opts.tokens.get(this.code) ?? undefined;
     this.awaitingJoined = true;
     this.earlyMedia = [];
+    this.joinSession = session;
+    // Joining again with the session we have: ask to keep its media. A node
+    // that lacks it says so (media_reconnect naming it) and we start anew.
+    const resume = !!this.media && !this.media.isClosed && this.media.id === session;
     const reply = await this.sig.request({
       action: "join",
       code: this.code,
       name: o.name,
       micOn: this.micOn,
       camOn: this.camOn,
-      ...(token ? { token } : {}),
+      session,
+      ...(resume ? { resume } : {}),
+      ...(token ? { token } : { ...(this.opts.guest ? { guest: this.opts.guest } : {}) }),
     });
-    if (reply.type === "lobby_waiting") this.setPhase({ kind: "lobby", title: reply.title });
+    if (reply.type === "lobby_waiting") {
+      this.setPhase({ kind: "lobby", title: reply.title, moderators: reply.moderators ?? 0 });
+      // Knock again now and then: it refreshes how many can let us in, and
+      // puts us back in a lobby that Redis lost. The hosts hear a knock once.
+      this.knockTimer ??= setInterval(() => {
+        if (this.phase.kind === "lobby" && !this.awaitingJoined) this.sendJoin().catch(() => {});
+      }, 15_000);
+    }
     // "joined" is handled in onEvent, for replies and re-joins alike.
   }
 
+  private knockTimer: ReturnType<typeof setInterval> | null = null;
+
+  private stopKnocking(): void {
+    if (this.knockTimer) clearInterval(this.knockTimer);
+    this.knockTimer = null;
+  }
+
   private async onJoined(ev: Extract<ServerEvent, { type: "joined" }>): Promise<void> {
+    this.stopKnocking();
     this.you = ev.you;
-    this.opts.tokens.set(this.code, ev.token);
-    const first = this.phase.kind !== "joined";
+    this.opts.tokens.set(this.code, ev.token, moderates(ev.you.role));
+    this.rejoinSince = 0;
+    this.epoch = Math.max(this.epoch, ev.epoch ?? 0);
     this.setPhase({ kind: "joined" });
     this.emit("room", this.room);
-    const early = this.earlyMedia;
+    this.startStallWatch();
+    void this.syncChat();
+    const session = ev.session ?? this.joinSession;
+    const early = this.earlyMedia.filter((e) => !e.session || e.session === session);
     this.awaitingJoined = false;
     this.earlyMedia = [];
-    if (this.media) {
-      // A re-join after a dropped socket: the SFU knows a new connection now.
-      const rebuilt = this.media.rebuild();
-      for (const e of early) this.media.handle(e);
-      await rebuilt;
+    const cur = this.media;
+    if (cur && cur.id === session && cur.epoch === (ev.epoch ?? 0)) {
+      // The same session on the same placement (a new socket, a rebuilt
+      // meeting): the media is as it was.
+      for (const e of early) cur.handle(e);
       return;
     }
-    if (!first) return;
-    this.media = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig);
-    this.media.on("remoteTrack", (t) => this.emit("remoteTrack", t));
-    this.media.on("error", (e) => this.emit("notice", e.message));
-    this.media.on("failed", () => {
-      if (!this.awaitingJoined) void this.rejoin();
+    const next = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig, session, ev.epoch ?? 0);
+    next.on("remoteTrack", (t) => this.emit("remoteTrack", t));
+    next.on("error", (e) => this.emit("notice", e.message));
+    next.on("failed", () => {
+      if (next === this.media && !this.awaitingJoined) void this.rejoin(newSessionId());
     });
-    const started = this.media.start();
-    for (const e of early) this.media.handle(e);
+    this.media = next;
+    if (cur) {
+      if (this.migrating) this.retire(cur);
+      else cur.close();
+    }
+    this.migrating = false;
+    const started = next.start();
+    for (const e of early) next.handle(e);
     await started;
+  }
+
+  // retire keeps an old session playing until the new one receives what it
+  // did (plus a moment for keyframes), then closes it; after 10 s it closes
+  // whatever happens.
+  private retire(old: MediaSession): void {
+    this.retiring?.close();
+    this.retiring = old;
+    const since = Date.now();
+    let readyAt = 0;
+    const check = () => {
+      const cur = this.media;
+      if (old !== this.retiring || old.isClosed) return;
+      if (cur && !cur.isClosed && cur.receivesAll(old)) readyAt ||= Date.now();
+      if ((readyAt && Date.now() - readyAt >= 1000) || Date.now() - since >= 10_000 || !cur) {
+        old.close();
+        this.retiring = null;
+        this.emit("room", this.room);
+        return;
+      }
+      setTimeout(check, 200);
+    };
+    setTimeout(check, 200);
+  }
+
+  // The stall watch: media that should arrive (an unmuted track of someone
+  // else is forwarded to us) and does not, while the connections claim to
+  // be up. After two seconds it says so (the reconnecting banner); after
+  // five it starts a new media session, as if told media_reconnect: the
+  // push that should have told us may have been lost.
+  private stallTimer: ReturnType<typeof setInterval> | null = null;
+  private stallFrom = { packets: -1, since: 0, stalled: false, restarted: false };
+
+  private startStallWatch(): void {
+    const every = this.opts.stallCheckMs ?? 1000;
+    if (this.stallTimer || every <= 0) return;
+    this.stallTimer = setInterval(() => void this.checkStall(), every);
+  }
+
+  private stopStallWatch(): void {
+    if (this.stallTimer) clearInterval(this.stallTimer);
+    this.stallTimer = null;
+    if (this.stallFrom.stalled) this.emit("stall", false);
+    this.stallFrom = { packets: -1, since: 0, stalled: false, restarted: false };
+  }
+
+  private async checkStall(): Promise<void> {
+    const media = this.media;
+    const pc = media?.subscribePC;
+    const expected = this.room.tracks.some((t) => !t.muted && t.participantId !== this.you?.id);
+    const st = this.stallFrom;
+    if (!media || !pc || !expected || this.awaitingJoined || this.retiring || this.phase.kind !== "joined") {
+      st.packets = -1;
+      if (st.stalled) this.emit("stall", (st.stalled = false));
+      return;
+    }
+    let packets = 0;
+    try {
+      (await pc.getStats()).forEach((r: { type?: string; packetsReceived?: number }) => {
+        if (r.type === "inbound-rtp") packets += r.packetsReceived ?? 0;
+      });
+    } catch {
+      return;
+    }
+    if (media !== this.media) return;
+    const now = Date.now();
+    if (packets !== st.packets) {
+      st.packets = packets;
+      st.since = now;
+      st.restarted = false;
+      if (st.stalled) this.emit("stall", (st.stalled = false));
+      return;
+    }
+    const still = now - st.since;
+    if (still >= 2000 && !st.stalled) this.emit("stall", (st.stalled = true));
+    if (still >= 5000 && !st.restarted) {
+      st.restarted = true;
+      void this.rejoin(newSessionId());
+    }
+  }
+
+  // remoteFor finds the received track the SFU describes, in the current
+  // session or, while the room migrates, the one it replaces.
+  remoteFor(t: Track): MediaStreamTrack | undefined {
+    return this.media?.remoteFor(t) ?? this.retiring?.remoteFor(t);
   }
 
   // publishedTracks are the tracks to send now: a source that is off sends
@@ -161,11 +331,20 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     return { microphone: this.micOn ? t.microphone : null, camera: this.camOn ? t.camera : null };
   }
 
+  // stale reports a node event we must not apply: of an older placement
+  // than ours (a node that lost the room), or of a media session that is
+  // neither ours nor the one a join in flight is for.
+  private stale(ev: ServerEvent): boolean {
+    if (ev.type === "error") return !!ev.session && ev.session !== this.media?.id && ev.session !== this.joinSession;
+    if (!nodeEvents.has(ev.type)) return false;
+    if (ev.epoch && ev.epoch < this.epoch) return true;
+    if (!ev.session) return false;
+    return ev.session !== this.media?.id && ev.session !== this.joinSession;
+  }
+
   private onEvent(ev: ServerEvent): void {
+    if (this.stale(ev)) return;
     const r = this.room.apply(ev);
-    if (r.needResync) {
-      this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed());
-    }
     switch (ev.type) {
       case "joined":
         void this.onJoined(ev);
@@ -195,23 +374,56 @@ export class MeetingClient extends Emitter<MeetingEvents> {
         if (this.you && ev.participantId === this.you.id && ev.reason === "removed") this.finish({ kind: "removed" });
         break;
       case "participant_updated":
-        if (this.you && ev.participant.id === this.you.id) this.you = ev.participant;
+        if (this.you && ev.participant.id === this.you.id) {
+          // Made co-host (by the host, or because the hosts left): the
+          // token now outlives the tab, as a host's does.
+          const tok = this.opts.tokens.get(this.code);
+          if (tok && moderates(ev.participant.role) !== moderates(this.you.role)) this.opts.tokens.set(this.code, tok, moderates(ev.participant.role));
+          this.you = ev.participant;
+        }
+        if (ev.reason === "handover") this.emit("handover", ev.participant);
         break;
       case "muted":
         void this.onMutedByHost(ev.source, ev.by);
         break;
+      case "chat": {
+        const { added, gapBefore } = this.chat.add(ev.message, this.you?.id);
+        if (added) this.emit("chat", undefined);
+        if (gapBefore) void this.loadChat(gapBefore);
+        break;
+      }
+      case "reaction":
+        this.emit("reaction", { participantId: ev.participantId, emoji: ev.emoji });
+        break;
       case "publish_answer":
       case "subscribe_offer":
       case "candidate":
-        if (this.awaitingJoined) this.earlyMedia.push(ev);
+        if (this.awaitingJoined && ev.session === this.joinSession && ev.session !== this.media?.id) this.earlyMedia.push(ev);
+        else if (this.awaitingJoined && !this.media) this.earlyMedia.push(ev);
         else this.media?.handle(ev);
         break;
       case "media_reconnect":
-        // Our media node went away. Joining again on this socket lets the
-        // server move the meeting to a live node if nobody has yet, and its
-        // reply rebuilds both PeerConnections. A join already in flight
-        // does the same.
+        // The room moved to another node (a newer epoch): join again on
+        // this socket with a new media session. With migrate the old node
+        // keeps serving until the new session carries media.
+        // One naming our session: the node does not have it (we asked to
+        // resume it); start anew where the room is.
+        if ((ev.epoch ?? 0) > this.epoch || !ev.epoch || (!!ev.session && ev.session === this.media?.id)) {
+          if (ev.epoch) this.epoch = ev.epoch;
+          this.migrating = !!ev.migrate;
+          void this.rejoin(newSessionId());
+        }
+        break;
+      case "rejoin":
+        // The meeting's state was rebuilt: tell the server again who we
+        // are, keeping the media.
         if (!this.awaitingJoined) void this.rejoin();
+        break;
+      case "error":
+        // Anything refused as not_joined while we think we are in: the
+        // server lost our seat (a rebuilt meeting, a moved room). Join
+        // again; the request the error answers is for the caller to retry.
+        if (ev.code === "not_joined" && this.phase.kind === "joined" && !this.awaitingJoined) void this.rejoin();
         break;
     }
     if (r.changed) this.emit("room", this.room);
@@ -225,17 +437,34 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     this.emit("mutedByHost", { source, by, byName });
   }
 
-  // rejoin joins again with our token after a new socket or a lost media
-  // node; the joined reply rebuilds the media session.
-  private async rejoin(): Promise<void> {
+  // rejoin joins again with our token: after a new socket (same session:
+  // the media may well be fine), a lost seat, or for a new media session.
+  // It keeps trying, with backoff, through anything that is not a final
+  // answer: a drop before the reply, a timeout, a service briefly
+  // unavailable, even "not found" for a while (a meeting Redis lost is
+  // rebuilt within seconds). Only a final answer (ended, removed, a token no
+  // longer valid, a meeting gone for good) ends the meeting.
+  private rejoinSince = 0;
+  private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
+  private async rejoin(session?: string): Promise<void> {
     if (this.phase.kind !== "joined" && this.phase.kind !== "lobby") return;
+    if (this.rejoinTimer) {
+      clearTimeout(this.rejoinTimer);
+      this.rejoinTimer = null;
+    }
+    this.rejoinSince ||= Date.now();
     try {
-      await this.sendJoin();
+      await this.sendJoin(session);
     } catch (err) {
-      // The new socket dropped before the reply: the next reconnect joins
-      // again. Ending the meeting here would turn a flaky network into a
-      // "can't join" page.
-      if (err instanceof RequestError && err.code === "offline") return;
+      if (err instanceof RequestError && err.code === "offline") return; // the next reconnect joins again
+      const code = err instanceof RequestError ? err.code : "internal";
+      const lostFor = Date.now() - this.rejoinSince;
+      if (retryable.has(code) || (code === "not_found" && lostFor < 30_000)) {
+        this.awaitingJoined = false;
+        const wait = Math.min(5000, 500 * 2 ** Math.min(6, Math.floor(lostFor / 2000)));
+        this.rejoinTimer = setTimeout(() => void this.rejoin(session), wait);
+        return;
+      }
       this.fail(err);
     }
   }
@@ -251,10 +480,16 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   }
 
   private finish(p: Phase): void {
+    this.stopKnocking();
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = null;
+    this.stopStallWatch();
     this.awaitingJoined = false;
     this.earlyMedia = [];
     this.media?.close();
     this.media = null;
+    this.retiring?.close();
+    this.retiring = null;
     this.sig.close();
     this.setPhase(p);
   }
@@ -328,14 +563,63 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     await this.update({ handRaised: raised });
   }
 
-  // replaceLocalTrack switches a device (pre-join choice changed mid-call).
+  // replaceLocalTrack switches a device mid-call: the sender's track is
+  // replaced, no renegotiation (MediaSession.setTrack). The track may be the
+  // one already in our tracks (the preview opened it there).
   async replaceLocalTrack(source: "microphone" | "camera", track: MediaStreamTrack): Promise<void> {
     const t = this.joinOpts!.tracks;
-    t[source]?.stop();
+    if (t[source] !== track) t[source]?.stop();
     t[source] = track;
     const on = source === "microphone" ? this.micOn : this.camOn;
+    if (source === "microphone") track.enabled = on;
     if (on) await this.media?.setTrack(source, track);
   }
+
+  // --- chat, reactions, hands ----------------------------------------------
+
+  // sendChat sends a message; it rejects with the server's refusal
+  // (rate_limited, forbidden while chat is off) for the UI to say so. The
+  // message joins the log when its reply comes, as everyone else's does.
+  async sendChat(text: string): Promise<void> {
+    await this.sig.request({ action: "chat", text });
+  }
+
+  // loadChat merges the history page before a message id (0 = the newest)
+  // and answers the page's oldest id and whether older ones exist (ok:
+  // false when the request failed).
+  async loadChat(before = 0): Promise<{ ok: boolean; oldest: number; more: boolean }> {
+    const reply = await this.sig.request({ action: "chat_history", ...(before ? { before } : {}) }).catch(() => null);
+    if (reply?.type !== "chat_history") return { ok: false, oldest: 0, more: false };
+    const page = reply.messages ?? [];
+    if (this.chat.merge(page, reply.more, this.you?.id) > 0 || before === 0) this.emit("chat", undefined);
+    return { ok: true, oldest: page[0]?.id ?? 0, more: reply.more };
+  }
+
+  // syncChat catches up after a join: the newest page, then the one before
+  // it while the page does not reach back to what we had (the server keeps
+  // 100 messages: two pages). A history that cannot be had is tried once
+  // more, then said.
+  private async syncChat(): Promise<void> {
+    const had = this.chat.lastId;
+    let p = await this.loadChat();
+    if (!p.ok) {
+      await new Promise((r) => setTimeout(r, 2000));
+      if (this.phase.kind !== "joined") return;
+      p = await this.loadChat();
+      if (!p.ok) return void this.emit("notice", "Earlier chat messages couldn't be loaded.");
+    }
+    for (let i = 0; i < 2 && had > 0 && p.more && p.oldest > had + 1; i++) p = await this.loadChat(p.oldest);
+  }
+
+  // react shows our reaction at once and sends it to everyone else.
+  async react(emoji: Emoji): Promise<void> {
+    if (this.you) this.emit("reaction", { participantId: this.you.id, emoji });
+    await this.sig.request({ action: "react", emoji }).catch((e: Error) => this.emit("notice", e.message));
+  }
+
+  setChatEnabled(enabled: boolean) { return this.moderate(this.sig.request({ action: "set_chat", enabled })); }
+  // lowerHands lowers one participant's hand, or everyone's.
+  lowerHands(id?: ParticipantID) { return this.moderate(this.sig.request({ action: "lower_hands", ...(id ? { participantId: id } : {}) })); }
 
   private async update(u: { micOn?: boolean; camOn?: boolean; screenOn?: boolean; handRaised?: boolean }): Promise<void> {
     await this.sig.request({ action: "update", ...u }).catch((e: Error) => this.emit("notice", e.message));
@@ -347,7 +631,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     const wasLobby = this.phase.kind === "lobby";
     await this.sig.request({ action: "leave" }, 3000).catch(() => {});
     if (wasLobby) this.opts.tokens.delete(this.code);
-    this.finish({ kind: "left" });
+    this.finish({ kind: wasLobby ? "cancelled" : "left" });
   }
 
   // --- moderation (the server checks the role; the UI only hides buttons) ---
@@ -369,6 +653,30 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   end() { return this.moderate(this.sig.request({ action: "end" })); }
 }
 
+// lookupMeeting asks what a meeting is before joining it (PROTOCOL.md,
+// lookup): whether it is open, who is in, how this person would enter.
+export async function lookupMeeting(
+  wsUrl: string,
+  code: string,
+  who: { token?: string | null; guest?: string },
+  opts: Omit<SignalingOptions, "url"> = {},
+): Promise<Extract<ServerEvent, { type: "meeting" }>> {
+  const sig = new Signaling({ ...opts, url: wsUrl });
+  try {
+    await sig.connect();
+    const reply = await sig.request({
+      action: "lookup",
+      code,
+      ...(who.token ? { token: who.token } : {}),
+      ...(who.guest ? { guest: who.guest } : {}),
+    }, 10_000);
+    if (reply.type !== "meeting") throw new Error(`unexpected reply ${reply.type}`);
+    return reply;
+  } finally {
+    sig.close();
+  }
+}
+
 // createMeeting asks for a new meeting and keeps its host token.
 export async function createMeeting(wsUrl: string, tokens: TokenStore, opts: Omit<SignalingOptions, "url"> = {}): Promise<string> {
   const sig = new Signaling({ ...opts, url: wsUrl });
@@ -376,7 +684,7 @@ export async function createMeeting(wsUrl: string, tokens: TokenStore, opts: Omi
     await sig.connect();
     const reply = await sig.request({ action: "create" });
     if (reply.type !== "created") throw new Error(`unexpected reply ${reply.type}`);
-    tokens.set(reply.code, reply.hostToken);
+    tokens.set(reply.code, reply.hostToken, true);
     return reply.code;
   } finally {
     sig.close();

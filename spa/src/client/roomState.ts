@@ -12,20 +12,29 @@ const sequenced = new Set([
 
 export interface ApplyResult {
   changed: boolean;
-  // The caller should ask the server for a snapshot (a sequence gap).
-  needResync: boolean;
+}
+
+export interface RoomStateOptions {
+  // How long a delta that arrived ahead of a gap waits for the missing ones
+  // before the room asks for a snapshot (PROTOCOL.md: 500 ms).
+  holdBackMs?: number;
+  // Called when a gap outlived the hold-back: send resync.
+  onResync?: () => void;
 }
 
 // RoomState is one participant's view of a meeting: a snapshot plus the
 // deltas after it, ordered by the room's sequence number. A delta with
 // seq = last+1 applies; seq ≤ last is a duplicate or already covered by a
-// snapshot and is dropped; a larger seq is a gap: it is held back and the
-// caller resyncs. Held-back deltas still apply if the missing ones turn up
-// first (pushes from different Lambdas can overtake one another).
+// snapshot and is dropped; a larger seq is held back: pushes from different
+// Lambdas overtake one another, so the missing ones usually turn up within a
+// few hundred milliseconds. Only a gap still open after holdBackMs asks for a
+// snapshot — one per gap, not one per out-of-order event.
 export class RoomState {
   code = "";
   title = "";
   locked = false;
+  // Only hosts and co-hosts may chat.
+  chatDisabled = false;
   seq = 0;
   participants = new Map<ParticipantID, Participant>();
   lobby = new Map<ParticipantID, Guest>();
@@ -33,6 +42,16 @@ export class RoomState {
   speakers: ParticipantID[] = [];
   private held = new Map<number, ServerEvent>();
   private resyncing = false;
+  private gapTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly holdBackMs: number;
+  private readonly onResync: () => void;
+  // How many times a gap outlived the hold-back (a resync was asked for).
+  resyncs = 0;
+
+  constructor(opts: RoomStateOptions = {}) {
+    this.holdBackMs = opts.holdBackMs ?? 500;
+    this.onResync = opts.onResync ?? (() => {});
+  }
 
   // applySnapshot replaces the room. A snapshot older than what we already
   // applied is stale (it crossed a newer delta on the wire) unless force is
@@ -45,6 +64,7 @@ export class RoomState {
     this.code = room.code;
     this.title = room.title;
     this.locked = room.locked;
+    this.chatDisabled = !!room.chatDisabled;
     this.seq = room.seq;
     this.participants = new Map((room.participants ?? []).map((p) => [p.id, p]));
     this.lobby = new Map((room.lobby ?? []).map((g) => [g.id, g]));
@@ -54,32 +74,43 @@ export class RoomState {
     return true;
   }
 
+  // holdGap starts the hold-back clock for a gap (once per gap).
+  private holdGap(): void {
+    if (this.gapTimer || this.resyncing) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      if (this.held.size === 0 || this.resyncing) return;
+      this.resyncing = true;
+      this.resyncs++;
+      this.onResync();
+    }, this.holdBackMs);
+  }
+
   apply(ev: ServerEvent): ApplyResult {
-    if (ev.type === "joined") return { changed: this.applySnapshot(ev.room, true), needResync: false };
-    if (ev.type === "snapshot") return { changed: this.applySnapshot(ev.room), needResync: false };
+    if (ev.type === "joined") return { changed: this.applySnapshot(ev.room, true) };
+    if (ev.type === "snapshot") return { changed: this.applySnapshot(ev.room) };
     if (ev.type === "tracks" || ev.type === "subscribe_offer") {
       this.tracks = ev.tracks ?? [];
-      return { changed: true, needResync: false };
+      return { changed: true };
     }
     if (ev.type === "active_speakers") {
       this.speakers = ev.participantIds ?? [];
-      return { changed: true, needResync: false };
+      return { changed: true };
     }
-    if (!sequenced.has(ev.type)) return { changed: false, needResync: false };
+    if (!sequenced.has(ev.type)) return { changed: false };
 
     const seq = ev.seq ?? 0;
-    if (seq === 0) return { changed: this.fold(ev), needResync: false }; // outside the sequence
-    if (seq <= this.seq) return { changed: false, needResync: false };
+    if (seq === 0) return { changed: this.fold(ev) }; // outside the sequence
+    if (seq <= this.seq) return { changed: false };
     if (seq > this.seq + 1) {
       this.held.set(seq, ev);
-      const needResync = !this.resyncing;
-      this.resyncing = true;
-      return { changed: false, needResync };
+      this.holdGap();
+      return { changed: false };
     }
     this.fold(ev);
     this.seq = seq;
     this.drainHeld();
-    return { changed: true, needResync: false };
+    return { changed: true };
   }
 
   // resyncFailed lets a later gap ask again (the resync request was lost).
@@ -97,7 +128,11 @@ export class RoomState {
       this.fold(next);
       this.seq++;
     }
-    if (this.held.size === 0) this.resyncing = false;
+    if (this.held.size === 0) {
+      this.resyncing = false;
+      if (this.gapTimer) clearTimeout(this.gapTimer);
+      this.gapTimer = null;
+    }
   }
 
   private fold(ev: ServerEvent): boolean {
@@ -112,6 +147,7 @@ export class RoomState {
         return this.participants.delete(ev.participantId);
       case "room_updated":
         this.locked = ev.locked;
+        this.chatDisabled = !!ev.chatDisabled;
         return true;
       case "knock":
         this.lobby.set(ev.guest.id, ev.guest);

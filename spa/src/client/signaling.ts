@@ -97,7 +97,17 @@ export class Signaling extends Emitter<SignalingEvents> {
   // request sends msg and resolves with the event that names its id, or
   // rejects with the error event that does.
   request(msg: Outgoing, timeoutMs = this.opts.requestTimeoutMs): Promise<ServerEvent> {
+    return this.requestWithId(msg, timeoutMs).reply;
+  }
+
+  // requestWithId is request, also saying which id the message went with
+  // (a caller that must tell its latest request's reply from older ones).
+  requestWithId(msg: Outgoing, timeoutMs = this.opts.requestTimeoutMs): { id: string; reply: Promise<ServerEvent> } {
     const id = `r${this.nextId++}`;
+    return { id, reply: this.send1(id, msg, timeoutMs) };
+  }
+
+  private send1(id: string, msg: Outgoing, timeoutMs: number): Promise<ServerEvent> {
     return new Promise((resolve, reject) => {
       if (!this.socket || this.socket.readyState !== OPEN) {
         reject(new RequestError("offline", "not connected"));
@@ -117,6 +127,30 @@ export class Signaling extends Emitter<SignalingEvents> {
     if (!this.socket || this.socket.readyState !== OPEN) return false;
     this.socket.send(JSON.stringify({ ...msg, id: `s${this.nextId++}` }));
     return true;
+  }
+
+  // moveTo connects to another endpoint (the region a meeting lives in):
+  // the current socket closes and a new one opens there; it resolves when
+  // the new one is open.
+  moveTo(url: string): Promise<void> {
+    (this.opts as { url: string }).url = url;
+    const s = this.socket;
+    this.socket = null;
+    if (s) {
+      s.onclose = s.onmessage = s.onerror = s.onopen = null;
+      s.close(1000, "moving");
+    }
+    this.stopPing();
+    this.failPending(new RequestError("offline", "moving to another region"));
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    return new Promise((resolve, reject) => {
+      this.firstOpen = { resolve, reject };
+      this.open();
+    });
+  }
+
+  get url(): string {
+    return this.opts.url;
   }
 
   close(): void {

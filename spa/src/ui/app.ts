@@ -1,5 +1,5 @@
-import type { RuntimeConfig } from "../client/config";
-import type { TokenStore } from "../client/tokens";
+import { endpointFor, type RuntimeConfig } from "../client/config";
+import { guestKey, type TokenStore } from "../client/tokens";
 import { isMeetingCode } from "../client/codes";
 import { MeetingClient, Phase } from "../client/meeting";
 import { clear } from "./dom";
@@ -9,11 +9,20 @@ import type { Preview } from "./preview";
 import { lobbyPage } from "./pages/lobby";
 import { meetingPage } from "./pages/meeting";
 import { endPage, invalidCodePage } from "./pages/end";
+import type { VisibleTile } from "./meeting/grid";
 
 // What tests reach through window.__veet.
 declare global {
   interface Window {
-    __veet?: { client: MeetingClient | null; pcs(): RTCPeerConnection[] };
+    __veet?: {
+      client: MeetingClient | null;
+      pcs(): RTCPeerConnection[];
+      tracks(): { trackId: string; mid?: string }[];
+      // Set by the meeting page: the tiles on screen and their sizes, and
+      // how many knock chimes played.
+      visibleTiles?: () => VisibleTile[];
+      chimes?: () => number;
+    };
   }
 }
 
@@ -34,6 +43,7 @@ export class App {
     window.__veet = {
       client: null,
       pcs: () => [this.client?.media?.publishPC, this.client?.media?.subscribePC].filter((p): p is RTCPeerConnection => !!p),
+      tracks: () => this.client?.media?.offeredTracks() ?? [],
     };
   }
 
@@ -66,12 +76,16 @@ export class App {
 
   // joinMeeting hands the preview's tracks to a MeetingClient and follows its
   // phases from then on.
-  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview): Promise<void> {
+  // region is where the meeting lives (from the pre-join lookup): it is
+  // joined through that region's endpoint.
+  async joinMeeting(code: string, name: string, micOn: boolean, camOn: boolean, preview: Preview, region?: string): Promise<void> {
     this.preview = preview;
     const client = new MeetingClient({
-      wsUrl: this.config.wsUrl,
+      wsUrl: endpointFor(this.config, region),
+      regions: this.config.regions,
       code,
       tokens: this.tokens,
+      guest: guestKey(),
       getCamera: () => preview.getCamera(),
     });
     this.client = client;
@@ -87,6 +101,7 @@ export class App {
       case "connecting":
         return;
       case "lobby":
+        if (this.root.querySelector(".lobby-wait")) return; // a re-knock
         return this.show(lobbyPage(this, client, this.preview!));
       case "joined":
         if (this.root.querySelector(".meeting")) return;

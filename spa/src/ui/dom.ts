@@ -38,11 +38,17 @@ export function svg(markup: string): SVGElement {
   return t.content.firstElementChild as SVGElement;
 }
 
-// initials for an avatar: first letters of the first two words.
+// initials for an avatar: the first letter of each of the first two words
+// that have one. Letters only: "<img src=x>" gives "IS", not "<S".
 export function initials(name: string): string {
-  const words = name.trim().split(/\s+/).filter(Boolean);
-  return (words.slice(0, 2).map((w) => [...w][0]).join("") || "?").toUpperCase();
+  const letters = name.split(/\s+/).map((w) => [...w].find((ch) => /\p{L}/u.test(ch))).filter((ch) => ch !== undefined);
+  return (letters.slice(0, 2).join("") || "?").toUpperCase();
 }
+
+// The label beside a name for the roles that have one. It always comes from
+// the server's role, never from the name, and is drawn apart from it (a badge),
+// so a guest who calls themselves "Meeting host" does not look like one.
+export const roleLabel: Record<string, string> = { host: "Meeting host", cohost: "Co-host" };
 
 // A stable colour per person, so an avatar keeps its colour across renders.
 const palette = ["#1a73e8", "#e37400", "#188038", "#d93025", "#9334e6", "#12858a", "#c5221f", "#b06000"];

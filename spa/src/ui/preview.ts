@@ -47,9 +47,13 @@ export class Preview {
     this.tracks.camera = null;
   }
 
-  async devices(): Promise<{ mics: MediaDeviceInfo[]; cams: MediaDeviceInfo[] }> {
+  async devices(): Promise<{ mics: MediaDeviceInfo[]; cams: MediaDeviceInfo[]; speakers: MediaDeviceInfo[] }> {
     const all = await navigator.mediaDevices.enumerateDevices().catch(() => [] as MediaDeviceInfo[]);
-    return { mics: all.filter((d) => d.kind === "audioinput"), cams: all.filter((d) => d.kind === "videoinput") };
+    return {
+      mics: all.filter((d) => d.kind === "audioinput"),
+      cams: all.filter((d) => d.kind === "videoinput"),
+      speakers: all.filter((d) => d.kind === "audiooutput"),
+    };
   }
 
   stop(): void {

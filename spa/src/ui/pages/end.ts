@@ -4,6 +4,7 @@ import { h } from "../dom";
 
 const texts: Record<string, { title: string; body: string; rejoin: boolean }> = {
   left: { title: "You left the meeting", body: "", rejoin: true },
+  cancelled: { title: "You didn't join the meeting", body: "You cancelled your request to join.", rejoin: true },
   removed: { title: "You've been removed from the meeting", body: "A host removed you. You can't rejoin this meeting.", rejoin: false },
   replaced: { title: "You joined from another tab or device", body: "You're in this meeting somewhere else now, so this tab left it.", rejoin: true },
   banned: { title: "You can't join this meeting", body: "You were removed from this meeting by a host.", rejoin: false },
@@ -19,7 +20,7 @@ export function endPage(app: App, code: string, p: Phase) {
     h("h1", {}, t.title),
     body ? h("p.muted", {}, body) : null,
     h("div.end-actions", {},
-      t.rejoin ? h("button.outline-btn", { type: "button", onclick: () => app.rejoin(code) }, p.kind === "left" ? "Rejoin" : p.kind === "replaced" ? "Join here instead" : "Try again") : null,
+      t.rejoin ? h("button.outline-btn", { type: "button", onclick: () => app.rejoin(code) }, p.kind === "left" ? "Rejoin" : p.kind === "replaced" ? "Join here instead" : p.kind === "cancelled" ? "Ask to join again" : "Try again") : null,
       h("button.primary-btn", { type: "button", onclick: () => app.navigate("/"), autofocus: true }, "Return to home screen"),
     ),
   );

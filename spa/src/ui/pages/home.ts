@@ -3,6 +3,7 @@ import { h } from "../dom";
 import { icon } from "../icons";
 import { parseMeetingInput } from "../../client/codes";
 import { createMeeting } from "../../client/meeting";
+import { laterDialog, markFresh } from "../share";
 
 export function homePage(app: App) {
   const error = h("p.form-error", { role: "alert" });
@@ -32,28 +33,57 @@ export function homePage(app: App) {
     },
   }, h("label.code-field", {}, icon("link"), input), joinBtn);
 
-  const newBtn = h("button.primary-btn", {
-    type: "button",
+  // New meeting offers what Meet's does: a meeting for later (a link to
+  // share, nobody joins now) or an instant one (straight to the pre-join page).
+  const create = async (item: HTMLButtonElement) => {
+    newBtn.disabled = true;
+    item.disabled = true;
+    closeMenu();
+    newBtn.textContent = "Creating…";
+    try {
+      return await createMeeting(app.config.wsUrl, app.tokens);
+    } catch (err) {
+      error.textContent = `Couldn't create a meeting: ${(err as Error).message}`;
+      return null;
+    } finally {
+      newBtn.disabled = item.disabled = false;
+      newBtn.replaceChildren(icon("cam"), "New meeting");
+    }
+  };
+  const later: HTMLButtonElement = h("button.menu-item", {
+    type: "button", role: "menuitem",
     onclick: async () => {
-      newBtn.disabled = true;
-      newBtn.textContent = "Creating…";
-      try {
-        const code = await createMeeting(app.config.wsUrl, app.tokens);
-        app.navigate(`/${code}`);
-      } catch (err) {
-        error.textContent = `Couldn't create a meeting: ${(err as Error).message}`;
-        newBtn.disabled = false;
-        newBtn.textContent = "New meeting";
-      }
+      const code = await create(later);
+      if (code) laterDialog(code, () => app.navigate(`/${code}`));
+    },
+  }, icon("link"), "Create a meeting for later");
+  const instant: HTMLButtonElement = h("button.menu-item", {
+    type: "button", role: "menuitem",
+    onclick: async () => {
+      const code = await create(instant);
+      if (!code) return;
+      markFresh(code);
+      app.navigate(`/${code}`);
+    },
+  }, icon("plus"), "Start an instant meeting");
+  const menu = h("div.menu-pop.new-menu", { role: "menu", "aria-label": "New meeting", hidden: true }, later, instant);
+  const closeMenu = () => { menu.hidden = true; newBtn.setAttribute("aria-expanded", "false"); };
+  const newBtn = h("button.primary-btn", {
+    type: "button", "aria-haspopup": "menu", "aria-expanded": "false",
+    onclick: () => {
+      menu.hidden = !menu.hidden;
+      newBtn.setAttribute("aria-expanded", String(!menu.hidden));
+      if (!menu.hidden) later.focus();
     },
   }, icon("cam"), "New meeting");
+  menu.addEventListener("keydown", (e) => { if (e.key === "Escape") { closeMenu(); newBtn.focus(); } });
 
   const el = h("main.page.home", {},
     h("header.topbar", {}, h("span.logo", {}, h("span.logo-mark", { "aria-hidden": "true" }), "veet")),
     h("section.hero", {},
       h("h1", {}, "Video calls and meetings for everyone"),
       h("p.lead", {}, "Connect, collaborate and meet from anywhere. Open source, runs on your own servers."),
-      h("div.home-actions", {}, newBtn, form),
+      h("div.home-actions", {}, h("div.new-wrap", {}, newBtn, menu), form),
       error,
       h("p.hint", {}, "Share the meeting link with the people you want to meet with."),
     ),

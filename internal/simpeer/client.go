@@ -2,6 +2,8 @@ package simpeer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -58,12 +60,20 @@ type Client struct {
 
 	api  *webrtc.API
 	send SendFunc
-	sub  *webrtc.PeerConnection
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// session is the media session the client's connections belong to
+	// (events.JoinRequest.Session); epoch the placement epoch it knows. Node
+	// events of another session or an older epoch are dropped, as the SPA
+	// drops them.
+	session  string
+	epoch    uint64
+	stale    int // node events dropped for their session or epoch
+	sub      *webrtc.PeerConnection
 	pub      *webrtc.PeerConnection
 	outs     []*Out
 	recv     map[string]*In // by track id
+	gaps     *Gaps          // by track id, across sessions
 	errs     []events.ErrorEvent
 	tracks   []events.Track // last Tracks event
 	offers   []events.SubscribeOffer
@@ -85,17 +95,27 @@ func New(api *webrtc.API, room events.RoomCode, send SendFunc) (*Client, error) 
 		ID: id, Room: room, api: api, send: send,
 		Conn:     events.ConnRef{ConnectionID: events.ConnectionID("c-" + string(id)), Endpoint: "http://pusher.test"},
 		recv:     map[string]*In{},
+		gaps:     NewGaps(),
 		seen:     map[events.EventType]int{},
 		answered: make(chan string, 4),
 	}
-	sub, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
+	if err := c.NewSession(); err != nil {
 		return nil, err
 	}
-	c.sub = sub
+	return c, nil
+}
+
+// NewSession closes the client's connections (if any) and starts a new
+// media session with a fresh subscribe connection: the caller joins with it
+// and publishes again.
+func (c *Client) NewSession() error {
+	sub, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
 	sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-		in := newIn(t)
 		c.mu.Lock()
+		in := newIn(t, c.gaps.of(t.ID()))
 		c.recv[t.ID()] = in
 		c.mu.Unlock()
 		go in.run()
@@ -110,13 +130,62 @@ func New(api *webrtc.API, room events.RoomCode, send SendFunc) (*Client, error) 
 			}
 		}()
 	})
-	return c, nil
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	c.mu.Lock()
+	oldSub, oldPub, outs := c.sub, c.pub, c.outs
+	c.sub, c.pub, c.outs = sub, nil, nil
+	c.session = "s-" + hex.EncodeToString(b[:])
+	for len(c.answered) > 0 {
+		<-c.answered
+	}
+	c.mu.Unlock()
+	for _, o := range outs {
+		o.stop()
+	}
+	if oldPub != nil {
+		_ = oldPub.Close()
+	}
+	if oldSub != nil {
+		_ = oldSub.Close()
+	}
+	return nil
+}
+
+// Session is the client's current media session.
+func (c *Client) Session() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// SetEpoch records the placement epoch the client joined at; node events of
+// an older one are dropped.
+func (c *Client) SetEpoch(e uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch = max(c.epoch, e)
+}
+
+// Epoch is the newest placement epoch the client knows.
+func (c *Client) Epoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// Stale is how many node events were dropped for belonging to another
+// session or an older epoch.
+func (c *Client) Stale() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stale
 }
 
 // Close closes both connections.
 func (c *Client) Close() {
 	c.mu.Lock()
-	pub, outs := c.pub, c.outs
+	pub, sub, outs := c.pub, c.sub, c.outs
 	c.mu.Unlock()
 	for _, o := range outs {
 		o.stop()
@@ -124,7 +193,7 @@ func (c *Client) Close() {
 	if pub != nil {
 		_ = pub.Close()
 	}
-	_ = c.sub.Close()
+	_ = sub.Close()
 }
 
 func (c *Client) nextReq() string {
@@ -134,10 +203,13 @@ func (c *Client) nextReq() string {
 	return fmt.Sprintf("r%d", c.reqSeq)
 }
 
-// Command sends a command of this participant with its room and connection
-// filled in.
+// Command sends a command of this participant with its room, connection
+// and media session filled in.
 func (c *Client) Command(ctx context.Context, cmd events.Command) error {
 	cmd.Room, cmd.Participant, cmd.Conn = c.Room, c.ID, c.Conn
+	if cmd.Session == "" {
+		cmd.Session = c.Session()
+	}
 	if cmd.RequestID == "" {
 		cmd.RequestID = c.nextReq()
 	}
@@ -145,7 +217,7 @@ func (c *Client) Command(ctx context.Context, cmd events.Command) error {
 	return c.send(ctx, cmd)
 }
 
-// Join asks the node to set the participant up.
+// Join asks the node to set the participant up with its media session.
 func (c *Client) Join(ctx context.Context, muted ...events.Source) error {
 	c.JoinedAt = time.Now()
 	return c.Command(ctx, events.Command{Type: events.CmdJoin, MutedSources: muted})
@@ -156,11 +228,19 @@ func (c *Client) Leave(ctx context.Context) error {
 	return c.Command(ctx, events.Command{Type: events.CmdLeave})
 }
 
-// Deliver handles one event pushed by the node.
+// Deliver handles one event pushed by the node. Events of another media
+// session, or of an older placement epoch than the client knows, are
+// dropped: they come from a session the client left, or a node that no
+// longer owns the room.
 func (c *Client) Deliver(data []byte) {
 	var head events.Meta
 	_ = json.Unmarshal(data, &head)
 	c.mu.Lock()
+	if (head.Session != "" && head.Session != c.session) || (head.Epoch != 0 && head.Epoch < c.epoch) {
+		c.stale++
+		c.mu.Unlock()
+		return
+	}
 	c.seen[head.Type]++
 	c.mu.Unlock()
 	switch head.Type {
@@ -170,7 +250,7 @@ func (c *Client) Deliver(data []byte) {
 		c.mu.Lock()
 		c.offers = append(c.offers, e)
 		c.mu.Unlock()
-		c.answerOffer(e.SDP)
+		c.answerOffer(e)
 	case events.TypePublishAnswer:
 		var e events.PublishAnswer
 		_ = json.Unmarshal(data, &e)
@@ -196,25 +276,29 @@ func (c *Client) Deliver(data []byte) {
 	}
 }
 
-func (c *Client) answerOffer(sdp string) {
-	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+func (c *Client) answerOffer(e events.SubscribeOffer) {
+	c.mu.Lock()
+	sub, session := c.sub, c.session
+	c.mu.Unlock()
+	if err := sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: e.SDP}); err != nil {
 		c.recordLocal("set subscribe offer: " + err.Error())
 		return
 	}
-	answer, err := c.sub.CreateAnswer(nil)
+	answer, err := sub.CreateAnswer(nil)
 	if err != nil {
 		c.recordLocal("create subscribe answer: " + err.Error())
 		return
 	}
-	gathered := webrtc.GatheringCompletePromise(c.sub)
-	if err := c.sub.SetLocalDescription(answer); err != nil {
+	gathered := webrtc.GatheringCompletePromise(sub)
+	if err := sub.SetLocalDescription(answer); err != nil {
 		c.recordLocal("set subscribe answer: " + err.Error())
 		return
 	}
 	<-gathered
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.Command(ctx, events.Command{Type: events.CmdSubscribeAnswer, SDP: c.sub.LocalDescription().SDP}); err != nil {
+	if err := c.Command(ctx, events.Command{Type: events.CmdSubscribeAnswer, SDP: sub.LocalDescription().SDP,
+		Session: session, OfferID: e.OfferID}); err != nil {
 		c.recordLocal("send subscribe answer: " + err.Error())
 	}
 }
@@ -366,7 +450,10 @@ func (c *Client) Seen(t events.EventType) int {
 // SubscribeNetwork is the transport ("udp", "tcp") of the subscribe
 // connection's selected candidate pair, "" before there is one.
 func (c *Client) SubscribeNetwork() string {
-	pair, err := c.sub.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	c.mu.Lock()
+	sub := c.sub
+	c.mu.Unlock()
+	pair, err := sub.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil {
 		return ""
 	}
@@ -374,4 +461,20 @@ func (c *Client) SubscribeNetwork() string {
 }
 
 // SubscribeState is the subscribe connection's state.
-func (c *Client) SubscribeState() webrtc.PeerConnectionState { return c.sub.ConnectionState() }
+func (c *Client) SubscribeState() webrtc.PeerConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sub.ConnectionState()
+}
+
+// Gap is the arrival record of one track (by its id) across the client's
+// sessions; nil before any of it arrived.
+func (c *Client) Gap(trackID string) *Gap { return c.gaps.Get(trackID) }
+
+// ShareGaps makes the client record arrivals in g: one person's successive
+// clients (one per media session) share one record. Call before media flows.
+func (c *Client) ShareGaps(g *Gaps) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gaps = g
+}

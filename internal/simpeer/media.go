@@ -197,6 +197,8 @@ type In struct {
 	firstAt   atomic.Int64 // Unix ns
 	lastAt    atomic.Int64
 
+	gap *Gap
+
 	mu      sync.Mutex
 	lat     []int32 // forwarding latency samples, µs
 	seen    [1024]uint64
@@ -206,8 +208,8 @@ type In struct {
 // maxSamples bounds the latency samples kept per track.
 const maxSamples = 50_000
 
-func newIn(t *webrtc.TrackRemote) *In {
-	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), Mime: t.Codec().MimeType, track: t, lat: make([]int32, 0, 1024), highest: -1}
+func newIn(t *webrtc.TrackRemote, g *Gap) *In {
+	return &In{ID: t.ID(), StreamID: t.StreamID(), Kind: t.Kind(), Mime: t.Codec().MimeType, track: t, gap: g, lat: make([]int32, 0, 1024), highest: -1}
 }
 
 func (in *In) run() {
@@ -224,6 +226,9 @@ func (in *In) run() {
 		now := time.Now().UnixNano()
 		in.firstAt.CompareAndSwap(0, now)
 		in.lastAt.Store(now)
+		if in.gap != nil {
+			in.gap.note(now)
+		}
 		in.Packets.Add(1)
 		in.Bytes.Add(uint64(n))
 		p := pkt.Payload
@@ -285,3 +290,72 @@ func (in *In) ResetLatencies() {
 	defer in.mu.Unlock()
 	in.lat = in.lat[:0]
 }
+
+// Gaps is the arrival record of every track a person receives, by track id.
+type Gaps struct {
+	mu sync.Mutex
+	m  map[string]*Gap
+}
+
+// NewGaps returns an empty record.
+func NewGaps() *Gaps { return &Gaps{m: map[string]*Gap{}} }
+
+func (g *Gaps) of(trackID string) *Gap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	x := g.m[trackID]
+	if x == nil {
+		x = &Gap{}
+		g.m[trackID] = x
+	}
+	return x
+}
+
+// Get is the record of one track, nil before any of it arrived.
+func (g *Gaps) Get(trackID string) *Gap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.m[trackID]
+}
+
+// Reset starts a new measure of every track at t.
+func (g *Gaps) Reset(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, x := range g.m {
+		x.Reset(t)
+	}
+}
+
+// Gap follows the arrivals of one track id across the subscribe connections
+// of successive media sessions: the longest silence since Reset is how long
+// a fault cost that track.
+type Gap struct {
+	since atomic.Int64 // Unix ns of the last Reset
+	last  atomic.Int64 // Unix ns of the newest arrival
+	max   atomic.Int64 // longest silence since Reset, ns
+	count atomic.Uint64
+}
+
+func (g *Gap) note(now int64) {
+	prev := max(g.last.Swap(now), g.since.Load())
+	if d := now - prev; d > g.max.Load() {
+		g.max.Store(d)
+	}
+	g.count.Add(1)
+}
+
+// Reset starts a new measure at t.
+func (g *Gap) Reset(t time.Time) {
+	g.since.Store(t.UnixNano())
+	g.max.Store(0)
+}
+
+// Longest is the longest silence since Reset, counting the one going on now.
+func (g *Gap) Longest(now time.Time) time.Duration {
+	cur := now.UnixNano() - max(g.last.Load(), g.since.Load())
+	return time.Duration(max(g.max.Load(), cur))
+}
+
+// Since is how long ago the newest packet arrived.
+func (g *Gap) Since(now time.Time) time.Duration { return now.Sub(time.Unix(0, g.last.Load())) }
