@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 
@@ -14,22 +15,36 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/sfu/forward"
 )
 
 // media is the node's WebRTC engine: one UDP socket (ICE UDP mux) and one
 // TCP listener (ICE-TCP) shared by every PeerConnection, so a node needs two
 // open ports whatever its number of participants.
+//
+// Publish connections come from api, with pion's interceptors. Subscribe
+// connections come from newSubscriber, without: the packet path
+// (sfu/forward) answers NACKs from one cache per track, sends the sender
+// reports and stamps transport-wide sequence numbers itself, and over UDP
+// encrypts and batches the copies onto the mux's socket (batch).
 type media struct {
 	api    *webrtc.API
 	udp    net.PacketConn
 	tcp    net.Listener
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
+	log    *slog.Logger
+
+	subEngine   *webrtc.MediaEngine
+	subSettings webrtc.SettingEngine
+	batch       forward.BatchConn // the UDP mux's socket, for sendmmsg
+	intake      *intake           // the same socket as the mux reads it
 }
 
 // Codecs the node forwards. No RTX: browsers then retransmit on the original
-// SSRC, which the node forwards like any packet, and NACKs are answered from
-// the per-track cache of the nack responder.
+// SSRC, which the node forwards like any packet, and subscribers' NACKs are
+// answered from the track's one packet cache (sfu/forward).
 func registerCodecs(m *webrtc.MediaEngine) error {
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
@@ -81,27 +96,26 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 	return nil
 }
 
-// registerInterceptors picks the RTCP machinery:
-//   - NACK generator (ask publishers to resend what the node lost) and NACK
-//     responder (answer subscribers' NACKs from a per-track packet cache);
-//   - sender and receiver reports, so both ends know loss and RTT;
+// registerInterceptors picks the RTCP machinery of publish connections:
+//   - NACK generator: ask publishers to resend what the node lost;
+//   - receiver reports, so both ends know loss and round trip;
 //   - TWCC feedback towards publishers, so the browser's congestion control
 //     sizes its send rate to the path to the node.
 //
-// Not chosen: the TWCC header-extension sender on subscriber streams. It
-// stamps every forwarded copy (one allocation each) for a send-side
-// estimator the node does not run yet; add it with simulcast layer choice.
+// Subscribe connections have none: see newSubscriber.
 //
 // Each is given the node's logger: left alone they log to stderr past slog.
 func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, logs logging.LoggerFactory) error {
-	if err := webrtc.ConfigureNackWithOptions(m, ir,
-		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)}, nack.WithResponderLoggerFactory(logs)); err != nil {
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
+	if err != nil {
 		return err
 	}
-	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
-		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)}, report.WithSenderLoggerFactory(logs)); err != nil {
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(logs))
+	if err != nil {
 		return err
 	}
+	ir.Add(rr)
 	return webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(logs))
 }
 
@@ -115,10 +129,19 @@ func newMedia(cfg Config) (*media, error) {
 		}
 	}
 	loopback := net.ParseIP(listenIP).IsLoopback()
-	udp, err := net.ListenPacket("udp4", net.JoinHostPort(listenIP, strconv.Itoa(cfg.UDPPort)))
+	udpAddr, err := net.ResolveUDPAddr("udp4", net.JoinHostPort(listenIP, strconv.Itoa(cfg.UDPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("sfu: ICE UDP address: %w", err)
+	}
+	udp, err := net.ListenUDP("udp4", udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: ICE UDP port: %w", err)
 	}
+	// Room for a fan-out's bursts either way: the kernel's defaults (208 KB)
+	// hold a few hundred packets.
+	_ = udp.SetWriteBuffer(4 << 20)
+	_ = udp.SetReadBuffer(4 << 20)
+	in := newIntake(udp)
 	tcpPort := cfg.TCPPort
 	tcp, err := net.Listen("tcp4", net.JoinHostPort(listenIP, strconv.Itoa(tcpPort)))
 	if err != nil {
@@ -128,7 +151,7 @@ func newMedia(cfg Config) (*media, error) {
 
 	logs := pionLogs{cfg.Log}
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	udpMux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), udp)
+	udpMux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), in)
 	tcpMux := webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), tcp, 64)
 	se.SetICEUDPMux(udpMux)
 	se.SetICETCPMux(tcpMux)
@@ -152,18 +175,28 @@ func newMedia(cfg Config) (*media, error) {
 
 	m := &webrtc.MediaEngine{}
 	ir := &interceptor.Registry{}
-	if err := registerCodecs(m); err != nil {
+	sub := &webrtc.MediaEngine{}
+	err = registerCodecs(m)
+	if err == nil {
+		err = registerInterceptors(m, ir, logs)
+	}
+	if err == nil {
+		err = registerCodecs(sub)
+	}
+	if err != nil {
 		_ = udpMux.Close()
 		_ = tcpMux.Close()
 		return nil, err
 	}
-	if err := registerInterceptors(m, ir, logs); err != nil {
+	batch, err := forward.NewRawConn(udp)
+	if err != nil {
 		_ = udpMux.Close()
 		_ = tcpMux.Close()
 		return nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return &media{api: api, udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux}, nil
+	return &media{api: api, udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux, log: cfg.Log,
+		subEngine: sub, subSettings: se, batch: batch, intake: in}, nil
 }
 
 // close stops the muxes (which close their sockets) so their read loops

@@ -32,6 +32,7 @@ type session struct {
 	id  string
 	p   *participant
 	sub *webrtc.PeerConnection
+	tr  *forward.Transport // sub's send side (newSubscriber)
 
 	// Guarded by room.mu.
 	pub      *webrtc.PeerConnection
@@ -52,12 +53,12 @@ type session struct {
 }
 
 func newSession(p *participant, id string) (*session, error) {
-	sub, err := p.room.node.media.api.NewPeerConnection(webrtc.Configuration{})
+	sub, tr, err := p.room.node.media.newSubscriber()
 	if err != nil {
 		return nil, err
 	}
 	s := &session{
-		id: id, p: p, sub: sub,
+		id: id, p: p, sub: sub, tr: tr,
 		declared: map[string]events.Source{}, downs: map[trackKey]*down{},
 		pending:   map[events.PeerTarget][]webrtc.ICECandidateInit{},
 		negotiate: make(chan struct{}, 1), done: make(chan struct{}),
@@ -106,6 +107,7 @@ func (s *session) close() {
 		for _, d := range downs {
 			d.pub.recv.RemoveDown(d.dt)
 		}
+		s.tr.Close()
 		// Closing waits for pion's goroutines; nobody needs to wait for it.
 		go func() {
 			if pub != nil {
@@ -254,14 +256,14 @@ func (s *session) syncDowns() (bool, error) {
 			continue
 		}
 		recv := pub.recv
-		dt := forward.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
+		dt := s.tr.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
 		sender, err := s.sub.AddTrack(dt)
 		if err != nil {
 			return changed, err
 		}
 		recv.AddDown(dt)
 		s.downs[k] = &down{pub: pub, dt: dt, sender: sender}
-		go readSenderRTCP(sender, recv)
+		go readSenderRTCP(sender, dt)
 		changed = true
 	}
 	return changed, nil
@@ -367,21 +369,6 @@ func (s *session) flushCandidates(target events.PeerTarget, pc *webrtc.PeerConne
 		}
 		if err := pc.AddICECandidate(c); err != nil {
 			s.p.log.Warn("queued candidate refused", "target", target, "err", err)
-		}
-	}
-}
-
-// readSenderRTCP reads a subscriber's RTCP for one track (which also drives
-// the NACK responder and sender reports) and passes keyframe requests on
-// to the publisher, throttled by the Receiver.
-func readSenderRTCP(s *webrtc.RTPSender, recv *forward.Receiver) {
-	for {
-		pkts, _, err := s.ReadRTCP()
-		if err != nil {
-			return
-		}
-		if wantsKeyframe(pkts) {
-			recv.RequestKeyframe()
 		}
 	}
 }

@@ -113,12 +113,22 @@ func (c *Client) NewSession() error {
 	if err != nil {
 		return err
 	}
-	sub.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		in := newIn(t, c.gaps.of(t.ID()))
 		c.recv[t.ID()] = in
 		c.mu.Unlock()
 		go in.run()
+		// Reading the node's RTCP (sender reports) lets the receiver
+		// reports say when they last heard one, as a browser's do.
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := r.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
 	})
 	var b [6]byte
 	_, _ = rand.Read(b[:])

@@ -3,10 +3,13 @@ package forward
 import (
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 
-	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/sfu/forward/srtpgcm"
 )
 
 // ErrNoCodec means the subscriber's connection did not negotiate the
@@ -19,34 +22,94 @@ type binding struct {
 	id     string
 	ssrc   uint32
 	pt     uint8
+	twccID uint8 // transport-wide sequence number extension id, 0 = not negotiated
 	stream webrtc.TrackLocalWriter
 }
 
 // DownTrack is one subscriber's copy of a Receiver's track. It is a
 // webrtc.TrackLocal: add it to the subscriber's PeerConnection and pion binds
 // it to that connection's SRTP stream.
+//
+// Each copy gets the subscriber's own SSRC, payload type, sequence numbers
+// (contiguous across what the subscriber did not get) and timestamps, and a
+// transport-wide sequence number when the connection negotiated one. With
+// its Transport's Path it is encrypted into the forwarding goroutine's
+// batch and sent with the rest of the fan-out; without, it goes through
+// pion's stream.
 type DownTrack struct {
 	id, streamID string
 	recv         *Receiver
+	tr           *Transport // nil: always pion's stream
 
 	bound atomic.Pointer[binding]
 	// OnBind runs once the subscriber's connection negotiated the track (a
 	// good moment to ask for a keyframe).
 	onBind func()
 
-	// Only the Receiver's read loop touches the fields below (writeRTP).
-	hdr     rtp.Header
-	ext     [4]rtp.Extension // backing store for interceptors' extensions
-	started bool
-	lastSeq uint16
-	offset  uint16
-
 	resync atomic.Bool // set when packets were skipped: close the gap
+
+	// Only the Receiver's forwarding goroutine touches these (writeRTP).
+	started  bool
+	lastSeq  uint16 // highest sequence number sent
+	roc      uint32 // its rollover counter
+	offset   uint16 // in - out sequence number
+	tsOffset uint32 // out - in timestamp (layer switches will move it)
+	segStart uint16 // incoming sequence number where offset began
+	fwd      sender
+	o        out
+	packets  uint32
+	octets   uint32
+	fast     uint64
+	slow     uint64
+	pubAt    int64 // monotime of the last publish to st
+
+	// segs maps the subscriber's sequence numbers back to the publisher's,
+	// for NACKs; st is what the forwarding goroutine publishes for sender
+	// reports and retransmissions; rep what the subscriber reported.
+	segs atomic.Pointer[[]segment]
+	st   sendState
+	rep  reports
+
+	rtxMu sync.Mutex // NACKs come from pion's RTCP reader or the socket's
+	rtx   *retransmitter
+}
+
+// segment is one stretch of a DownTrack's sequence numbers with a constant
+// mapping to the publisher's: it begins at extended (rollover-counted)
+// sequence number from.
+type segment struct {
+	from     uint64
+	offset   uint16
+	tsOffset uint32
+}
+
+// maxSegments is how many mappings a DownTrack remembers: NACKs reach
+// back a second or so, and mappings change on unmute (later, on layer
+// switches).
+const maxSegments = 4
+
+// publishEvery is how often the forwarding goroutine publishes a
+// DownTrack's send state.
+const publishEvery = 100_000_000 // ns
+
+type sendState struct {
+	at      atomic.Int64  // monotime of the last packet
+	ts      atomic.Uint32 // its RTP timestamp
+	ext     atomic.Uint64 // highest extended sequence number sent
+	packets atomic.Uint32
+	octets  atomic.Uint32
+	fast    atomic.Uint64
+	slow    atomic.Uint64
+	// lastSR is the middle 32 bits of the NTP time of the last sender
+	// report, lastSRAt its monotime (for round trips from receiver reports).
+	lastSR   atomic.Uint32
+	lastSRAt atomic.Int64
 }
 
 // NewDownTrack returns a DownTrack of recv whose ids the subscriber's browser
 // sees as MediaStreamTrack.id (trackID) and MediaStream.id (streamID).
-// onBind may be nil.
+// onBind may be nil. It writes through pion's stream only; use
+// Transport.NewDownTrack for the batched path.
 func NewDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
 	return &DownTrack{id: trackID, streamID: streamID, recv: recv, onBind: onBind}
 }
@@ -63,6 +126,9 @@ func (d *DownTrack) StreamID() string { return d.streamID }
 // Kind implements webrtc.TrackLocal.
 func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.recv.opts.Kind }
 
+// Receiver is the track this is a copy of.
+func (d *DownTrack) Receiver() *Receiver { return d.recv }
+
 // Bind implements webrtc.TrackLocal: it picks the negotiated payload type of
 // the publisher's codec and starts writing to the connection.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
@@ -70,8 +136,19 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if !ok {
 		return webrtc.RTPCodecParameters{}, ErrNoCodec
 	}
+	b := &binding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(codec.PayloadType), stream: ctx.WriteStream()}
+	if d.tr != nil {
+		for _, e := range ctx.HeaderExtensions() {
+			if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 256 {
+				b.twccID = uint8(e.ID)
+			}
+		}
+	}
 	d.resync.Store(true)
-	d.bound.Store(&binding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(codec.PayloadType), stream: ctx.WriteStream()})
+	d.bound.Store(b)
+	if d.tr != nil {
+		d.tr.add(d)
+	}
 	if d.onBind != nil {
 		d.onBind()
 	}
@@ -81,45 +158,112 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 // Unbind implements webrtc.TrackLocal.
 func (d *DownTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	if b := d.bound.Load(); b != nil && b.id == ctx.ID() {
-		d.bound.CompareAndSwap(b, nil)
+		if d.bound.CompareAndSwap(b, nil) && d.tr != nil {
+			d.tr.remove(d)
+		}
 	}
 	return nil
 }
 
+// Sent returns how many copies went on the batched path and through pion's
+// stream (as of a tenth of a second ago).
+func (d *DownTrack) Sent() (batched, pion uint64) { return d.st.fast.Load(), d.st.slow.Load() }
+
 // writeRTP sends one packet to the subscriber and reports whether it did.
 // Sequence numbers stay contiguous across packets not sent (mute, before
 // bind), so the subscriber sees no loss to NACK for.
-func (d *DownTrack) writeRTP(p *rtp.Packet) bool {
-	b := d.bound.Load()
-	if b == nil {
+func (d *DownTrack) writeRTP(p *inPacket, b *batch) bool {
+	bd := d.bound.Load()
+	if bd == nil {
 		d.resync.Store(true)
 		return false
 	}
-	in := p.SequenceNumber
-	if !d.started {
+	in := p.seq
+	var roc uint32
+	switch {
+	case !d.started:
 		d.started = true
-		d.offset = 0
+		d.offset, d.lastSeq, d.roc, d.segStart = 0, in, 0, in
 		d.resync.Store(false)
-	} else if d.resync.Load() {
+		d.newSegment(uint64(in))
+	case d.resync.Load():
 		d.resync.Store(false)
 		d.offset = in - d.lastSeq - 1
+		d.segStart = in
+		d.newSegment(uint64(d.roc)<<16 | uint64(d.lastSeq) + 1)
+		fallthrough
+	default:
+		if int16(in-d.segStart) < 0 {
+			return false // from before this mapping began: never the subscriber's
+		}
+		var ok bool
+		if roc, ok = d.advance(in - d.offset); !ok {
+			return false
+		}
 	}
-	out := in - d.offset
-	// Forward the publisher's header but none of its extensions: their ids
-	// were negotiated on another connection. Interceptors add their own into
-	// d.ext's storage, so nothing is allocated.
-	d.hdr = p.Header
-	d.hdr.Extension = false
-	d.hdr.Extensions = d.ext[:0]
-	d.hdr.ExtensionProfile = 0
-	d.hdr.SSRC = b.ssrc
-	d.hdr.PayloadType = b.pt
-	d.hdr.SequenceNumber = out
-	if int16(out-d.lastSeq) > 0 {
-		d.lastSeq = out
+	o := &d.o
+	o.pt, o.ssrc, o.seq, o.ts = bd.pt, bd.ssrc, in-d.offset, p.ts+d.tsOffset
+	o.twccID = 0
+	if bd.twccID != 0 {
+		o.twccID = bd.twccID
+		o.twccSeq = d.tr.stamp(p.now, 12+len(p.csrc)+8+len(p.body)+srtpgcm.TagLen)
 	}
-	_, err := b.stream.WriteRTP(&d.hdr, p.Payload)
-	return err == nil
+	d.packets++
+	d.octets += uint32(len(p.body))
+	var path *Path
+	if d.tr != nil {
+		path = d.tr.path.Load()
+	}
+	sent, batched := d.fwd.send(b, path, bd, p, o, roc)
+	if batched {
+		d.fast++
+	} else {
+		d.slow++
+	}
+	if p.now-d.pubAt >= publishEvery || d.pubAt == 0 {
+		d.publish(p.now, o.ts)
+	}
+	return sent
+}
+
+// advance notes that sequence number seq goes out and returns its rollover
+// counter; false for a packet from before the first one sent.
+func (d *DownTrack) advance(seq uint16) (uint32, bool) {
+	diff := int16(seq - d.lastSeq)
+	switch {
+	case diff > 0:
+		if seq < d.lastSeq {
+			d.roc++
+		}
+		d.lastSeq = seq
+		return d.roc, true
+	case seq > d.lastSeq: // older, from before the last wrap
+		return d.roc - 1, d.roc > 0
+	}
+	return d.roc, true
+}
+
+// publish makes the send state visible to the report loop and the
+// retransmitter.
+func (d *DownTrack) publish(now int64, ts uint32) {
+	d.pubAt = now
+	d.st.at.Store(now)
+	d.st.ts.Store(ts)
+	d.st.ext.Store(uint64(d.roc)<<16 | uint64(d.lastSeq))
+	d.st.packets.Store(d.packets)
+	d.st.octets.Store(d.octets)
+	d.st.fast.Store(d.fast)
+	d.st.slow.Store(d.slow)
+}
+
+// newSegment starts a new sequence mapping at extended number from.
+func (d *DownTrack) newSegment(from uint64) {
+	var next []segment
+	if old := d.segs.Load(); old != nil {
+		next = append(next, (*old)[max(0, len(*old)-maxSegments+1):]...)
+	}
+	next = append(next, segment{from: from, offset: d.offset, tsOffset: d.tsOffset})
+	d.segs.Store(&next)
 }
 
 // MatchCodec finds the publisher's codec among a subscriber's negotiated

@@ -1,16 +1,22 @@
 // Package forward moves RTP from one published track to its subscribers.
 //
 // A Receiver reads one remote track (one read per packet into a buffer it
-// owns) and hands the parsed packet to each of its DownTracks, one per
-// subscriber. The DownTrack rewrites what must differ per subscriber (SSRC,
-// payload type, sequence numbers across gaps) into a header it owns and
-// writes header+payload straight to the subscriber's SRTP write stream, so
-// nothing is allocated per packet on this path.
+// owns), keeps video packets in one retransmission cache shared by all
+// subscribers, and hands the parsed packet to each of its DownTracks, one
+// per subscriber. The DownTrack writes what must differ per subscriber
+// (SSRC, payload type, sequence numbers across gaps, timestamps, the
+// transport-wide sequence number of its connection) into a header it owns,
+// encrypts header+payload with AES-GCM into the Receiver's batch, and the
+// batch leaves in one sendmmsg per fan-out: no allocation, lock or map
+// lookup per copy. A subscriber connection's shared state (where packets
+// go, SRTP keys, transport-wide numbering, congestion feedback, sender
+// reports) is its Transport.
 //
 // Simulcast fits here later without a rewrite: a Receiver would own one
 // reader per layer, and a DownTrack's Select(layer) would pick which layer's
-// packets it accepts; the sequence rewriting a DownTrack already does for
-// muting is what a layer switch needs too (plus a timestamp offset).
+// packets it accepts; a layer switch starts a new segment of the
+// DownTrack's sequence mapping (with a timestamp offset), which is what
+// NACKs are already resolved through.
 package forward
 
 import (
@@ -21,7 +27,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -56,6 +61,10 @@ type Receiver struct {
 	downs  atomic.Pointer[[]*DownTrack]
 	downMu sync.Mutex
 
+	// cache keeps the latest packets for retransmission (video only); set
+	// by Run before the first packet is forwarded.
+	cache *cache
+
 	lastKeyframeReq atomic.Int64 // unix nanos
 	keyframeQueued  atomic.Bool  // a request waits for the interval to pass
 
@@ -64,6 +73,8 @@ type Receiver struct {
 	bytesOut  atomic.Uint64 // summed over subscribers
 	voiceSum  atomic.Uint64 // loudness (127-level) of voiced packets since the last Voice()
 	voiceSeen atomic.Uint64
+	// sendFailed counts copies the kernel refused (sendmmsg errors).
+	sendFailed atomic.Uint64
 }
 
 // NewReceiver returns a Receiver reading src; call Run to start it.
@@ -82,24 +93,44 @@ func (r *Receiver) Codec() webrtc.RTPCodecCapability { return r.opts.Codec }
 
 // Run forwards packets until the source ends; it returns nil on a normal
 // end of track.
+//
+// Per packet it reads once, parses the header once and, for video, files
+// the packet in the track's retransmission cache (no copy: the buffer read
+// into becomes the cache's, and the one it replaces the next to read into).
+// Then each subscriber's copy is rewritten and encrypted into this loop's
+// batch, which goes to the kernel in one sendmmsg per batchSize copies and
+// at the end of the fan-out, so no copy waits for a later packet.
 func (r *Receiver) Run() error {
-	var buf [1500]byte
-	var pkt rtp.Packet
+	b := newBatch(batchSize)
+	buf := make([]byte, bufSize)
+	if r.nack() {
+		r.cache, buf = newCache()
+	}
+	var reported uint64 // of b.failed, in sendFailed
+	report := func() {
+		r.sendFailed.Add(b.failed - reported)
+		reported = b.failed
+	}
+	defer report()
+	var p inPacket
 	for {
-		n, _, err := r.src.Read(buf[:])
+		n, _, err := r.src.Read(buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
+		if !p.parse(buf[:n]) {
 			continue // not RTP we can forward; the stream goes on
+		}
+		if r.cache != nil {
+			buf = r.cache.put(p.seq, buf[:n])
 		}
 		r.packets.Add(1)
 		r.bytesIn.Add(uint64(n))
 		if r.opts.AudioLevelExt != 0 {
-			if ext := pkt.Header.GetExtension(r.opts.AudioLevelExt); len(ext) > 0 {
+			if ext := p.extension(r.opts.AudioLevelExt); len(ext) > 0 {
 				if l := 127 - int(ext[0]&0x7f); l >= VoicedLoudness {
 					r.voiceSum.Add(uint64(l))
 					r.voiceSeen.Add(1)
@@ -110,17 +141,29 @@ func (r *Receiver) Run() error {
 			continue
 		}
 		downs := *r.downs.Load()
+		p.now = monotime()
+		b.since = p.now
 		sent := 0
 		for _, d := range downs {
-			if d.writeRTP(&pkt) {
+			if d.writeRTP(&p, b) {
 				sent++
 			}
+		}
+		if b.n > 0 {
+			b.flush()
 		}
 		if sent > 0 {
 			r.bytesOut.Add(uint64(n * sent))
 		}
+		if b.failed != reported {
+			report()
+		}
 	}
 }
+
+// nack reports whether subscribers may NACK the track's packets: video,
+// whose codecs the node offers with NACK feedback (Opus has FEC instead).
+func (r *Receiver) nack() bool { return r.opts.Kind == webrtc.RTPCodecTypeVideo }
 
 // SetMuted stops or resumes forwarding to every subscriber at once. On
 // resume each DownTrack continues its sequence numbers without a gap and the
@@ -194,11 +237,13 @@ func (r *Receiver) RemoveDown(d *DownTrack) {
 // Stats are a Receiver's counters since it started.
 type Stats struct {
 	Packets, BytesIn, BytesOut uint64
+	// SendFailed is how many batched copies the kernel refused.
+	SendFailed uint64
 }
 
 // Stats returns the counters.
 func (r *Receiver) Stats() Stats {
-	return Stats{Packets: r.packets.Load(), BytesIn: r.bytesIn.Load(), BytesOut: r.bytesOut.Load()}
+	return Stats{Packets: r.packets.Load(), BytesIn: r.bytesIn.Load(), BytesOut: r.bytesOut.Load(), SendFailed: r.sendFailed.Load()}
 }
 
 // VoicedLoudness is the loudness (127 minus the RFC 6464 level in -dBov)

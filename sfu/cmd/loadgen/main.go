@@ -10,11 +10,15 @@
 //
 // Each scenario is one room of P publishers (microphone: Opus-sized packets
 // at 50/s; camera: VP8-shaped frames at 30 fps and -video-bps) and S pure
-// subscribers; it prints node CPU per forwarded packet copy, per Mbit and per
-// subscriber-stream, packet loss, forwarding latency and join-to-first-packet.
+// subscribers, the first -full of them full pion peers and the rest thin
+// ones (thin.go); it prints node CPU per forwarded packet copy, per Mbit and
+// per subscriber-stream, packet loss, forwarding latency, GC pauses and
+// join-to-first-packet. "capacity" searches the largest one-publisher
+// fan-out a node pinned to one core carries with under 0.5 % loss.
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -22,10 +26,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/veet-dev/veet/events"
@@ -34,15 +40,37 @@ import (
 	"github.com/veet-dev/veet/internal/state"
 )
 
+type options struct {
+	dur                     time.Duration
+	videoBps, full          int
+	capFrom, capStep, capTo int
+	capFull                 int
+	maxLoss                 float64
+	maxP99                  time.Duration
+	pin                     bool
+	quiet                   float64
+	retries                 int
+}
+
 func main() {
 	nodeMode := flag.Bool("node", false, "run as the SFU node child (internal)")
 	redisAddr := flag.String("redis", "", "redis address (node mode)")
 	nodeID := flag.String("id", "bench-node", "node id")
-	dur := flag.Duration("duration", 10*time.Second, "measured time per scenario")
-	videoBps := flag.Int("video-bps", 1_500_000, "camera bitrate per publisher")
-	fanoutSubs := flag.Int("fanout-subs", 50, "subscribers of the one-publisher scenario")
-	mesh := flag.Int("mesh", 6, "participants of the all-publish scenario")
-	only := flag.String("scenarios", "fanout,mesh", "which scenarios to run")
+	var o options
+	flag.DurationVar(&o.dur, "duration", 10*time.Second, "measured time per scenario")
+	flag.IntVar(&o.videoBps, "video-bps", 1_500_000, "camera bitrate per publisher")
+	flag.IntVar(&o.full, "full", 50, "subscribers per scenario that are full pion peers (the rest are thin)")
+	only := flag.String("scenarios", "fanout=20,fanout=50,fanout=200,mesh=5,capacity",
+		"scenarios: fanout=SUBSCRIBERS, mesh=PARTICIPANTS, capacity")
+	flag.IntVar(&o.capFrom, "capacity-from", 300, "capacity search: first fan-out tried")
+	flag.IntVar(&o.capStep, "capacity-step", 100, "capacity search: step")
+	flag.IntVar(&o.capTo, "capacity-max", 1000, "capacity search: largest fan-out tried")
+	flag.IntVar(&o.capFull, "capacity-full", 10, "capacity search: full pion subscribers (the rest are thin)")
+	flag.Float64Var(&o.maxLoss, "capacity-loss", 0.5, "capacity search: loss (%) a fan-out may have")
+	flag.DurationVar(&o.maxP99, "capacity-p99", 100*time.Millisecond, "capacity search: the latency p99 also reported against")
+	flag.Float64Var(&o.quiet, "quiet", 0.15, "wait before each scenario until other processes use under this share of a core (0: do not wait)")
+	flag.IntVar(&o.retries, "retries", 3, "replays of a scenario during which other processes took much CPU")
+	flag.BoolVar(&o.pin, "pin", false, "run the scenarios with the node pinned to CPU 0 and the load generator to CPU 1")
 	flag.Parse()
 
 	if *nodeMode {
@@ -53,21 +81,29 @@ func main() {
 		return
 	}
 	var scs []scenario
-	for _, name := range strings.Split(*only, ",") {
-		switch strings.TrimSpace(name) {
-		case "fanout":
-			scs = append(scs, scenario{name: fmt.Sprintf("1 pub → %d subs", *fanoutSubs), publishers: 1, subscribers: *fanoutSubs, videoBps: *videoBps})
-		case "mesh":
-			scs = append(scs, scenario{name: fmt.Sprintf("%d all publish", *mesh), publishers: *mesh, videoBps: *videoBps})
+	capacity := false
+	for _, spec := range strings.Split(*only, ",") {
+		kind, arg, _ := strings.Cut(strings.TrimSpace(spec), "=")
+		n, _ := strconv.Atoi(arg)
+		switch {
+		case kind == "fanout" && n > 0:
+			scs = append(scs, scenario{name: fmt.Sprintf("1 pub → %d subs", n), publishers: 1, subscribers: n, full: o.full, videoBps: o.videoBps})
+		case kind == "mesh" && n > 1:
+			scs = append(scs, scenario{name: fmt.Sprintf("%d ↔ %d all publish", n, n), publishers: n, full: -1, videoBps: o.videoBps})
+		case kind == "capacity":
+			capacity = true
+		default:
+			fmt.Fprintf(os.Stderr, "loadgen: unknown scenario %q\n", spec)
+			os.Exit(2)
 		}
 	}
-	if err := bench(scs, *dur, *nodeID); err != nil {
+	if err := bench(scs, capacity, o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(scs []scenario, dur time.Duration, nodeID string) error {
+func bench(scs []scenario, capacity bool, o options) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	addr, kind, stopRedis, err := startRedis()
 	if err != nil {
@@ -83,19 +119,76 @@ func bench(scs []scenario, dur time.Duration, nodeID string) error {
 		return err
 	}
 	defer stopHTTP()
-
-	self, err := os.Executable()
+	api, err := simpeer.NewAPI()
 	if err != nil {
 		return err
 	}
-	child := exec.Command(self, "-node", "-redis", addr, "-id", nodeID)
+	fmt.Printf("veet SFU bench — %s, %d cores (%s), %s, %s, node in a child process, %s per scenario\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), runtime.Version(), kind, o.dur)
+	if len(scs) > 0 {
+		if o.pin {
+			if err := pinSelf(); err != nil {
+				return err
+			}
+			fmt.Printf("Node pinned to CPU 0 (GOMAXPROCS 1), load generator to CPU 1.\n\n")
+		}
+		env, stop, err := startNode(rdb, addr, "bench-node", o.pin, pusher, endpoint, api)
+		if err != nil {
+			return err
+		}
+		env.quiet, env.retries = o.quiet, o.retries
+		var results []result
+		for _, sc := range scs {
+			r, err := env.run(sc, o.dur)
+			if err != nil {
+				stop()
+				return fmt.Errorf("%s: %w", sc.name, err)
+			}
+			results = append(results, r)
+		}
+		stop()
+		printTable(os.Stdout, results)
+	}
+	if capacity {
+		return searchCapacity(rdb, addr, pusher, endpoint, api, o)
+	}
+	return nil
+}
+
+// startNode starts a node child (pinned to CPU 0 if asked) and waits until
+// it registered.
+func startNode(rdb *redis.Client, addr, id string, pinned bool, pusher *simpeer.Pusher, endpoint string, api *webrtc.API) (*benchEnv, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	args := []string{"-node", "-redis", addr, "-id", id}
+	var child *exec.Cmd
+	if pinned {
+		child = exec.Command("taskset", append([]string{"-c", "0", self}, args...)...)
+	} else {
+		child = exec.Command(self, args...)
+	}
 	child.Stderr = os.Stderr
+	// LOADGEN_NODE_ENV adds to the node's environment (e.g. GOMAXPROCS=1).
+	if extra := os.Getenv("LOADGEN_NODE_ENV"); extra != "" {
+		child.Env = append(os.Environ(), strings.Fields(extra)...)
+	}
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := child.Start(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	childDone := make(chan error, 1)
 	go func() { childDone <- child.Wait() }()
-	defer func() {
+	stop := func() {
+		_ = stdin.Close()
 		_ = child.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-childDone:
@@ -103,39 +196,27 @@ func bench(scs []scenario, dur time.Duration, nodeID string) error {
 			_ = child.Process.Kill()
 			<-childDone
 		}
-	}()
+	}
 	st := state.New(rdb)
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if n, _ := st.Node(context.Background(), events.NodeID(nodeID)); n != nil {
+		if n, _ := st.Node(context.Background(), events.NodeID(id)); n != nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("node did not register")
+			stop()
+			return nil, nil, fmt.Errorf("node did not register")
 		}
 	}
 	b := bus.New(rdb, nil)
 	env := &benchEnv{
-		send:     func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, events.NodeID(nodeID), cmd) },
+		send:     func(ctx context.Context, cmd events.Command) error { return b.Send(ctx, events.NodeID(id), cmd) },
 		pusher:   pusher,
 		endpoint: endpoint,
-		nodePID:  child.Process.Pid,
+		api:      api,
+		node:     &nodeControl{w: stdin, r: bufio.NewReader(stdout)},
+		profile:  os.Getenv("LOADGEN_NODE_CPUPROFILE"),
 	}
-	if env.api, err = simpeer.NewAPI(); err != nil {
-		return err
-	}
-
-	fmt.Printf("veet SFU bench — %s, %d cores (%s), %s, %s, node in a child process, %s per scenario\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), runtime.Version(), kind, dur)
-	var results []result
-	for _, sc := range scs {
-		r, err := env.run(sc, dur)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.name, err)
-		}
-		results = append(results, r)
-	}
-	printTable(os.Stdout, results)
-	return nil
+	return env, stop, nil
 }
 
 func cpuModel() string {

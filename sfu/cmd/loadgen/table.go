@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+func (r result) lossPct() float64 {
+	if r.sent == 0 {
+		return 0
+	}
+	return 100 * (1 - float64(r.recv)/float64(r.sent))
+}
+
+func (r result) mbitPerSec() float64 { return float64(r.bytes) * 8 / 1e6 / r.dur.Seconds() }
+
+// starved reports whether less arrived than the publisher's camera alone
+// should have brought every subscriber (5 % slack).
+func (r result) starved(videoBps int) bool {
+	return r.mbitPerSec() < 0.95*float64(r.subscribers*r.publishers)*float64(videoBps)/1e6
+}
+
+func printTable(w io.Writer, rs []result) {
+	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
+		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
+		"join→1st pkt p50/p99 ms", "others %core", "load avg"}
+	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
+	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
+	for _, r := range rs {
+		secs := r.dur.Seconds()
+		mbit := float64(r.bytes) * 8 / 1e6
+		streams := fmt.Sprint(r.streams)
+		if r.missing > 0 {
+			streams += fmt.Sprintf(" (%d never arrived)", r.missing)
+		}
+		gc := "none"
+		if r.node.pausesCounted > 0 {
+			gc = fmt.Sprintf("%.2f / %.2f", 1000*r.node.pauseP99, 1000*r.node.pauseMax)
+			if r.node.pauseMax > 1e300 {
+				gc = fmt.Sprintf("%.2f / over %.0f", 1000*r.node.pauseP99, 1000*r.node.pauseP99)
+			}
+		}
+		cells := []string{
+			r.name, streams,
+			fmt.Sprintf("%.1f", mbit/secs),
+			fmt.Sprintf("%.1f", 100*r.node.cpu.Seconds()/secs),
+			fmt.Sprintf("%.2f", float64(r.node.cpu.Nanoseconds())/1000/float64(max(r.copies, 1))),
+			fmt.Sprintf("%.5f", r.node.cpu.Seconds()/max(mbit, 1e-9)),
+			fmt.Sprintf("%.2f", 1000*r.node.cpu.Seconds()/secs/float64(max(r.streams, 1))),
+			fmt.Sprintf("%.2f", r.lossPct()),
+			ms(pct(r.lat, 0.5)) + " / " + ms(pct(r.lat, 0.99)),
+			fmt.Sprintf("≤ %s / ≤ %s", ms2(r.node.delayP50), ms2(r.node.delayP99)),
+			gc,
+			fmt.Sprintf("%.1f", float64(r.node.allocBytes)/float64(max(r.copies, 1))),
+			ms(pct(r.joinLat, 0.5)) + " / " + ms(pct(r.joinLat, 0.99)),
+			fmt.Sprintf("%.0f", 100*r.others.Seconds()/secs),
+			fmt.Sprintf("%.1f", r.load[0]),
+		}
+		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
+	}
+}
+
+func ms2(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }

@@ -1,0 +1,339 @@
+package forward
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/veet-dev/veet/sfu/forward/srtpgcm"
+)
+
+// Path is where a subscriber connection's packets go when the node sends
+// them itself: the node's UDP socket, the subscriber's address (the ICE
+// pair's remote side) and the SRTP keys the node sends with. With
+// RemoteKeys (the subscriber's) the Transport also reads the subscriber's
+// RTCP itself (HandleSRTCP).
+type Path struct {
+	Conn       BatchConn
+	Addr       *net.UDPAddr
+	Keys       srtpgcm.Keys
+	RemoteKeys srtpgcm.Keys
+
+	open *srtpgcm.RTCPOpener // the socket reader's
+}
+
+// sentRing is how many transport-wide sequence numbers keep their send
+// time and size for the congestion controller (several seconds of a
+// subscriber's whole downlink).
+const sentRing = 4096
+
+// reportEvery is the sender report interval per forwarded track.
+const reportEvery = time.Second
+
+// Transport is one subscriber connection's send side, shared by the
+// DownTracks it carries: the path packets take, the transport-wide sequence
+// numbers stamped on them (RFC 8888's predecessor, draft-holmer-rmcat-
+// transport-wide-cc-extensions), the subscriber's congestion feedback, and
+// the sender reports of its tracks.
+//
+// Without a Path (before the connection is up, over ICE-TCP, or with an
+// SRTP profile other than AES-GCM) DownTracks write through pion's own
+// stream, which encrypts and sends one packet at a time.
+type Transport struct {
+	path      atomic.Pointer[Path]
+	writeRTCP func([]rtcp.Packet) error
+
+	twcc atomic.Uint32 // last transport-wide sequence number used
+	// sent[seq%sentRing] is (send time in µs since epoch)<<16 | size.
+	sent       [sentRing]atomic.Uint64
+	onFeedback atomic.Pointer[func(*rtcp.TransportLayerCC)]
+	feedbacks  atomic.Uint64
+
+	mu    sync.Mutex
+	downs atomic.Pointer[[]*DownTrack] // bound ones; copied on write
+
+	// The socket reader's (HandleSRTCP).
+	in struct {
+		buf    [1500]byte
+		replay map[uint32]*srtpgcm.Replay
+	}
+	rtcpIn, rtcpRefused atomic.Uint64
+
+	done      chan struct{}
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// NewTransport returns the send side of one subscriber connection;
+// writeRTCP sends RTCP on it (PeerConnection.WriteRTCP). Close it with the
+// connection.
+func NewTransport(writeRTCP func([]rtcp.Packet) error) *Transport {
+	t := &Transport{writeRTCP: writeRTCP, done: make(chan struct{})}
+	go t.reportLoop()
+	return t
+}
+
+// SetPath makes the node send the connection's packets itself along p, or
+// through pion's stream when p is nil. After Close it does nothing.
+func (t *Transport) SetPath(p *Path) {
+	if t.closed.Load() {
+		return
+	}
+	if p != nil && p.RemoteKeys.Profile != 0 {
+		p.open, _ = srtpgcm.NewRTCPOpener(p.RemoteKeys) // nil: pion reads the RTCP
+	}
+	t.path.Store(p)
+}
+
+// ReadsRTCP reports whether the Transport reads the subscriber's RTCP
+// itself (HandleSRTCP) rather than pion.
+func (t *Transport) ReadsRTCP() bool {
+	p := t.path.Load()
+	return p != nil && p.open != nil
+}
+
+// RTCPIn returns how many authentic SRTCP packets HandleSRTCP took, and
+// how many of them it refused as replays.
+func (t *Transport) RTCPIn() (taken, refused uint64) { return t.rtcpIn.Load(), t.rtcpRefused.Load() }
+
+// Batched reports whether packets take a Path.
+func (t *Transport) Batched() bool { return t.path.Load() != nil }
+
+// Close stops the sender reports and the Path.
+func (t *Transport) Close() {
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		t.path.Store(nil)
+		close(t.done)
+	})
+}
+
+// NewDownTrack is NewDownTrack for a track sent on this transport.
+func (t *Transport) NewDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
+	d := NewDownTrack(recv, trackID, streamID, onBind)
+	d.tr = t
+	return d
+}
+
+// OnFeedback sets what receives the subscriber's transport-wide congestion
+// feedback (a send-side bandwidth estimator); Sent tells it when each
+// sequence number left and how big it was. f runs on an RTCP reading
+// goroutine and must not block.
+func (t *Transport) OnFeedback(f func(fb *rtcp.TransportLayerCC)) { t.onFeedback.Store(&f) }
+
+// Feedbacks is how many congestion feedback packets arrived.
+func (t *Transport) Feedbacks() uint64 { return t.feedbacks.Load() }
+
+// Sent returns when the packet of transport-wide sequence number seq was
+// sent (since the process's packet-path epoch) and its size, if it is one
+// of the last sentRing.
+func (t *Transport) Sent(seq uint16) (at time.Duration, size int, ok bool) {
+	v := t.sent[int(seq)%sentRing].Load()
+	if v == 0 || uint16(t.twcc.Load()-uint32(seq)) >= sentRing {
+		return 0, 0, false
+	}
+	return time.Duration(v>>16) * time.Microsecond, int(v & 0xffff), true
+}
+
+// stamp takes the next transport-wide sequence number for a packet of size
+// bytes sent now.
+func (t *Transport) stamp(now int64, size int) uint16 {
+	seq := uint16(t.twcc.Add(1))
+	t.sent[int(seq)%sentRing].Store(uint64(now/1000)<<16 | uint64(size&0xffff))
+	return seq
+}
+
+func (t *Transport) feedback(fb *rtcp.TransportLayerCC) {
+	t.feedbacks.Add(1)
+	if f := t.onFeedback.Load(); f != nil {
+		(*f)(fb)
+	}
+}
+
+func (t *Transport) bound() []*DownTrack {
+	if p := t.downs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (t *Transport) add(d *DownTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.bound()
+	for _, x := range old {
+		if x == d {
+			return
+		}
+	}
+	next := append(append(make([]*DownTrack, 0, len(old)+1), old...), d)
+	t.downs.Store(&next)
+}
+
+func (t *Transport) remove(d *DownTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var next []*DownTrack
+	for _, x := range t.bound() {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	t.downs.Store(&next)
+}
+
+// down is the bound DownTrack sending ssrc, nil if none.
+func (t *Transport) down(ssrc uint32) (*DownTrack, *binding) {
+	for _, d := range t.bound() {
+		if b := d.bound.Load(); b != nil && b.ssrc == ssrc {
+			return d, b
+		}
+	}
+	return nil, nil
+}
+
+// reportLoop sends a sender report per forwarded track every reportEvery,
+// off the packet path: it reads what each DownTrack's forwarding loop
+// publishes a few times a second.
+func (t *Transport) reportLoop() {
+	tick := time.NewTicker(reportEvery)
+	defer tick.Stop()
+	var srs []rtcp.Packet
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+		}
+		downs := t.bound()
+		srs = srs[:0]
+		now := time.Now()
+		for _, d := range downs {
+			if sr, ok := d.senderReport(now); ok {
+				srs = append(srs, sr)
+			}
+			// A compound of 16 reports stays well under the MTU.
+			if len(srs) == 16 {
+				_ = t.writeRTCP(srs)
+				srs = srs[:0]
+			}
+		}
+		if len(srs) > 0 {
+			_ = t.writeRTCP(srs)
+		}
+	}
+}
+
+// HandleSRTCP takes an SRTCP packet that arrived from the subscriber's
+// address and acts on it, as HandleRTCP does for what pion reads: but here
+// in the socket's reading goroutine, without pion's four goroutine hand-offs
+// and per-packet allocations (each subscriber sends about a dozen RTCP
+// packets a second, mostly congestion feedback). It reports false when the
+// packet is not for it (no Path reading RTCP, or not under the
+// subscriber's keys): pion should have it. Call it from the one goroutine
+// that reads the node's socket.
+func (t *Transport) HandleSRTCP(pkt []byte) bool {
+	p := t.path.Load()
+	if p == nil || p.open == nil {
+		return false
+	}
+	plain, ssrc, index, err := p.open.Open(t.in.buf[:0], pkt)
+	if err != nil {
+		// Not under this subscriber's keys: a client may send from one
+		// port on two connections (a pion peer with a UDP mux publishes
+		// and subscribes there). pion has the other's keys, or drops it.
+		return false
+	}
+	t.rtcpIn.Add(1)
+	if t.in.replay == nil {
+		t.in.replay = map[uint32]*srtpgcm.Replay{}
+	}
+	r := t.in.replay[ssrc]
+	if r == nil {
+		if len(t.in.replay) >= 64 { // a subscriber uses a handful of SSRCs
+			t.rtcpRefused.Add(1)
+			return true
+		}
+		r = &srtpgcm.Replay{}
+		t.in.replay[ssrc] = r
+	}
+	if !r.Accept(index) {
+		t.rtcpRefused.Add(1)
+		return true
+	}
+	t.handleRTCP(plain)
+	return true
+}
+
+// handleRTCP walks a compound RTCP packet without allocating: receiver
+// report blocks, NACKs, PLIs and FIRs, and congestion feedback.
+func (t *Transport) handleRTCP(b []byte) {
+	be := binary.BigEndian
+	for len(b) >= 8 {
+		l := 4 * (int(be.Uint16(b[2:])) + 1)
+		if l > len(b) || b[0]>>6 != 2 {
+			return
+		}
+		p := b[:l]
+		b = b[l:]
+		count := int(p[0] & 0x1f)
+		switch p[1] {
+		case 200: // SR: sender info, then report blocks
+			if len(p) >= 28 {
+				t.reportBlocks(p[28:], count)
+			}
+		case 201: // RR
+			t.reportBlocks(p[8:], count)
+		case 205: // transport feedback
+			if len(p) < 12 {
+				continue
+			}
+			switch count {
+			case 1: // NACK
+				d, bd := t.down(be.Uint32(p[8:]))
+				if d == nil {
+					continue
+				}
+				for fci := p[12:]; len(fci) >= 4; fci = fci[4:] {
+					d.resend(bd, be.Uint16(fci), be.Uint16(fci[2:]))
+				}
+				d.flushResends()
+			case 15: // transport-wide congestion control feedback
+				t.feedbacks.Add(1)
+				if f := t.onFeedback.Load(); f != nil {
+					var fb rtcp.TransportLayerCC
+					if fb.Unmarshal(p) == nil {
+						(*f)(&fb)
+					}
+				}
+			}
+		case 206: // payload-specific feedback
+			switch {
+			case count == 1 && len(p) >= 12: // PLI
+				if d, _ := t.down(be.Uint32(p[8:])); d != nil {
+					d.recv.RequestKeyframe()
+				}
+			case count == 4: // FIR: one entry per SSRC asked
+				for fci := p[12:]; len(fci) >= 8; fci = fci[8:] {
+					if d, _ := t.down(be.Uint32(fci)); d != nil {
+						d.recv.RequestKeyframe()
+					}
+				}
+			}
+		}
+	}
+}
+
+// reportBlocks notes count reception report blocks (RFC 3550 §6.4.1).
+func (t *Transport) reportBlocks(b []byte, count int) {
+	be := binary.BigEndian
+	for ; count > 0 && len(b) >= 24; count, b = count-1, b[24:] {
+		if d, _ := t.down(be.Uint32(b)); d != nil {
+			d.noteReport(b[4], be.Uint32(b[4:])&0xffffff, be.Uint32(b[12:]), be.Uint32(b[16:]), be.Uint32(b[20:]))
+		}
+	}
+}

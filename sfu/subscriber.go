@@ -1,0 +1,113 @@
+package sfu
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/veet-dev/veet/sfu/forward"
+	"github.com/veet-dev/veet/sfu/forward/srtpgcm"
+)
+
+// newSubscriber returns a subscribe PeerConnection and the send side of
+// the packet path that goes with it.
+//
+// Once its DTLS handshake is done over a UDP candidate pair with an AES-GCM
+// SRTP profile, the node encrypts and sends the connection's media itself:
+// batched with the rest of each fan-out onto the UDP mux's socket, to the
+// pair's remote address; and the subscriber's RTCP from that address is
+// read off the socket by the intake, not by pion. pion does not hand out SRTP keys, so each
+// connection gets its own API whose DTLS key log and ServerHello hook feed
+// a srtpgcm.Capture (in memory only) — the node offers, browsers answer
+// with setup:active, so the node is the DTLS server. Anything else (ICE-TCP,
+// another SRTP profile, a client that makes the node the DTLS client) keeps
+// pion's own send path, which works everywhere at a higher cost per copy.
+func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, error) {
+	keys := &srtpgcm.Capture{}
+	se := m.subSettings
+	se.SetDTLSKeyLogWriter(keys)
+	se.SetDTLSServerHelloMessageHook(keys.ServerHello)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m.subEngine), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	// Header encryption (cryptex) would hide the header the batched path
+	// writes in the clear.
+	pc, err := api.NewPeerConnection(webrtc.Configuration{RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable})
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := forward.NewTransport(pc.WriteRTCP)
+	dtls := pc.SCTP().Transport()
+	iceT := dtls.ICETransport()
+	var secure atomic.Bool
+	var mu sync.Mutex // orders updates
+	update := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !secure.Load() {
+			return
+		}
+		p, why := m.path(keys, iceT)
+		tr.SetPath(p)
+		m.intake.unroute(tr)
+		if p != nil && tr.ReadsRTCP() {
+			m.intake.route(p.Addr.AddrPort(), tr)
+		}
+		if p != nil {
+			m.log.Debug("subscriber media on the batched path", "remote", p.Addr.String(), "profile", p.Keys.Profile.String())
+		} else {
+			m.log.Debug("subscriber media on pion's send path", "reason", why)
+		}
+	}
+	// Both handlers run with pion's locks held: work elsewhere.
+	dtls.OnStateChange(func(s webrtc.DTLSTransportState) {
+		switch s {
+		case webrtc.DTLSTransportStateConnected:
+			secure.Store(true)
+			go update()
+		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
+			secure.Store(false)
+			tr.Close()
+			go func() {
+				mu.Lock()
+				defer mu.Unlock()
+				m.intake.unroute(tr)
+			}()
+		}
+	})
+	iceT.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { go update() })
+	return pc, tr, nil
+}
+
+// path is the batched path of a connected subscriber, or nil and why not.
+func (m *media) path(keys *srtpgcm.Capture, t *webrtc.ICETransport) (*forward.Path, string) {
+	k, err := keys.Keys()
+	var rk srtpgcm.Keys // the subscriber's, to read its RTCP
+	if err == nil {
+		rk, err = keys.ClientKeys()
+	}
+	if err != nil {
+		if errors.Is(err, srtpgcm.ErrProfile) {
+			return nil, "SRTP profile is not AES-GCM"
+		}
+		return nil, err.Error()
+	}
+	pair, err := t.GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return nil, "no selected candidate pair"
+	}
+	if pair.Remote.Protocol != webrtc.ICEProtocolUDP {
+		return nil, "ICE over " + pair.Remote.Protocol.String()
+	}
+	// The node's socket is IPv4 (newMedia); a name (mDNS) is not resolved.
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil || !ip.Unmap().Is4() {
+		return nil, "remote address " + pair.Remote.Address + " is not IPv4"
+	}
+	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port))
+	return &forward.Path{Conn: m.batch, Addr: addr, Keys: k, RemoteKeys: rk}, ""
+}
