@@ -89,6 +89,8 @@ type Command struct {
 	Resume bool `json:"resume,omitempty"`
 	// OfferID names the subscribe offer a subscribe_answer answers.
 	OfferID string `json:"offerId,omitempty"`
+	// Sizes is a subscriber's video_sizes (CmdVideoSizes).
+	Sizes []VideoSize `json:"sizes,omitempty"`
 	// Meta is the room's settings (join and room_meta).
 	Meta *RoomMeta `json:"meta,omitempty"`
 	// SentAt is the sender's clock (Unix ms), for latency figures and for
@@ -135,6 +137,14 @@ func (c *Command) Validate() error {
 	case CmdSetMuted:
 		if !c.Source.Valid() {
 			return fmt.Errorf("command set_muted: bad source %q", c.Source)
+		}
+		return needParticipant()
+	case CmdVideoSizes:
+		if err := checkSession(c.Session); err != nil {
+			return fmt.Errorf("command video_sizes: %w", err)
+		}
+		if err := CheckVideoSizes(c.Sizes); err != nil {
+			return fmt.Errorf("command video_sizes: %w", err)
 		}
 		return needParticipant()
 	case CmdCloseRoom:

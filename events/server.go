@@ -426,7 +426,7 @@ var serverTypes = []Event{
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
 	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{},
-	&Chat{}, &ChatHistory{}, &Reaction{},
+	&Chat{}, &ChatHistory{}, &Reaction{}, &PublishLayers{},
 }
 
 // ErrorFor builds the error event for a refused request.
