@@ -315,12 +315,12 @@ func (t *Transport) handleRTCP(b []byte) {
 			switch {
 			case count == 1 && len(p) >= 12: // PLI
 				if d, _ := t.down(be.Uint32(p[8:])); d != nil {
-					d.recv.RequestKeyframe()
+					d.RequestKeyframe()
 				}
 			case count == 4: // FIR: one entry per SSRC asked
 				for fci := p[12:]; len(fci) >= 8; fci = fci[8:] {
 					if d, _ := t.down(be.Uint32(fci)); d != nil {
-						d.recv.RequestKeyframe()
+						d.RequestKeyframe()
 					}
 				}
 			}
