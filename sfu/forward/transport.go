@@ -119,6 +119,14 @@ func (t *Transport) NewDownTrack(recv *Receiver, trackID, streamID string, onBin
 	return d
 }
 
+// NewLayeredDownTrack is NewLayeredDownTrack for a simulcast track sent on
+// this transport.
+func (t *Transport) NewLayeredDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
+	d := NewLayeredDownTrack(recv, trackID, streamID, onBind)
+	d.tr = t
+	return d
+}
+
 // OnFeedback sets what receives the subscriber's transport-wide congestion
 // feedback (a send-side bandwidth estimator); Sent tells it when each
 // sequence number left and how big it was. f runs on an RTCP reading
