@@ -403,7 +403,7 @@ func (s *session) allocate(v *view) {
 		}
 	}
 	raise := v.at.Sub(s.raisedAt) >= s.raiseWait && s.est.Stats().Queue < raiseQueue
-	got := allocate(est, tracks, lastN, raise)
+	got := allocate(est, tracks, lastN, raise, !s.est.Congested(v.at))
 	s.tr.SetResendRate(est * resendShare / 100)
 	for i, d := range downs {
 		if got[i] > tracks[i].cur && tracks[i].cur >= 0 {

@@ -48,7 +48,11 @@ const pauseMargin = 10
 // allocate returns the layer each track gets (-1: paused) within budget
 // bit/s, at most lastN videos. Without raise no track moves above the
 // layer it is on (the last step up has not been judged by the link yet).
-func allocate(budget int, tracks []allocTrack, lastN int, raise bool) []int {
+// With hold (the link has not been found full lately, so the estimate is
+// a bound on growth, not a measure of the link) nothing that is on goes
+// down or off for the budget: an estimate still growing must not pause a
+// video the link carries.
+func allocate(budget int, tracks []allocTrack, lastN int, raise, hold bool) []int {
 	out := make([]int, len(tracks))
 	left := budget
 	var videos []int
@@ -79,6 +83,9 @@ func allocate(budget int, tracks []allocTrack, lastN int, raise bool) []int {
 		slack := 0
 		if tracks[i].cur >= 0 {
 			slack = budget * pauseMargin / 100
+			if hold {
+				slack = math.MaxInt / 2
+			}
 		}
 		if r := tracks[i].layers[l].rate; r <= left+slack {
 			out[i] = l
@@ -106,7 +113,7 @@ func allocate(budget int, tracks []allocTrack, lastN int, raise bool) []int {
 			if l > t.cur {
 				need = int(float64(extra) * upgradeMargin)
 			}
-			if need <= left {
+			if need <= left || (hold && l <= t.cur) {
 				left -= extra
 				out[i] = l
 				if l > t.cur && t.cur >= 0 {

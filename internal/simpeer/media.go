@@ -23,6 +23,13 @@ const (
 	stampAt      = 4  // send time (Unix ns) sits at payload[4:12]
 )
 
+// LayerAt is where a payload says which simulcast layer it is (0 lowest;
+// 0 also for video without simulcast), NoLayer in audio.
+const (
+	LayerAt = stampAt + 8
+	NoLayer = 0xff
+)
+
 // Out is a synthetic published track: VP8-shaped video frames (a keyframe
 // first and whenever the node asks with a PLI or FIR) or Opus-sized audio
 // packets, each stamped with its send time.
@@ -264,7 +271,7 @@ func (o *Out) runLayer(l *Layer, midID, ridID uint8) {
 				}
 			}
 			binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
-			buf[stampAt+8] = l.index
+			buf[LayerAt] = l.index
 			pkt.SequenceNumber = seq
 			pkt.Timestamp = ts
 			pkt.Marker = left <= 0
@@ -353,6 +360,7 @@ func (o *Out) runAudio() {
 		case <-t.C:
 		}
 		binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
+		buf[LayerAt] = NoLayer
 		pkt.Payload = buf[:]
 		if levelExt != 0 {
 			level[0] = byte(o.Level.Load()) & 0x7f
@@ -382,6 +390,8 @@ type In struct {
 	// index a simulcast publisher writes (0 without simulcast).
 	Frames      atomic.Uint64
 	LayerFrames [4]atomic.Uint64
+	// LayerPackets counts video packets by layer.
+	LayerPackets [4]atomic.Uint64
 	// Layer is the layer of the newest packet.
 	Layer atomic.Int32
 	// TSBack counts packets, newer by sequence number than the one before,
@@ -440,8 +450,9 @@ func (in *In) run() {
 			in.Unique.Add(1)
 		}
 		layer := int32(0)
-		if len(p) > stampAt+8 && in.Kind == webrtc.RTPCodecTypeVideo {
-			layer = int32(p[stampAt+8] & 3)
+		if len(p) > LayerAt && in.Kind == webrtc.RTPCodecTypeVideo {
+			layer = int32(p[LayerAt] & 3)
+			in.LayerPackets[layer].Add(1)
 		}
 		if pkt.Marker {
 			in.Frames.Add(1)

@@ -216,6 +216,14 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) bool {
 	return e.est < before
 }
 
+// Congested reports whether the link was found full in the last 15 s (the
+// estimate is then a measure of it, not only a bound on growth).
+func (e *Estimator) Congested(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.dropped.IsZero() && now.Sub(e.dropped) < capacityMemory
+}
+
 // DroppedSince reports whether the estimate was decreased after t.
 func (e *Estimator) DroppedSince(t time.Time) bool {
 	e.mu.Lock()
