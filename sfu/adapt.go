@@ -21,6 +21,10 @@ import (
 const (
 	// DefaultLastN bounds the videos one subscriber receives.
 	DefaultLastN = 25
+	// DefaultAudioN and AudioTop: past DefaultAudioN microphones a
+	// subscriber hears only the AudioTop most recent speakers.
+	DefaultAudioN = 50
+	AudioTop      = 3
 	// layerOffAfter: a layer nobody receives is switched off this long
 	// after (a tile that shrinks and grows back does not restart an
 	// encoder); a needed one is switched on at once.
@@ -161,13 +165,14 @@ type view struct {
 	at      time.Time
 	rank    map[events.ParticipantID]int // recent speakers, 0 the latest
 	lastN   int
+	audioN  int
 	layerOf map[*forward.Receiver]dynLayer // copies: the loop changes its own
 }
 
 // adapt is the room loop's adaptive step: measure, allocate, dynacast.
 func (r *room) adapt(now time.Time) {
 	r.mu.Lock()
-	v := &view{at: now, rank: map[events.ParticipantID]int{}, lastN: r.node.cfg.LastN, layerOf: map[*forward.Receiver]dynLayer{}}
+	v := &view{at: now, rank: map[events.ParticipantID]int{}, lastN: r.node.cfg.LastN, audioN: r.node.cfg.AudioN, layerOf: map[*forward.Receiver]dynLayer{}}
 	type spoke struct {
 		id events.ParticipantID
 		at time.Time
@@ -333,6 +338,22 @@ func (s *session) allocate(v *view) {
 	tracks := make([]allocTrack, len(downs))
 	layers := make([][]*forward.Receiver, len(downs))
 	var worstLoss float64
+	// Past audioN microphones only the most recent speakers are heard: a
+	// room of hundreds would otherwise send each of them hundreds of
+	// mostly silent streams.
+	mics := 0
+	for _, d := range downs {
+		if d.pub.key.source == events.SourceMicrophone {
+			mics++
+		}
+	}
+	heard := func(d *down) bool {
+		if d.pub.key.source != events.SourceMicrophone || mics <= v.audioN || v.audioN <= 0 {
+			return true
+		}
+		rk, ok := v.rank[d.pub.key.pid]
+		return ok && rk < AudioTop
+	}
 	for i, d := range downs {
 		ls := d.pub.receivers()
 		layers[i] = ls
@@ -374,6 +395,8 @@ func (s *session) allocate(v *view) {
 		}
 		if t.video {
 			worstLoss = max(worstLoss, d.dt.Report().FractionLost)
+		} else if !heard(d) {
+			t.layers = nil // costs nothing: not sent
 		}
 		tracks[i] = t
 	}
@@ -410,6 +433,13 @@ func (s *session) allocate(v *view) {
 			s.raisedAt, s.judged = v.at, false
 		}
 		if !tracks[i].video {
+			want := d.pub.recv
+			if !heard(d) {
+				want = nil
+			}
+			if d.dt.SetTarget(want) {
+				s.p.log.Debug("audio past the bound", "track", d.pub.info.TrackID, "heard", want != nil)
+			}
 			continue
 		}
 		var want *forward.Receiver

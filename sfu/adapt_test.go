@@ -9,6 +9,7 @@ import (
 
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/internal/simpeer"
+	"github.com/veet-dev/veet/sfu"
 )
 
 // onLayer waits until in's newest frames come from layer (0 q, 1 h, 2 f).
@@ -136,4 +137,60 @@ func TestRedisDynacastPausesLayersNobodyReceives(t *testing.T) {
 	sizes(t, sub)
 	eventually(t, "all layers paused", active())
 	noJumps(t, in)
+}
+
+// Past the audio bound a subscriber hears only the recent speakers: the
+// silent microphones are paused and one that starts to speak is heard
+// within a round, its stream continuing without a gap.
+func TestRedisAudioPastTheBoundIsTheRecentSpeakers(t *testing.T) {
+	h := startNode(t, 500*time.Millisecond, func(c *sfu.Config) { c.AudioN = 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var pubs []*simpeer.Client
+	var mics []*simpeer.Out
+	for range 4 {
+		p := h.client()
+		if err := p.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+		outs, err := p.Publish(ctx, 0, events.SourceMicrophone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs, mics = append(pubs, p), append(mics, outs[0])
+	}
+	sub := h.client()
+	if err := sub.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mic := func(i int) *simpeer.In { return sub.In(trackID(pubs[i], events.SourceMicrophone)) }
+	eventually(t, "tracks", func() error {
+		for i := range pubs {
+			if mic(i) == nil {
+				return fmt.Errorf("no microphone %d yet", i)
+			}
+		}
+		return nil
+	})
+	mics[0].Level.Store(10) // speaks
+	eventually(t, "the speaker is heard", func() error {
+		if !flowing(mic(0)) {
+			return fmt.Errorf("speaker not heard")
+		}
+		return nil
+	})
+	for i := 1; i < 4; i++ {
+		stops(t, fmt.Sprintf("silent microphone %d past the bound", i), mic(i))
+	}
+	if !flowing(mic(0)) {
+		t.Fatal("the speaker is not heard")
+	}
+	mics[1].Level.Store(10)
+	eventually(t, "a new speaker is heard", func() error {
+		if !flowing(mic(1)) {
+			return fmt.Errorf("new speaker not heard")
+		}
+		return nil
+	})
+	noJumps(t, mic(1))
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// LastN bounds how many videos one subscriber receives; 0 =
 	// DefaultLastN.
 	LastN int
+	// AudioN: a subscriber of more microphones than this receives only
+	// the AudioTop most recent speakers' (0 = DefaultAudioN).
+	AudioN int
 }
 
 // Node is one SFU node.
@@ -123,6 +126,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.LastN <= 0 {
 		cfg.LastN = DefaultLastN
+	}
+	if cfg.AudioN <= 0 {
+		cfg.AudioN = DefaultAudioN
 	}
 	m, err := newMedia(cfg)
 	if err != nil {
