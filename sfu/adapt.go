@@ -380,6 +380,9 @@ func (s *session) allocate(v *view) {
 			if _, h := l.Size(); h > 0 {
 				info.height = h
 			}
+			if l.Muted() {
+				info.rate = 0 // nothing is forwarded: nothing to budget
+			}
 			if len(ls) == 1 {
 				info.height = 0 // one layer: whatever the tile, it is that one
 				if dl := v.layerOf[l]; dl.rate == 0 {
