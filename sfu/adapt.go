@@ -39,7 +39,7 @@ const (
 	// maxRaiseEvery bounds the wait after refused steps; raiseJudged is
 	// how long after a step a drop of the estimate counts against it.
 	maxRaiseEvery = 4 * time.Second
-	raiseJudged   = 2 * time.Second
+	raiseJudged   = time.Second
 	// raiseQueue: no step up while the subscriber's queue is longer.
 	raiseQueue = 10 * time.Millisecond
 	// resendShare is the part of a subscriber's estimate (%) that

@@ -24,7 +24,7 @@
 // estimate drops to 85 % of what got through (at most once per 400 ms),
 // and that rate is remembered
 // as the link's capacity. Loss of 2–10 % holds the estimate. Otherwise it
-// grows: slowly (×1.1 a second) up to 15 % past a capacity met in the last
+// grows: slowly (×1.15 a second) up to 10 % past a capacity met in the last
 // 15 s, fast
 // (×1.8 a second) beyond it; in those 15 s never above twice the receive
 // rate plus 100 kbit/s, so it probes up by what the allocator actually
@@ -54,7 +54,7 @@ const (
 	decreaseFactor = 0.85
 	holdAfterDrop  = 400 * time.Millisecond
 	capacityMemory = 15 * time.Second
-	slowGrowth     = 1.1 // per second, near a known capacity
+	slowGrowth     = 1.15 // per second, near a known capacity
 	fastGrowth     = 1.8 // per second, beyond it
 	lossCongested  = 0.10
 	lossHold       = 0.02
@@ -355,7 +355,7 @@ func (e *Estimator) update(now time.Time, rate, loss float64) {
 		}
 		g := fastGrowth
 		recent := e.capacity > 0 && now.Sub(e.dropped) < capacityMemory
-		if recent && e.est < 1.15*e.capacity {
+		if recent && e.est < 1.1*e.capacity {
 			g = slowGrowth
 		}
 		next := e.est * math.Pow(g, min(dt, 1))
