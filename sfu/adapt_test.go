@@ -194,3 +194,45 @@ func TestRedisAudioPastTheBoundIsTheRecentSpeakers(t *testing.T) {
 	})
 	noJumps(t, mic(1))
 }
+
+// Past last-N a subscriber receives the videos of the most recent
+// speakers: with N = 1 the one who speaks is seen, the other paused, and
+// the video follows the next speaker.
+func TestRedisLastNFollowsTheSpeakers(t *testing.T) {
+	h := startNode(t, 500*time.Millisecond, func(c *sfu.Config) { c.LastN = 1 })
+	a, b, sub := h.client(), h.client(), h.client()
+	h.joinAndPublish(a)
+	h.joinAndPublish(b)
+	h.joinAndPublish(sub)
+	micOf := func(c *simpeer.Client) *simpeer.Out {
+		for _, o := range c.Outs() {
+			if o.Source == events.SourceMicrophone {
+				return o
+			}
+		}
+		return nil
+	}
+	cam := func(c *simpeer.Client) *simpeer.In { return sub.In(trackID(c, events.SourceCamera)) }
+	for _, speaker := range []*simpeer.Client{b, a} {
+		other := a
+		if speaker == a {
+			other = b
+		}
+		micOf(other).Level.Store(127)
+		micOf(speaker).Level.Store(10)
+		eventually(t, "the speaker is seen", func() error {
+			if cam(speaker) == nil || !flowing(cam(speaker)) {
+				return fmt.Errorf("speaker's video does not flow")
+			}
+			return nil
+		})
+		if in := cam(other); in != nil {
+			stops(t, "the other video past last-N", in)
+		}
+		// Audio is not bounded by last-N.
+		if !flowing(sub.In(trackID(other, events.SourceMicrophone))) {
+			t.Fatal("the other's audio stopped")
+		}
+	}
+	noJumps(t, cam(a))
+}
