@@ -55,7 +55,7 @@ const (
 	holdAfterDrop  = 400 * time.Millisecond
 	capacityMemory = 15 * time.Second
 	slowGrowth     = 1.15 // per second, near a known capacity
-	fastGrowth     = 1.8 // per second, beyond it
+	fastGrowth     = 1.8  // per second, beyond it
 	lossCongested  = 0.10
 	lossHold       = 0.02
 	probeHeadroom  = 100_000 // bit/s above twice the receive rate

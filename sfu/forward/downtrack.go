@@ -320,10 +320,11 @@ func (d *DownTrack) switchTo(r *Receiver, p *inPacket) {
 	d.resync.Store(false)
 	d.offset = p.seq - d.lastSeq - 1
 	d.segStart = p.seq
-	rate := int64(d.recv.opts.Codec.ClockRate)
-	gap := uint32((p.now - d.lastAt) * rate / 1e9)
-	if gap == 0 {
-		gap = 1
+	// p.now was taken when its fan-out began, which may be before the old
+	// layer's last packet went: then one tick.
+	gap := uint32(1)
+	if elapsed := p.now - d.lastAt; elapsed > 0 {
+		gap = max(1, uint32(elapsed*int64(d.recv.opts.Codec.ClockRate)/1e9))
 	}
 	d.tsOffset = d.lastTS + gap - p.ts
 	d.newSegment(uint64(d.roc)<<16 | uint64(d.lastSeq) + 1)
