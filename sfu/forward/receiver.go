@@ -79,8 +79,7 @@ type Receiver struct {
 	voiceSeen atomic.Uint64
 	// sendFailed counts copies the kernel refused (sendmmsg errors).
 	sendFailed atomic.Uint64
-	lastAt     atomic.Int64  // monotime of the newest packet
-	keyframes  atomic.Uint64 // keyframe starts seen
+	lastAt     atomic.Int64 // monotime of the newest packet
 	// size is the last VP8 keyframe's width<<16 | height, 0 unknown.
 	size atomic.Uint32
 }
@@ -107,9 +106,6 @@ func (r *Receiver) Size() (width, height int) {
 	v := r.size.Load()
 	return int(v >> 16), int(v & 0xffff)
 }
-
-// Keyframes is how many keyframes began.
-func (r *Receiver) Keyframes() uint64 { return r.keyframes.Load() }
 
 // Kind is the track's media kind.
 func (r *Receiver) Kind() webrtc.RTPCodecType { return r.opts.Kind }
@@ -161,7 +157,6 @@ func (r *Receiver) Run() error {
 		if !p.key {
 			var w, h int
 			if p.key, w, h = keyframeStart(r.codec, p.payload()); p.key {
-				r.keyframes.Add(1)
 				if w > 0 && h > 0 {
 					r.size.Store(uint32(w)<<16 | uint32(h))
 				}

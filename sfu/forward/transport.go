@@ -70,7 +70,6 @@ type Transport struct {
 	rtxMu   sync.Mutex
 	rtxTok  float64 // bits
 	rtxAt   int64   // monotime of the last refill
-	rtxDrop atomic.Uint64
 
 	done      chan struct{}
 	closed    atomic.Bool
@@ -146,9 +145,6 @@ func (t *Transport) OnFeedback(f func(fb *rtcp.TransportLayerCC)) { t.onFeedback
 // (0: unbounded); the session sets it from its bandwidth estimate.
 func (t *Transport) SetResendRate(bps int) { t.rtxRate.Store(int64(bps)) }
 
-// ResendsRefused is how many retransmissions the bound held back.
-func (t *Transport) ResendsRefused() uint64 { return t.rtxDrop.Load() }
-
 // allowResend takes size bytes from the retransmission bucket, which holds
 // at most a quarter second of the rate.
 func (t *Transport) allowResend(now int64, size int) bool {
@@ -165,7 +161,6 @@ func (t *Transport) allowResend(now int64, size int) bool {
 	}
 	t.rtxAt = now
 	if t.rtxTok < float64(size*8) {
-		t.rtxDrop.Add(1)
 		return false
 	}
 	t.rtxTok -= float64(size * 8)
