@@ -64,8 +64,9 @@ type PublishedLayers struct {
 // PublishLayers tells a publisher which layers of each of its simulcast
 // tracks are needed (dynacast). It lists every simulcast track the node
 // receives from this publisher, each time in full; a track without RIDs is
-// never listed (it is always needed). Sent when the set changes: at once
-// when a layer is needed again, about a second late when one is no longer.
+// never listed (it is always needed). Sent when the set changes: within
+// half a second when a layer is needed again, about a second later when
+// one is no longer.
 type PublishLayers struct {
 	Meta
 	Tracks []PublishedLayers `json:"tracks"`
