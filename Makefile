@@ -58,7 +58,7 @@ test-spa: spa local
 ## bench: SFU load (publishers x subscribers), signaling figures, the flood of issue 12 and the large meetings of issue 11; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
-	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5
+	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5,simulcast=60
 	go run ./sfu/cmd/loadgen -pin -scenarios fanout=20,fanout=50,fanout=200,mesh=5,capacity
 	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/

@@ -258,6 +258,7 @@ var clientTypes = map[Action]func() ClientMessage{
 	ActionReact:           func() ClientMessage { return &ReactRequest{} },
 	ActionSetChat:         func() ClientMessage { return &SetChatRequest{} },
 	ActionLowerHands:      func() ClientMessage { return &LowerHandsRequest{} },
+	ActionVideoSizes:      func() ClientMessage { return &VideoSizesRequest{} },
 }
 
 func (m *CreateRequest) validate() (err error) {

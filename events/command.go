@@ -96,6 +96,8 @@ type Command struct {
 	Resume bool `json:"resume,omitempty"`
 	// OfferID names the subscribe offer a subscribe_answer answers.
 	OfferID string `json:"offerId,omitempty"`
+	// Sizes is a subscriber's video_sizes (CmdVideoSizes).
+	Sizes []VideoSize `json:"sizes,omitempty"`
 	// Meta is the room's settings (join and room_meta).
 	Meta *RoomMeta `json:"meta,omitempty"`
 	// Log is the room's presence log position (a Redis stream id) as of the
@@ -146,6 +148,14 @@ func (c *Command) Validate() error {
 	case CmdSetMuted:
 		if !c.Source.Valid() {
 			return fmt.Errorf("command set_muted: bad source %q", c.Source)
+		}
+		return needParticipant()
+	case CmdVideoSizes:
+		if err := checkSession(c.Session); err != nil {
+			return fmt.Errorf("command video_sizes: %w", err)
+		}
+		if err := CheckVideoSizes(c.Sizes); err != nil {
+			return fmt.Errorf("command video_sizes: %w", err)
 		}
 		return needParticipant()
 	case CmdCloseRoom, CmdPresence:

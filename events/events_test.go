@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -97,7 +98,7 @@ func TestProtocolDocCommandExamples(t *testing.T) {
 		}
 		seen[c.Type] = true
 	}
-	for _, typ := range []CommandType{CmdJoin, CmdPublishOffer, CmdSubscribeAnswer, CmdCandidate, CmdLeave, CmdSetMuted, CmdCloseRoom} {
+	for _, typ := range []CommandType{CmdJoin, CmdPublishOffer, CmdSubscribeAnswer, CmdCandidate, CmdLeave, CmdSetMuted, CmdCloseRoom, CmdVideoSizes} {
 		if !seen[typ] {
 			t.Errorf("PROTOCOL.md has no example of command %q", typ)
 		}
@@ -151,6 +152,14 @@ func TestParseClientRefuses(t *testing.T) {
 		{"remove bad id", `{"action":"remove","id":"1","participantId":"p_short"}`, CodeBadRequest},
 		{"mute bad source", `{"action":"mute","id":"1","participantId":"p_Ab3dE5gH9jK1","source":"voice"}`, CodeBadRequest},
 		{"set_role host", `{"action":"set_role","id":"1","participantId":"p_Ab3dE5gH9jK1","role":"host"}`, CodeBadRequest},
+		{"sizes no session", `{"action":"video_sizes","id":"1","sizes":[]}`, CodeBadRequest},
+		{"sizes missing", `{"action":"video_sizes","id":"1","session":"m1"}`, CodeBadRequest},
+		{"size no height", `{"action":"video_sizes","id":"1","session":"m1","sizes":[{"mid":"1","width":3}]}`, CodeBadRequest},
+		{"size negative", `{"action":"video_sizes","id":"1","session":"m1","sizes":[{"mid":"1","width":-1,"height":3}]}`, CodeBadRequest},
+		{"size huge", `{"action":"video_sizes","id":"1","session":"m1","sizes":[{"mid":"1","width":8193,"height":3}]}`, CodeBadRequest},
+		{"size bad mid", `{"action":"video_sizes","id":"1","session":"m1","sizes":[{"mid":"a b","width":1,"height":3}]}`, CodeBadRequest},
+		{"size mid twice", `{"action":"video_sizes","id":"1","session":"m1","sizes":[{"mid":"1","width":1,"height":3},{"mid":"1","width":0,"height":0}]}`, CodeBadRequest},
+		{"sizes too many", `{"action":"video_sizes","id":"1","session":"m1","sizes":[` + manySizes(MaxVideoSizes+1) + `]}`, CodeBadRequest},
 	}
 	for _, c := range cases {
 		_, err := ParseClient([]byte(c.in))
@@ -160,7 +169,18 @@ func TestParseClientRefuses(t *testing.T) {
 	}
 }
 
+func manySizes(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`{"mid":"%d","width":320,"height":180}`, i)
+	}
+	return strings.Join(parts, ",")
+}
+
 func TestParseClientAccepts(t *testing.T) {
+	if _, err := ParseClient([]byte(`{"action":"video_sizes","id":"1","session":"m1","sizes":[` + manySizes(MaxVideoSizes) + `]}`)); err != nil {
+		t.Fatalf("%d sizes refused: %v", MaxVideoSizes, err)
+	}
 	m, err := ParseClient([]byte(`{"action":"candidate","id":"1","session":"m1","target":"subscribe","candidate":{"candidate":""}}`))
 	if err != nil {
 		t.Fatalf("end-of-candidates refused: %v", err)

@@ -438,7 +438,7 @@ var serverTypes = []Event{
 	&LobbyLeft{}, &Muted{}, &Removed{}, &Ended{}, &PublishAnswer{},
 	&SubscribeOffer{}, &ICECandidateEvent{}, &Tracks{}, &ActiveSpeakers{},
 	&MediaReconnect{}, &Rejoin{}, &MeetingInfo{}, &Presence{}, &AllMuted{},
-	&RoomPage{}, &Chat{}, &ChatHistory{}, &Reaction{},
+	&RoomPage{}, &Chat{}, &ChatHistory{}, &Reaction{}, &PublishLayers{},
 }
 
 // ErrorFor builds the error event for a refused request.

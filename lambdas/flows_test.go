@@ -315,6 +315,24 @@ func TestRedisHandlersSignalRelay(t *testing.T) {
 	if n := len(e.commands("n1")); n != before+2 {
 		t.Fatalf("bad sdp relayed")
 	}
+	// Video sizes go to the node as they are, and are acknowledged.
+	got := e.send("c-host", map[string]any{"action": "video_sizes", "id": "v1", "session": "m1",
+		"sizes": []map[string]any{{"mid": "1", "width": 640, "height": 360}, {"mid": "2", "width": 0, "height": 0}}})
+	if len(got) != 1 || got[0]["type"] != "ack" || got[0]["id"] != "v1" {
+		t.Fatalf("video_sizes reply %v", got)
+	}
+	cmds = e.commands("n1")[before+2:]
+	if len(cmds) != 1 || cmds[0].Type != events.CmdVideoSizes || cmds[0].Session != "m1" || len(cmds[0].Sizes) != 2 ||
+		cmds[0].Sizes[0] != (events.VideoSize{Mid: "1", Width: 640, Height: 360}) || cmds[0].Epoch == 0 {
+		t.Fatalf("video_sizes command %+v", cmds)
+	}
+	if got := e.errorCode(e.send("c-host", map[string]any{"action": "video_sizes", "id": "v2", "session": "m1",
+		"sizes": []map[string]any{{"mid": "1", "width": 9000, "height": 360}}})); got != "bad_request" {
+		t.Fatalf("huge size: %s", got)
+	}
+	if n := len(e.commands("n1")); n != before+3 {
+		t.Fatalf("bad sizes relayed")
+	}
 }
 
 // A denied guest who reloads (a new socket, so a new guest id) still meets

@@ -101,6 +101,7 @@ func New(d Deps) *Handlers {
 		events.ActionPublishOffer:    h.signal,
 		events.ActionSubscribeAnswer: h.signal,
 		events.ActionCandidate:       h.signal,
+		events.ActionVideoSizes:      h.signal,
 		events.ActionAdmit:           h.admit,
 		events.ActionAdmitAll:        h.admit,
 		events.ActionDeny:            h.deny,

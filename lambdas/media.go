@@ -26,6 +26,8 @@ func (h *Handlers) signal(ctx context.Context, c *call) error {
 	case *events.CandidateRequest:
 		cand := m.Candidate
 		cmd.Type, cmd.Target, cmd.Candidate, cmd.Session = events.CmdCandidate, m.Target, &cand, m.Session
+	case *events.VideoSizesRequest:
+		cmd.Type, cmd.Session, cmd.Sizes = events.CmdVideoSizes, m.Session, m.Sizes
 	}
 	if cmd.SDP != "" {
 		if err := checkSDP(cmd.SDP); err != nil {
@@ -39,6 +41,11 @@ func (h *Handlers) signal(ctx context.Context, c *call) error {
 	cmd.Epoch = epoch
 	if err := h.command(ctx, node, cmd); err != nil {
 		return refuse(events.CodeUnavailable, "the media server cannot be reached; try again")
+	}
+	if cmd.Type == events.CmdVideoSizes {
+		// The node answers offers itself; sizes have no answer but this:
+		// the node has them (it refuses a session it does not have).
+		h.reply(ctx, c.ref(), events.Reply(c.id(), &events.Ack{}))
 	}
 	return nil
 }

@@ -68,6 +68,12 @@ type Config struct {
 	// AwayGrace is how long a participant whose socket the node found gone
 	// keeps their seat (as after $disconnect); 0 = state.AwayGrace.
 	AwayGrace time.Duration
+	// LastN bounds how many videos one subscriber receives; 0 =
+	// DefaultLastN.
+	LastN int
+	// AudioN: a subscriber of more microphones than this receives only
+	// the AudioTop most recent speakers' (0 = DefaultAudioN).
+	AudioN int
 }
 
 // Node is one SFU node.
@@ -135,6 +141,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.PresenceBudget <= 0 {
 		cfg.PresenceBudget = DefaultPresenceBudget
+	}
+	if cfg.LastN <= 0 {
+		cfg.LastN = DefaultLastN
+	}
+	if cfg.AudioN <= 0 {
+		cfg.AudioN = DefaultAudioN
 	}
 	m, err := newMedia(cfg)
 	if err != nil {

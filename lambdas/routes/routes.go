@@ -21,7 +21,7 @@ var Functions = []Function{
 	{Name: "leave", RouteKeys: []string{"leave"}},
 	{Name: "ping", RouteKeys: []string{"ping"}},
 	{Name: "presence", RouteKeys: []string{"update", "chat", "chat_history", "react"}},
-	{Name: "signal", RouteKeys: []string{"publish_offer", "subscribe_answer", "candidate"}},
+	{Name: "signal", RouteKeys: []string{"publish_offer", "subscribe_answer", "candidate", "video_sizes"}},
 	{Name: "lobby", RouteKeys: []string{"admit", "admit_all", "deny"}},
 	{Name: "moderate", RouteKeys: []string{"mute", "mute_all", "remove", "lock", "end", "set_role", "set_chat", "lower_hands"}},
 	// sweep has no route: it runs on a schedule (EventBridge, every minute;

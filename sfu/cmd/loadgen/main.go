@@ -13,7 +13,10 @@
 // subscribers, the first -full of them full pion peers and the rest thin
 // ones (thin.go); it prints node CPU per forwarded packet copy, per Mbit and
 // per subscriber-stream, packet loss, forwarding latency, GC pauses and
-// join-to-first-packet. "capacity" searches the largest one-publisher
+// join-to-first-packet. "simulcast" is the one-publisher fan-out with the
+// camera in three layers (150 kbit/s, 500 kbit/s, 1.5 Mbit/s) and the
+// subscribers showing it small, medium and large in turn (video_sizes): the
+// table's last column counts the copies of each layer. "capacity" searches the largest one-publisher
 // fan-out a node pinned to one core carries with under 0.5 % loss.
 package main
 
@@ -60,8 +63,8 @@ func main() {
 	flag.DurationVar(&o.dur, "duration", 10*time.Second, "measured time per scenario")
 	flag.IntVar(&o.videoBps, "video-bps", 1_500_000, "camera bitrate per publisher")
 	flag.IntVar(&o.full, "full", 50, "subscribers per scenario that are full pion peers (the rest are thin)")
-	only := flag.String("scenarios", "fanout=20,fanout=50,fanout=200,mesh=5,capacity",
-		"scenarios: fanout=SUBSCRIBERS, mesh=PARTICIPANTS, capacity")
+	only := flag.String("scenarios", "fanout=20,fanout=50,fanout=200,mesh=5,simulcast=60,capacity",
+		"scenarios: fanout=SUBSCRIBERS, mesh=PARTICIPANTS, simulcast=SUBSCRIBERS, capacity")
 	flag.IntVar(&o.capFrom, "capacity-from", 300, "capacity search: first fan-out tried")
 	flag.IntVar(&o.capStep, "capacity-step", 100, "capacity search: step")
 	flag.IntVar(&o.capTo, "capacity-max", 1000, "capacity search: largest fan-out tried")
@@ -90,6 +93,9 @@ func main() {
 			scs = append(scs, scenario{name: fmt.Sprintf("1 pub → %d subs", n), publishers: 1, subscribers: n, full: o.full, videoBps: o.videoBps})
 		case kind == "mesh" && n > 1:
 			scs = append(scs, scenario{name: fmt.Sprintf("%d ↔ %d all publish", n, n), publishers: n, full: -1, videoBps: o.videoBps})
+		case kind == "simulcast" && n > 0:
+			scs = append(scs, scenario{name: fmt.Sprintf("1 simulcast pub → %d subs, mixed sizes", n), publishers: 1, subscribers: n, full: o.full,
+				videoBps: 1_500_000, simulcast: true})
 		case kind == "capacity":
 			capacity = true
 		default:

@@ -23,7 +23,16 @@ type scenario struct {
 	full     int
 	videoBps int
 	pinned   bool // the node runs on one core (capacity search)
+	// simulcast: publishers send the camera in three layers and the
+	// subscribers ask for mixed sizes (a third each small, medium, large).
+	simulcast bool
 }
+
+// benchSimulcast is a browser's camera in the SPA's layers.
+var benchSimulcast = []simpeer.LayerSpec{{RID: events.RIDQuarter, Bps: 150_000}, {RID: events.RIDHalf, Bps: 500_000}, {RID: events.RIDFull, Bps: 1_500_000}}
+
+// tileSizes are the subscribers' sizes in a simulcast scenario, in turn.
+var tileSizes = [][2]int{{320, 180}, {640, 360}, {1280, 720}}
 
 type benchEnv struct {
 	send     simpeer.SendFunc
@@ -48,6 +57,7 @@ type result struct {
 	bytes        uint64
 	sent, recv   uint64 // packets sent to subscribers, and received (unique)
 	lat, joinLat []time.Duration
+	layers       [3]uint64 // video copies received by layer (q, h, f; video without simulcast is q)
 }
 
 // stream is one track arriving at one subscriber: a *simpeer.In or a
@@ -76,6 +86,19 @@ func (m *member) streams() []stream {
 	}
 	for _, in := range m.c.Ins() {
 		out = append(out, in)
+	}
+	return out
+}
+
+// layerCounts returns the video packets received on s by layer.
+func layerCounts(s stream) (out [3]uint64) {
+	for i := range out {
+		switch s := s.(type) {
+		case *simpeer.In:
+			out[i] = s.LayerPackets[i].Load()
+		case *thinStream:
+			out[i] = s.layers[i].Load()
+		}
 	}
 	return out
 }
@@ -166,6 +189,9 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 			return res, err
 		}
 		m.pub = true
+		if sc.simulcast {
+			m.c.Simulcast = benchSimulcast
+		}
 		all = append(all, m)
 		pubs = append(pubs, m)
 		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
@@ -178,16 +204,23 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 			return res, err
 		}
 	}
+	var subs []*member
 	for i := range sc.subscribers {
 		m, err := e.client(room, sc.full >= 0 && i >= sc.full)
 		if err != nil {
 			return res, err
 		}
 		all = append(all, m)
+		subs = append(subs, m)
 		if err := m.c.Join(ctx); err != nil {
 			return res, err
 		}
 		time.Sleep(20 * time.Millisecond) // joins arrive over time, not all in one instant
+	}
+	if sc.simulcast {
+		if err := askSizes(ctx, subs, pubs); err != nil {
+			return res, err
+		}
 	}
 
 	// Every participant should get both tracks of every other publisher.
@@ -240,6 +273,7 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 	type mark struct {
 		unique, packets, bytes uint64
 		highest                int64
+		layers                 [3]uint64
 	}
 	before := map[stream]mark{}
 	for _, m := range all {
@@ -247,7 +281,7 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 			s.ResetLatencies()
 			u, h := s.Mark()
 			p, b := counters(s)
-			before[s] = mark{u, p, b, h}
+			before[s] = mark{u, p, b, h, layerCounts(s)}
 		}
 	}
 	if e.profile != "" {
@@ -286,6 +320,9 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 			res.sent += uint64(h - b.highest)
 			res.copies += p - b.packets
 			res.bytes += by - b.bytes
+			for i, n := range layerCounts(s) {
+				res.layers[i] += n - b.layers[i]
+			}
 			for _, us := range s.Latencies() {
 				res.lat = append(res.lat, time.Duration(us)*time.Microsecond)
 			}
@@ -297,6 +334,30 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 			res.copies, res.recv, res.node.gcs, res.node.allocBytes, res.node.allocObjects)
 	}
 	return res, nil
+}
+
+// askSizes has each subscriber show every publisher's camera at a size of
+// tileSizes, in turn, once its subscribe offer named the camera's mid.
+func askSizes(ctx context.Context, subs, pubs []*member) error {
+	for i, m := range subs {
+		w, h := tileSizes[i%len(tileSizes)][0], tileSizes[i%len(tileSizes)][1]
+		var sizes []events.VideoSize
+		for _, p := range pubs {
+			id := string(p.c.ID) + "-" + string(events.SourceCamera)
+			deadline := time.Now().Add(20 * time.Second)
+			for m.c.Mid(id) == "" {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("no subscribe offer with %s for %s", id, m.c.ID)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			sizes = append(sizes, events.VideoSize{Mid: m.c.Mid(id), Width: w, Height: h})
+		}
+		if err := m.c.VideoSizes(ctx, sizes...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publisherOf finds whose track s is: by stream id for a full subscriber,

@@ -25,7 +25,7 @@ func (r result) starved(videoBps int) bool {
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
 		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
-		"join→1st pkt p50/p99 ms", "others %core", "load avg"}
+		"join→1st pkt p50/p99 ms", "others %core", "load avg", "video copies/s q / h / f"}
 	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
 	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
 	for _, r := range rs {
@@ -57,6 +57,10 @@ func printTable(w io.Writer, rs []result) {
 			ms(pct(r.joinLat, 0.5)) + " / " + ms(pct(r.joinLat, 0.99)),
 			fmt.Sprintf("%.0f", 100*r.others.Seconds()/secs),
 			fmt.Sprintf("%.1f", r.load[0]),
+			"—",
+		}
+		if r.simulcast {
+			cells[len(cells)-1] = fmt.Sprintf("%.0f / %.0f / %.0f", float64(r.layers[0])/secs, float64(r.layers[1])/secs, float64(r.layers[2])/secs)
 		}
 		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
 	}

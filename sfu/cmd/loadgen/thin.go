@@ -19,6 +19,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/veet-dev/veet/internal/simpeer"
 	"github.com/veet-dev/veet/sfu/forward"
 	"github.com/veet-dev/veet/sfu/forward/srtpgcm"
 )
@@ -61,6 +62,7 @@ type thinNet struct {
 type thinStream struct {
 	ssrc    uint32
 	packets atomic.Uint64
+	layers  [4]atomic.Uint64 // video packets by simulcast layer
 	bytes   atomic.Uint64
 	firstAt atomic.Int64
 
@@ -238,6 +240,9 @@ func (s *thinStream) note(seq uint16, payload []byte, size int, at time.Time) {
 	s.firstAt.CompareAndSwap(0, now)
 	s.packets.Add(1)
 	s.bytes.Add(uint64(size))
+	if len(payload) > simpeer.LayerAt && payload[simpeer.LayerAt] != simpeer.NoLayer {
+		s.layers[payload[simpeer.LayerAt]&3].Add(1)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, bit := seq/64, uint64(1)<<(seq%64)

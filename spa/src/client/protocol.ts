@@ -184,6 +184,19 @@ export interface UpdateRequest {
   name?: string;
 }
 
+export interface VideoSize {
+  mid: string;
+  width: number;
+  height: number;
+}
+
+export interface VideoSizesRequest {
+  action: "video_sizes";
+  id: string;
+  session: string;
+  sizes: VideoSize[];
+}
+
 export interface ErrorEvent {
   type: "error";
   id?: string;
@@ -562,6 +575,20 @@ export interface Reaction {
   emoji: Emoji;
 }
 
+export interface PublishedLayers {
+  mid: string;
+  active: string[];
+}
+
+export interface PublishLayers {
+  type: "publish_layers";
+  id?: string;
+  seq?: number;
+  epoch?: number;
+  session?: string;
+  tracks: PublishedLayers[];
+}
+
 export type PresenceChange =
   | AllMuted
   | Knock
@@ -595,7 +622,8 @@ export type ClientMessage =
   | SetChatRequest
   | SetRoleRequest
   | SubscribeAnswerRequest
-  | UpdateRequest;
+  | UpdateRequest
+  | VideoSizesRequest;
 
 export type ServerEvent =
   | Ack
@@ -623,6 +651,7 @@ export type ServerEvent =
   | Pong
   | Presence
   | PublishAnswer
+  | PublishLayers
   | Reaction
   | Rejoin
   | Removed
