@@ -63,7 +63,7 @@ export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
 
 // Events a media node sends: they carry the room's placement epoch and,
 // when they concern our media, its session.
-const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin"]);
+const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin", "publish_layers"]);
 
 // Refusals a rejoin waits out rather than ending the meeting.
 const retryable = new Set(["timeout", "unavailable", "internal", "rate_limited", "flooding"]);
@@ -398,6 +398,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       case "publish_answer":
       case "subscribe_offer":
       case "candidate":
+      case "publish_layers":
         if (this.awaitingJoined && ev.session === this.joinSession && ev.session !== this.media?.id) this.earlyMedia.push(ev);
         else if (this.awaitingJoined && !this.media) this.earlyMedia.push(ev);
         else this.media?.handle(ev);
