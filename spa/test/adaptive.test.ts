@@ -173,3 +173,21 @@ describe("publish_layers", () => {
     expect(camSender.encodings.map((e) => e.active)).toEqual([true, false, false]);
   });
 });
+
+describe("video_sizes", () => {
+  it("reports the shown videos by the subscribe mids, for the current session", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      const pending = joined();
+      await vi.runAllTimersAsync();
+      const { c, session } = await pending;
+      const track = (participantId: string, mid: string) => ({ participantId, source: "camera", streamId: participantId, trackId: `${participantId}-camera`, kind: "video", muted: false, mid });
+      sock.receive({ type: "subscribe_offer", epoch: 5, session, offerId: "o1", sdp: "v=0\r\noffer\r\n", tracks: [track("p_host", "4")] });
+      c.sizes.show([{ trackId: "p_host-camera", video: true, width: 640, height: 360 }]);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(lastSent("video_sizes")).toMatchObject({ session, sizes: [{ mid: "4", width: 640, height: 360 }] });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -13,6 +13,8 @@ export interface LocalTracks {
 type MediaEvents = {
   // A remote track arrived or was replaced; the UI looks it up by trackId.
   remoteTrack: { trackId: string; track: MediaStreamTrack };
+  // A subscribe offer was answered: what is forwarded to us now, with mids.
+  offered: Track[];
   error: Error;
   // A PeerConnection failed (ICE or DTLS gave up, e.g. after a network
   // change): the meeting joins again with a new session.
@@ -290,6 +292,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       if (this.closed) return; // closed meanwhile: the offer is moot
       await this.flushCandidates("subscribe");
       this.sig.send({ action: "subscribe_answer", session: this.id, offerId, sdp: answer.sdp ?? "" });
+      this.emit("offered", tracks);
     } catch (err) {
       // A PeerConnection closed under us (leave, a new session) is not a
       // bad offer; only an offer our open one rejects is worth a notice.

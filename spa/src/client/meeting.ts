@@ -5,6 +5,7 @@ import { RoomState } from "./roomState";
 import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
 import { LocalTracks, MediaSession, newSessionId } from "./media";
 import type { TokenStore } from "./tokens";
+import { VideoSizes } from "./videoSizes";
 
 export type Phase =
   | { kind: "idle" }
@@ -92,6 +93,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   // server's history after each join.
   readonly chat = new ChatLog();
   media: MediaSession | null = null;
+  // How large we draw each video we receive, for the node (the UI says).
+  readonly sizes = new VideoSizes((session, sizes) => this.sig.send({ action: "video_sizes", session, sizes }));
   // The session being replaced while the room migrates between nodes: it
   // keeps playing until the new one receives the same (make-before-break).
   private retiring: MediaSession | null = null;
@@ -218,17 +221,19 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     const cur = this.media;
     if (cur && cur.id === session && cur.epoch === (ev.epoch ?? 0)) {
       // The same session on the same placement (a new socket, a rebuilt
-      // meeting): the media is as it was.
+      // meeting): the media is as it was; the node hears our sizes again.
       for (const e of early) cur.handle(e);
-      return;
+      return this.sizes.again();
     }
     const next = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig, session, ev.epoch ?? 0);
     next.on("remoteTrack", (t) => this.emit("remoteTrack", t));
+    next.on("offered", (t) => next === this.media && this.sizes.forward(next.id, t));
     next.on("error", (e) => this.emit("notice", e.message));
     next.on("failed", () => {
       if (next === this.media && !this.awaitingJoined) void this.rejoin(newSessionId());
     });
     this.media = next;
+    this.sizes.forward(next.id, []);
     if (cur) {
       if (this.migrating) this.retire(cur);
       else cur.close();
@@ -395,6 +400,9 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       case "reaction":
         this.emit("reaction", { participantId: ev.participantId, emoji: ev.emoji });
         break;
+      case "tracks":
+        if (!this.awaitingJoined) this.sizes.again();
+        break;
       case "publish_answer":
       case "subscribe_offer":
       case "candidate":
@@ -485,6 +493,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
     this.rejoinTimer = null;
     this.stopStallWatch();
+    this.sizes.stop();
     this.awaitingJoined = false;
     this.earlyMedia = [];
     this.media?.close();

@@ -39,6 +39,8 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
   const grid = new Grid(client, {
     selfStream: () => (client.camOn ? preview.tracks.camera ?? null : null),
     onOthers: () => setSide("people"),
+    // The node sends each video at the size it is drawn (adaptive layers).
+    onVisible: (v) => client.sizes.show(v),
   });
   const saved = localStorage.getItem(LAYOUT_KEY) as LayoutMode | null;
   if (saved && layoutModes.some((m) => m.mode === saved)) grid.mode = saved;
