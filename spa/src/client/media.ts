@@ -117,6 +117,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       if (!track && source === "screen" && this.publishPC) {
         this.publishPC.removeTrack(sender);
         this.senders.delete(source);
+        this.encodings.delete(sender);
         await this.negotiatePublish();
       }
       return;
