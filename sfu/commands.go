@@ -73,6 +73,20 @@ func (n *Node) handle(ctx context.Context, cmd events.Command) error {
 			break
 		}
 		p.log.Info("source muted", "source", cmd.Source, "muted", cmd.Muted, "seq", cmd.Seq)
+	case events.CmdVideoSizes:
+		// Not queued on the worker: sizes wait on nothing, and a layer
+		// switch should follow a layout change at once.
+		p := r.participant(cmd.Participant)
+		var s *session
+		if p != nil {
+			s = p.current()
+		}
+		if s == nil || s.id != cmd.Session {
+			err = events.Errorf(events.CodeNotJoined, "media session %q is not current here; join again", cmd.Session)
+			break
+		}
+		s.setSizes(cmd.Sizes)
+		s.allocate(r.view.Load())
 	case events.CmdCloseRoom:
 		r.log.Info("room closed by command")
 		r.close(ctx, nil)

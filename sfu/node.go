@@ -62,6 +62,9 @@ type Config struct {
 	// Heartbeat and HeartbeatTTL: how often the node writes its registry
 	// entry and how long the entry lives; 0 = the defaults.
 	Heartbeat, HeartbeatTTL time.Duration
+	// LastN bounds how many videos one subscriber receives; 0 =
+	// DefaultLastN.
+	LastN int
 }
 
 // Node is one SFU node.
@@ -117,6 +120,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.LastN <= 0 {
+		cfg.LastN = DefaultLastN
 	}
 	m, err := newMedia(cfg)
 	if err != nil {

@@ -89,7 +89,10 @@ func (s *session) publish(offerSDP string, tracks []events.TrackInfo) (string, e
 	return pc.LocalDescription().SDP, nil
 }
 
-// onTrack starts forwarding a track the participant began to publish.
+// onTrack starts forwarding a track the participant began to publish. A
+// simulcast track arrives as one remote track per layer (RID): the first
+// makes the published track, each later one joins it as a layer, fed to
+// the track's subscribers at once.
 func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	p := s.p
 	r := p.room
@@ -99,20 +102,8 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 		source = p.guessSource(t.Kind())
 		p.log.Warn("track not declared in publish offer; guessing its source", "track", t.ID(), "source", source)
 	}
-	// Simulcast is not selected per subscriber yet: forward the first layer
-	// that arrives and read the others away so they do not back up.
-	extraLayer := false
-	if t.RID() != "" {
-		if cur := r.tracks[trackKey{p.id, source}]; cur != nil && cur.rid != "" && cur.rid != t.RID() {
-			extraLayer = true
-		}
-	}
+	key := trackKey{p.id, source}
 	r.mu.Unlock()
-	if extraLayer {
-		p.log.Info("simulcast layer ignored", "source", source, "rid", t.RID())
-		go drainTrack(t)
-		return
-	}
 
 	var levelExt uint8
 	for _, e := range recv.GetParameters().HeaderExtensions {
@@ -122,22 +113,46 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 	}
 	ssrc := uint32(t.SSRC())
 	fr := forward.NewReceiver(t, forward.Options{
-		Kind: t.Kind(), Codec: t.Codec().RTPCodecCapability, AudioLevelExt: levelExt,
+		Kind: t.Kind(), Codec: t.Codec().RTPCodecCapability, AudioLevelExt: levelExt, RID: t.RID(),
 		Keyframe: func() {
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 		},
 	})
-	pub := &published{key: trackKey{p.id, source}, recv: fr, info: subscriberTrack(p.id, source, t.Kind()), rid: t.RID()}
 	if p.current() != s {
 		return
 	}
-	r.addTrack(pub)
-	go drainReceiverRTCP(recv)
+	go drainReceiverRTCP(recv, t.RID())
+	pub := &published{key: key, recv: fr, info: subscriberTrack(p.id, source, t.Kind()), pc: pc}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == recv {
+			pub.mid = tr.Mid()
+		}
+	}
+	if t.RID() == "" {
+		r.addTrack(pub)
+	} else {
+		pub.layers.Store(&[]*forward.Receiver{fr})
+		if !r.addLayer(pub, fr) {
+			p.log.Info("simulcast layer published", "source", source, "rid", t.RID())
+			go func() {
+				if err := fr.Run(); err != nil {
+					p.log.Warn("track read failed", "source", source, "rid", t.RID(), "err", err)
+				}
+				r.removeLayer(key, fr)
+			}()
+			return
+		}
+		r.announce(pub)
+	}
 	go func() {
 		if err := fr.Run(); err != nil {
 			p.log.Warn("track read failed", "source", source, "err", err)
 		}
-		r.removeTrack(pub)
+		if pub.layered() {
+			r.removeLayer(key, fr)
+		} else {
+			r.removeTrack(pub)
+		}
 	}()
 }
 
@@ -154,21 +169,19 @@ func (p *participant) guessSource(kind webrtc.RTPCodecType) events.Source {
 	return second
 }
 
-func drainTrack(t *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
-	for {
-		if _, _, err := t.Read(buf); err != nil {
-			return
-		}
-	}
-}
-
 // drainReceiverRTCP reads the publisher's RTCP (sender reports feed the
-// receiver-report interceptor's round-trip figures).
-func drainReceiverRTCP(r *webrtc.RTPReceiver) {
+// receiver-report interceptor's round-trip figures); a simulcast layer's
+// is read by its RID.
+func drainReceiverRTCP(r *webrtc.RTPReceiver, rid string) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := r.Read(buf); err != nil {
+		var err error
+		if rid != "" {
+			_, _, err = r.ReadSimulcast(buf, rid)
+		} else {
+			_, _, err = r.Read(buf)
+		}
+		if err != nil {
 			return
 		}
 	}

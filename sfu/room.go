@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/veet-dev/veet/events"
 	"github.com/veet-dev/veet/sfu/forward"
 )
@@ -22,9 +24,44 @@ type trackKey struct {
 // published is a track being forwarded in a room.
 type published struct {
 	key  trackKey
-	recv *forward.Receiver
-	info events.Track // as subscribers see it (ids, kind)
-	rid  string       // simulcast layer name, "" without simulcast
+	recv *forward.Receiver // the first layer: kind and codec of them all
+	info events.Track      // as subscribers see it (ids, kind)
+	// layers is a simulcast track's layers, lowest first (copied on
+	// write, under room.mu); nil for a track without simulcast.
+	layers atomic.Pointer[[]*forward.Receiver]
+	// pc is the publish connection it came on, mid its transceiver there.
+	pc  *webrtc.PeerConnection
+	mid string
+	// dyn is what the publisher was told of each layer (dynacast); room
+	// loop only.
+	dyn map[string]*dynLayer
+}
+
+// receivers is every layer of the track (one without simulcast).
+func (p *published) receivers() []*forward.Receiver {
+	if ls := p.layers.Load(); ls != nil {
+		return *ls
+	}
+	return []*forward.Receiver{p.recv}
+}
+
+// layered reports whether the track is simulcast.
+func (p *published) layered() bool { return p.layers.Load() != nil }
+
+// setMuted mutes or unmutes every layer.
+func (p *published) setMuted(m bool) {
+	for _, l := range p.receivers() {
+		l.SetMuted(m)
+	}
+}
+
+// bytesOut is what every layer forwarded.
+func (p *published) bytesOut() uint64 {
+	var n uint64
+	for _, l := range p.receivers() {
+		n += l.Stats().BytesOut
+	}
+	return n
 }
 
 // room is one meeting's media on this node, under one placement epoch: a
@@ -53,8 +90,12 @@ type room struct {
 	retiredBytes uint64 // forwarded by tracks that ended, for the load figure
 
 	speakers []events.ParticipantID // last announced
-	stop     chan struct{}
-	stopOnce sync.Once
+	// spokeAt is when each participant was last heard (last-N order).
+	spokeAt   map[events.ParticipantID]time.Time
+	adaptedAt time.Time            // the room loop's last adapt
+	view      atomic.Pointer[view] // what it saw then
+	stop      chan struct{}
+	stopOnce  sync.Once
 }
 
 // shutdown stops the room's background work.
@@ -65,6 +106,7 @@ func newRoom(n *Node, code events.RoomCode, epoch uint64) *room {
 		code: code, epoch: epoch, node: n, log: n.log.With("room", code, "epoch", epoch),
 		parts: map[events.ParticipantID]*participant{}, tracks: map[trackKey]*published{},
 		muted: map[trackKey]bool{}, mutedAt: map[trackKey]uint64{}, stop: make(chan struct{}),
+		spokeAt: map[events.ParticipantID]time.Time{},
 	}
 	go r.speakerLoop()
 	return r
@@ -132,7 +174,7 @@ func (r *room) counts() (int, int, uint64) {
 	defer r.mu.Unlock()
 	var out uint64
 	for _, t := range r.tracks {
-		out += t.recv.Stats().BytesOut
+		out += t.bytesOut()
 	}
 	return len(r.parts), len(r.tracks), out + r.retiredBytes
 }
@@ -155,14 +197,25 @@ func (r *room) setMeta(m *events.RoomMeta) {
 // of the same source.
 func (r *room) addTrack(pub *published) {
 	r.mu.Lock()
+	r.install(pub)
+	r.mu.Unlock()
+	r.announce(pub)
+}
+
+// install makes pub the forwarded track of its key. Call with r.mu, then
+// announce.
+func (r *room) install(pub *published) {
 	if r.muted[pub.key] {
-		pub.recv.SetMuted(true)
+		pub.setMuted(true)
 	}
 	pub.info.Muted = r.muted[pub.key]
 	r.tracks[pub.key] = pub
-	r.mu.Unlock()
+}
+
+// announce tells everyone of a new track (and renegotiates them).
+func (r *room) announce(pub *published) {
 	r.log.Info("track published", "participant", pub.key.pid, "source", pub.key.source,
-		"codec", pub.recv.Codec().MimeType)
+		"codec", pub.recv.Codec().MimeType, "simulcast", pub.layered())
 	r.tracksChanged()
 }
 
@@ -172,7 +225,7 @@ func (r *room) removeTrack(pub *published) {
 	found := r.tracks[pub.key] == pub
 	if found {
 		delete(r.tracks, pub.key)
-		r.retiredBytes += pub.recv.Stats().BytesOut
+		r.retiredBytes += pub.bytesOut()
 	}
 	r.mu.Unlock()
 	if found {
@@ -188,7 +241,7 @@ func (r *room) dropTracksOf(pid events.ParticipantID) bool {
 	for k, t := range r.tracks {
 		if k.pid == pid {
 			delete(r.tracks, k)
-			r.retiredBytes += t.recv.Stats().BytesOut
+			r.retiredBytes += t.bytesOut()
 			changed = true
 		}
 	}
@@ -214,7 +267,7 @@ func (r *room) setMuted(p *participant, source events.Source, muted bool, seq ui
 	}
 	r.mu.Unlock()
 	if pub != nil {
-		pub.recv.SetMuted(muted)
+		pub.setMuted(muted)
 		r.broadcastTracks()
 	}
 	return true

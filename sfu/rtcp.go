@@ -17,7 +17,7 @@ func readSenderRTCP(s *webrtc.RTPSender, d *forward.DownTrack) {
 			return
 		}
 		if wantsKeyframe(pkts) {
-			d.Receiver().RequestKeyframe()
+			d.RequestKeyframe()
 		}
 		d.HandleRTCP(pkts)
 	}

@@ -6,9 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
+	"github.com/veet-dev/veet/sfu/bwe"
 	"github.com/veet-dev/veet/sfu/forward"
 )
 
@@ -22,6 +24,14 @@ type down struct {
 	pub    *published
 	dt     *forward.DownTrack
 	sender *webrtc.RTPSender
+	mid    string // its transceiver's, once offered (guarded by room.mu)
+}
+
+// detach stops every layer of the track feeding the DownTrack.
+func (d *down) detach() {
+	for _, l := range d.pub.receivers() {
+		l.RemoveDown(d.dt)
+	}
 }
 
 // session is one media session of a participant (events.JoinRequest.Session):
@@ -33,6 +43,14 @@ type session struct {
 	p   *participant
 	sub *webrtc.PeerConnection
 	tr  *forward.Transport // sub's send side (newSubscriber)
+	est *bwe.Estimator     // tr's downlink, from the subscriber's feedback
+
+	// allocMu orders allocations (the room loop's, a video_sizes') and
+	// guards what they keep: the subscriber's tile heights by mid (nil
+	// until its first video_sizes) and the last receiver-report loss.
+	allocMu  sync.Mutex
+	sizes    map[string]int
+	lastLoss float64
 
 	// Guarded by room.mu.
 	pub      *webrtc.PeerConnection
@@ -58,11 +76,12 @@ func newSession(p *participant, id string) (*session, error) {
 		return nil, err
 	}
 	s := &session{
-		id: id, p: p, sub: sub, tr: tr,
+		id: id, p: p, sub: sub, tr: tr, est: bwe.New(tr.Sent, initialEstimate, minEstimate, maxEstimate),
 		declared: map[string]events.Source{}, downs: map[trackKey]*down{},
 		pending:   map[events.PeerTarget][]webrtc.ICECandidateInit{},
 		negotiate: make(chan struct{}, 1), done: make(chan struct{}),
 	}
+	tr.OnFeedback(func(fb *rtcp.TransportLayerCC) { s.est.OnFeedback(fb, time.Now()) })
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
@@ -105,7 +124,7 @@ func (s *session) close() {
 		s.downs = map[trackKey]*down{}
 		r.mu.Unlock()
 		for _, d := range downs {
-			d.pub.recv.RemoveDown(d.dt)
+			d.detach()
 		}
 		s.tr.Close()
 		// Closing waits for pion's goroutines; nobody needs to wait for it.
@@ -123,13 +142,13 @@ func (s *session) close() {
 func (s *session) requestKeyframes() {
 	r := s.p.room
 	r.mu.Lock()
-	recvs := make([]*forward.Receiver, 0, len(s.downs))
+	dts := make([]*forward.DownTrack, 0, len(s.downs))
 	for _, d := range s.downs {
-		recvs = append(recvs, d.pub.recv)
+		dts = append(dts, d.dt)
 	}
 	r.mu.Unlock()
-	for _, rc := range recvs {
-		rc.RequestKeyframe()
+	for _, dt := range dts {
+		dt.RequestKeyframe()
 	}
 }
 
@@ -243,7 +262,7 @@ func (s *session) syncDowns() (bool, error) {
 	changed := false
 	for k, d := range s.downs {
 		if r.tracks[k] != d.pub {
-			d.pub.recv.RemoveDown(d.dt)
+			d.detach()
 			if err := s.sub.RemoveTrack(d.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 				s.p.log.Warn("remove sender", "err", err)
 			}
@@ -255,13 +274,20 @@ func (s *session) syncDowns() (bool, error) {
 		if k.pid == s.p.id || s.downs[k] != nil {
 			continue
 		}
-		recv := pub.recv
-		dt := s.tr.NewDownTrack(recv, pub.info.TrackID, pub.info.StreamID, recv.RequestKeyframe)
+		var dt *forward.DownTrack
+		if pub.layered() {
+			// Sends nothing until the allocator picks its layer.
+			dt = s.tr.NewLayeredDownTrack(pub.recv, pub.info.TrackID, pub.info.StreamID, func() { dt.RequestKeyframe() })
+		} else {
+			dt = s.tr.NewDownTrack(pub.recv, pub.info.TrackID, pub.info.StreamID, pub.recv.RequestKeyframe)
+		}
 		sender, err := s.sub.AddTrack(dt)
 		if err != nil {
 			return changed, err
 		}
-		recv.AddDown(dt)
+		for _, l := range pub.receivers() {
+			l.AddDown(dt)
+		}
 		s.downs[k] = &down{pub: pub, dt: dt, sender: sender}
 		go readSenderRTCP(sender, dt)
 		changed = true
@@ -292,6 +318,7 @@ func (s *session) received() []events.Track {
 		t := d.pub.info
 		t.Muted = r.muted[d.pub.key]
 		t.Mid = mids[d.sender]
+		d.mid = t.Mid
 		tracks = append(tracks, t)
 	}
 	sortTracks(tracks)

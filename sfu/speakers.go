@@ -22,7 +22,8 @@ const (
 )
 
 // speakerLoop announces who speaks, loudest first, when that changes; at
-// most once per speakerEvery.
+// most once per speakerEvery. It also runs the room's adaptive step
+// (adapt.go).
 func (r *room) speakerLoop() {
 	t := time.NewTicker(speakerEvery)
 	defer t.Stop()
@@ -33,6 +34,7 @@ func (r *room) speakerLoop() {
 			return
 		case now := <-t.C:
 			r.updateSpeakers(now, heard)
+			r.adapt(now)
 		}
 	}
 }
@@ -51,6 +53,7 @@ func (r *room) updateSpeakers(now time.Time, heard map[events.ParticipantID]voic
 		}
 		if n, l := t.recv.Voice(); n >= minVoiced && !t.recv.Muted() {
 			heard[k.pid] = voice{now, l}
+			r.spokeAt[k.pid] = now
 		}
 	}
 	type loud struct {

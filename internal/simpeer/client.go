@@ -86,6 +86,10 @@ type Client struct {
 	PublishedAt time.Time
 	// VideoCodec is the MIME type of published video ("" = VP8).
 	VideoCodec string
+	// Simulcast, when set, publishes the camera in these layers (RIDs).
+	Simulcast []LayerSpec
+	// layers is every publish_layers the node sent.
+	layers [][]events.PublishedLayers
 }
 
 // New returns a client of room; it joins with Join.
@@ -267,6 +271,20 @@ func (c *Client) Deliver(data []byte) {
 		c.mu.Lock()
 		c.tracks = e.Tracks
 		c.mu.Unlock()
+	case events.TypePublishLayers:
+		var e events.PublishLayers
+		_ = json.Unmarshal(data, &e)
+		c.mu.Lock()
+		c.layers = append(c.layers, e.Tracks)
+		outs := c.outs
+		c.mu.Unlock()
+		for _, t := range e.Tracks {
+			for _, o := range outs {
+				if o.mid == t.Mid {
+					o.setActive(t.Active)
+				}
+			}
+		}
 	case events.TypeActiveSpeakers:
 		var e events.ActiveSpeakers
 		_ = json.Unmarshal(data, &e)
@@ -328,7 +346,7 @@ func (c *Client) Publish(ctx context.Context, videoBps int, sources ...events.So
 	var outs []*Out
 	var infos []events.TrackInfo
 	for _, s := range sources {
-		o, err := newOut(pc, s, videoBps, c.VideoCodec)
+		o, err := newOut(pc, s, videoBps, c.VideoCodec, c.Simulcast)
 		if err != nil {
 			return nil, err
 		}
@@ -360,7 +378,7 @@ func (c *Client) Publish(ctx context.Context, videoBps int, sources ...events.So
 	c.PublishedAt = time.Now()
 	c.mu.Unlock()
 	for _, o := range outs {
-		o.start()
+		o.start(pc)
 	}
 	return outs, nil
 }
@@ -413,6 +431,34 @@ func (c *Client) Offers() []events.SubscribeOffer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]events.SubscribeOffer(nil), c.offers...)
+}
+
+// PublishLayers returns every publish_layers list received.
+func (c *Client) PublishLayers() [][]events.PublishedLayers {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]events.PublishedLayers(nil), c.layers...)
+}
+
+// VideoSizes tells the node at what size each received video is shown.
+func (c *Client) VideoSizes(ctx context.Context, sizes ...events.VideoSize) error {
+	return c.Command(ctx, events.Command{Type: events.CmdVideoSizes, Sizes: sizes})
+}
+
+// Mid is the subscribe transceiver mid of a received track (by track id)
+// in the latest subscribe offer, "" if it is not there.
+func (c *Client) Mid(trackID string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.offers) == 0 {
+		return ""
+	}
+	for _, t := range c.offers[len(c.offers)-1].Tracks {
+		if t.TrackID == trackID {
+			return t.Mid
+		}
+	}
+	return ""
 }
 
 // Speakers returns every ActiveSpeakers list received.

@@ -32,6 +32,9 @@ type Out struct {
 	sender *webrtc.RTPSender
 	video  bool
 	bps    int
+	// layers is a simulcast camera's encodings, lowest first (nil: one).
+	layers []*Layer
+	mid    string // the publish transceiver's, once negotiated
 
 	Sent        atomic.Uint64
 	KeyRequests atomic.Uint64
@@ -43,7 +46,38 @@ type Out struct {
 	once     sync.Once
 }
 
-func newOut(pc *webrtc.PeerConnection, s events.Source, bps int, videoMime string) (*Out, error) {
+// Layer is one simulcast encoding of a published camera: its RID, rate
+// and what the node does with it.
+type Layer struct {
+	RID string
+	Bps int
+
+	track    *webrtc.TrackLocalStaticRTP
+	index    byte // written after the send time in every payload
+	Sent     atomic.Uint64
+	active   atomic.Bool // the node's publish_layers says it is needed
+	forceKey atomic.Bool
+	// Paused counts the node telling the layer to stop.
+	Paused atomic.Uint64
+}
+
+// Active reports whether the node last said the layer is needed (true
+// until it says otherwise).
+func (l *Layer) Active() bool { return l.active.Load() }
+
+// LayerSpec is a simulcast encoding to publish.
+type LayerSpec struct {
+	RID string
+	Bps int
+}
+
+// DefaultSimulcast is a camera in the SPA's three layers (q, h, f), at
+// rates a little below the browser's so tests fit their links.
+func DefaultSimulcast() []LayerSpec {
+	return []LayerSpec{{events.RIDQuarter, 120_000}, {events.RIDHalf, 350_000}, {events.RIDFull, 1_000_000}}
+}
+
+func newOut(pc *webrtc.PeerConnection, s events.Source, bps int, videoMime string, simulcast []LayerSpec) (*Out, error) {
 	video := s == events.SourceCamera || s == events.SourceScreen
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
 	if video {
@@ -61,6 +95,9 @@ func newOut(pc *webrtc.PeerConnection, s events.Source, bps int, videoMime strin
 	if err != nil {
 		return nil, err
 	}
+	if video && len(simulcast) > 0 && s == events.SourceCamera {
+		return newSimulcastOut(pc, s, codec, track.ID(), simulcast)
+	}
 	sender, err := pc.AddTrack(track)
 	if err != nil {
 		return nil, err
@@ -69,6 +106,71 @@ func newOut(pc *webrtc.PeerConnection, s events.Source, bps int, videoMime strin
 	o.Level.Store(127)
 	go o.readRTCP()
 	return o, nil
+}
+
+// newSimulcastOut publishes a camera as one track in several encodings
+// (RIDs), as a browser with sendEncodings does.
+func newSimulcastOut(pc *webrtc.PeerConnection, s events.Source, codec webrtc.RTPCodecCapability, id string, layers []LayerSpec) (*Out, error) {
+	o := &Out{Source: s, video: true, quit: make(chan struct{})}
+	for i, l := range layers {
+		track, err := webrtc.NewTrackLocalStaticRTP(codec, id, "local", webrtc.WithRTPStreamID(l.RID))
+		if err != nil {
+			return nil, err
+		}
+		ly := &Layer{RID: l.RID, Bps: l.Bps, track: track, index: byte(i)}
+		ly.active.Store(true)
+		o.layers = append(o.layers, ly)
+		if i == 0 {
+			if o.sender, err = pc.AddTrack(track); err != nil {
+				return nil, err
+			}
+			o.track = track
+		} else if err := o.sender.AddEncoding(track); err != nil {
+			return nil, err
+		}
+	}
+	o.Level.Store(127)
+	for _, l := range o.layers {
+		go o.readLayerRTCP(l)
+	}
+	return o, nil
+}
+
+// Layers is a simulcast camera's encodings, lowest first (nil without).
+func (o *Out) Layers() []*Layer { return o.layers }
+
+// Mid is the publish transceiver's mid.
+func (o *Out) Mid() string { return o.mid }
+
+// setActive applies the node's publish_layers to the encodings.
+func (o *Out) setActive(active []string) {
+	for _, l := range o.layers {
+		on := false
+		for _, a := range active {
+			on = on || a == l.RID
+		}
+		if was := l.active.Swap(on); was && !on {
+			l.Paused.Add(1)
+		} else if !was && on {
+			l.forceKey.Store(true) // an encoder restarts on a keyframe
+		}
+	}
+}
+
+func (o *Out) readLayerRTCP(l *Layer) {
+	for {
+		pkts, _, err := o.sender.ReadSimulcastRTCP(l.RID)
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				o.KeyRequests.Add(1)
+				l.forceKey.Store(true)
+			}
+		}
+	}
 }
 
 // TrackID is the browser-side track id declared in the publish offer.
@@ -92,11 +194,92 @@ func (o *Out) readRTCP() {
 
 func (o *Out) stop() { o.once.Do(func() { close(o.quit) }) }
 
-func (o *Out) start() {
-	if o.video {
+func (o *Out) start(pc *webrtc.PeerConnection) {
+	for _, t := range pc.GetTransceivers() {
+		if t.Sender() == o.sender {
+			o.mid = t.Mid()
+		}
+	}
+	switch {
+	case len(o.layers) > 0:
+		var midID, ridID uint8
+		for _, e := range o.sender.GetParameters().HeaderExtensions {
+			switch e.URI {
+			case sdp.SDESMidURI:
+				midID = uint8(e.ID)
+			case sdp.SDESRTPStreamIDURI:
+				ridID = uint8(e.ID)
+			}
+		}
+		for _, l := range o.layers {
+			go o.runLayer(l, midID, ridID)
+		}
+	case o.video:
 		go o.runVideo()
-	} else {
+	default:
 		go o.runAudio()
+	}
+}
+
+// runLayer sends one simulcast encoding: frames as runVideo's, each
+// packet with the mid and rid header extensions (how the node tells the
+// encodings apart) and the layer's index after the send time. A layer the
+// node paused sends nothing and restarts on a keyframe.
+func (o *Out) runLayer(l *Layer, midID, ridID uint8) {
+	var buf [maxPayload]byte
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
+	var seq uint16
+	var ts uint32
+	frameBytes := l.Bps / 8 / fps
+	t := time.NewTicker(time.Second / fps)
+	defer t.Stop()
+	key := true
+	for {
+		select {
+		case <-o.quit:
+			return
+		case <-t.C:
+		}
+		ts += 90000 / fps
+		if !l.active.Load() {
+			continue
+		}
+		if l.forceKey.Swap(false) {
+			key = true
+		}
+		size := frameBytes
+		if key {
+			size *= 3
+		}
+		for left := size; left > 0; {
+			n := max(min(left, maxPayload), 16)
+			first := left == size
+			left -= n
+			buf[0], buf[1] = 0, 1
+			if first {
+				buf[0] = 0x10
+				if key {
+					buf[1] = 0
+				}
+			}
+			binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
+			buf[stampAt+8] = l.index
+			pkt.SequenceNumber = seq
+			pkt.Timestamp = ts
+			pkt.Marker = left <= 0
+			pkt.Payload = buf[:n]
+			pkt.Header.Extensions = pkt.Header.Extensions[:0]
+			if midID != 0 && ridID != 0 {
+				_ = pkt.Header.SetExtension(midID, []byte(o.mid))
+				_ = pkt.Header.SetExtension(ridID, []byte(l.RID))
+			}
+			seq++
+			if l.track.WriteRTP(&pkt) == nil {
+				l.Sent.Add(1)
+				o.Sent.Add(1)
+			}
+		}
+		key = false
 	}
 }
 
@@ -194,8 +377,21 @@ type In struct {
 	Unique    atomic.Uint64
 	Bytes     atomic.Uint64
 	Keyframes atomic.Uint64
-	firstAt   atomic.Int64 // Unix ns
-	lastAt    atomic.Int64
+	// Frames counts frames ends (marker bits); LayerFrames by the layer
+	// index a simulcast publisher writes (0 without simulcast).
+	Frames      atomic.Uint64
+	LayerFrames [4]atomic.Uint64
+	// Layer is the layer of the newest packet.
+	Layer atomic.Int32
+	// TSBack counts packets, newer by sequence number than the one before,
+	// whose timestamp went back: a decoder would see time jump.
+	TSBack atomic.Uint64
+	// SeqJumps counts packets that skipped sequence numbers (a gap the
+	// decoder would take for loss).
+	SeqJumps atomic.Uint64
+	firstAt  atomic.Int64 // Unix ns
+	lastAt   atomic.Int64
+	lastTS   uint32
 
 	gap *Gap
 
@@ -242,10 +438,27 @@ func (in *In) run() {
 			in.seen[w] |= bit
 			in.Unique.Add(1)
 		}
+		layer := int32(0)
+		if len(p) > stampAt+8 && in.Kind == webrtc.RTPCodecTypeVideo {
+			layer = int32(p[stampAt+8] & 3)
+		}
+		if pkt.Marker {
+			in.Frames.Add(1)
+			in.LayerFrames[layer].Add(1)
+		}
+		in.Layer.Store(layer)
 		if in.highest < 0 {
 			in.highest = int64(s)
+			in.lastTS = pkt.Timestamp
 		} else if d := int16(s - uint16(in.highest)); d > 0 {
 			in.highest += int64(d)
+			if d > 1 {
+				in.SeqJumps.Add(1)
+			}
+			if int32(pkt.Timestamp-in.lastTS) < 0 {
+				in.TSBack.Add(1)
+			}
+			in.lastTS = pkt.Timestamp
 		}
 		far := s + 32768 // forget the far half so a wrap counts again
 		in.seen[far/64] &^= uint64(1) << (far % 64)

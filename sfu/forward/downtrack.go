@@ -48,13 +48,25 @@ type DownTrack struct {
 
 	resync atomic.Bool // set when packets were skipped: close the gap
 
-	// Only the Receiver's forwarding goroutine touches these (writeRTP).
+	// cur is the layer whose packets go out (nil: none yet, or paused),
+	// target the one to be on: a DownTrack moves to its target at the
+	// target's next keyframe. A track without simulcast has one layer,
+	// both from the start. cur is written under mu only.
+	cur, target atomic.Pointer[Receiver]
+	switches    atomic.Uint64
+
+	// mu serialises writeRTP: each layer's Receiver forwards from its own
+	// goroutine, and at a switch the old layer's and the new one's meet
+	// here. Otherwise it is only ever taken by one goroutine (uncontended).
+	mu       sync.Mutex
 	started  bool
 	lastSeq  uint16 // highest sequence number sent
 	roc      uint32 // its rollover counter
 	offset   uint16 // in - out sequence number
-	tsOffset uint32 // out - in timestamp (layer switches will move it)
+	tsOffset uint32 // out - in timestamp (moved by layer switches)
 	segStart uint16 // incoming sequence number where offset began
+	lastTS   uint32 // timestamp of the newest packet sent
+	lastAt   int64  // and its monotime
 	fwd      sender
 	o        out
 	packets  uint32
@@ -81,12 +93,13 @@ type segment struct {
 	from     uint64
 	offset   uint16
 	tsOffset uint32
+	recv     *Receiver // the layer whose packets (and cache) it maps
 }
 
 // maxSegments is how many mappings a DownTrack remembers: NACKs reach
-// back a second or so, and mappings change on unmute (later, on layer
-// switches).
-const maxSegments = 4
+// back a second or so, and mappings change on unmute, resume and layer
+// switches.
+const maxSegments = 8
 
 // publishEvery is how often the forwarding goroutine publishes a
 // DownTrack's send state.
@@ -111,7 +124,61 @@ type sendState struct {
 // onBind may be nil. It writes through pion's stream only; use
 // Transport.NewDownTrack for the batched path.
 func NewDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
-	return &DownTrack{id: trackID, streamID: streamID, recv: recv, onBind: onBind}
+	d := &DownTrack{id: trackID, streamID: streamID, recv: recv, onBind: onBind}
+	d.cur.Store(recv)
+	d.target.Store(recv)
+	return d
+}
+
+// NewLayeredDownTrack is a DownTrack of a simulcast track: it sends nothing
+// until SetTarget names a layer and that layer's keyframe arrives. recv is
+// any of the track's layers (they share kind and codec). Add it to every
+// layer's Receiver.
+func NewLayeredDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
+	d := &DownTrack{id: trackID, streamID: streamID, recv: recv, onBind: onBind}
+	return d
+}
+
+// SetTarget picks the layer the subscriber is to receive; nil pauses the
+// track (nothing is sent; the sequence numbers continue without a gap when
+// it resumes). A new layer takes over at its next keyframe, which it is
+// asked for (throttled by the Receiver); until then the current one goes
+// on, so the picture never stops for a switch. It reports whether the
+// target changed.
+func (d *DownTrack) SetTarget(r *Receiver) bool {
+	if d.target.Swap(r) == r {
+		return false
+	}
+	if r == nil {
+		d.mu.Lock()
+		d.cur.Store(nil)
+		d.mu.Unlock()
+		return true
+	}
+	if d.cur.Load() != r {
+		r.RequestKeyframe()
+	}
+	return true
+}
+
+// Target is the layer the DownTrack is to send, nil when paused.
+func (d *DownTrack) Target() *Receiver { return d.target.Load() }
+
+// Current is the layer it sends now, nil when none (paused, or waiting for
+// the first keyframe).
+func (d *DownTrack) Current() *Receiver { return d.cur.Load() }
+
+// Switches is how many times the DownTrack started on a layer.
+func (d *DownTrack) Switches() uint64 { return d.switches.Load() }
+
+// RequestKeyframe asks for a keyframe of what the subscriber receives, or
+// is about to.
+func (d *DownTrack) RequestKeyframe() {
+	if r := d.cur.Load(); r != nil {
+		r.RequestKeyframe()
+	} else if r := d.target.Load(); r != nil {
+		r.RequestKeyframe()
+	}
 }
 
 // ID implements webrtc.TrackLocal.
@@ -169,10 +236,17 @@ func (d *DownTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 // stream (as of a tenth of a second ago).
 func (d *DownTrack) Sent() (batched, pion uint64) { return d.st.fast.Load(), d.st.slow.Load() }
 
-// writeRTP sends one packet to the subscriber and reports whether it did.
-// Sequence numbers stay contiguous across packets not sent (mute, before
-// bind), so the subscriber sees no loss to NACK for.
-func (d *DownTrack) writeRTP(p *inPacket, b *batch) bool {
+// writeRTP sends one packet of layer from to the subscriber and reports
+// whether it did. Sequence numbers stay contiguous across packets not sent
+// (mute, pause, before bind, a layer switch), so the subscriber sees no
+// loss to NACK for; at a switch the timestamps go on from the last one
+// sent by the time that passed, so the decoder's timeline never jumps.
+func (d *DownTrack) writeRTP(from *Receiver, p *inPacket, b *batch) bool {
+	if from != d.cur.Load() && (from != d.target.Load() || !p.key) {
+		return false // another layer's, or not where the target may begin
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	bd := d.bound.Load()
 	if bd == nil {
 		d.resync.Store(true)
@@ -180,6 +254,12 @@ func (d *DownTrack) writeRTP(p *inPacket, b *batch) bool {
 	}
 	in := p.seq
 	var roc uint32
+	if from != d.cur.Load() {
+		if from != d.target.Load() || !p.key {
+			return false // the target moved while this one waited for mu
+		}
+		d.switchTo(from, p)
+	}
 	switch {
 	case !d.started:
 		d.started = true
@@ -203,6 +283,7 @@ func (d *DownTrack) writeRTP(p *inPacket, b *batch) bool {
 	}
 	o := &d.o
 	o.pt, o.ssrc, o.seq, o.ts = bd.pt, bd.ssrc, in-d.offset, p.ts+d.tsOffset
+	d.lastTS, d.lastAt = o.ts, p.now
 	o.twccID = 0
 	if bd.twccID != 0 {
 		o.twccID = bd.twccID
@@ -224,6 +305,28 @@ func (d *DownTrack) writeRTP(p *inPacket, b *batch) bool {
 		d.publish(p.now, o.ts)
 	}
 	return sent
+}
+
+// switchTo makes layer r the one sent, from its keyframe p on. Call with
+// mu. The first packet of the new layer gets the next sequence number and a
+// timestamp as far past the last one sent as the time since it (at least
+// one tick): the decoder sees one stream whose frames keep coming.
+func (d *DownTrack) switchTo(r *Receiver, p *inPacket) {
+	d.cur.Store(r)
+	d.switches.Add(1)
+	if !d.started {
+		return // the first packet starts the first segment
+	}
+	d.resync.Store(false)
+	d.offset = p.seq - d.lastSeq - 1
+	d.segStart = p.seq
+	rate := int64(d.recv.opts.Codec.ClockRate)
+	gap := uint32((p.now - d.lastAt) * rate / 1e9)
+	if gap == 0 {
+		gap = 1
+	}
+	d.tsOffset = d.lastTS + gap - p.ts
+	d.newSegment(uint64(d.roc)<<16 | uint64(d.lastSeq) + 1)
 }
 
 // advance notes that sequence number seq goes out and returns its rollover
@@ -262,7 +365,7 @@ func (d *DownTrack) newSegment(from uint64) {
 	if old := d.segs.Load(); old != nil {
 		next = append(next, (*old)[max(0, len(*old)-maxSegments+1):]...)
 	}
-	next = append(next, segment{from: from, offset: d.offset, tsOffset: d.tsOffset})
+	next = append(next, segment{from: from, offset: d.offset, tsOffset: d.tsOffset, recv: d.cur.Load()})
 	d.segs.Store(&next)
 }
 

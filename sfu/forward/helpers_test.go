@@ -48,6 +48,7 @@ func (p *packets) Read(b []byte) (int, interceptor.Attributes, error) {
 // sink is a subscriber's pion write stream that keeps what it was given.
 type sink struct {
 	seqs   []uint16
+	tss    []uint32
 	ssrc   uint32
 	pt     uint8
 	keep   bool
@@ -59,6 +60,7 @@ func (s *sink) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	s.ssrc, s.pt = h.SSRC, h.PayloadType
 	if s.keep {
 		s.seqs = append(s.seqs, h.SequenceNumber)
+		s.tss = append(s.tss, h.Timestamp)
 	}
 	return len(payload), nil
 }

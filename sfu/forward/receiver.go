@@ -12,11 +12,12 @@
 // go, SRTP keys, transport-wide numbering, congestion feedback, sender
 // reports) is its Transport.
 //
-// Simulcast fits here later without a rewrite: a Receiver would own one
-// reader per layer, and a DownTrack's Select(layer) would pick which layer's
-// packets it accepts; a layer switch starts a new segment of the
-// DownTrack's sequence mapping (with a timestamp offset), which is what
-// NACKs are already resolved through.
+// Simulcast: each layer of a published track is a Receiver of its own (its
+// own cache and keyframe requests), and every layer's Receiver feeds the
+// track's DownTracks; each DownTrack takes the packets of its current layer
+// only, and moves to its target layer at that layer's next keyframe,
+// starting a new segment of its sequence mapping with a timestamp offset
+// that continues its timeline (see DownTrack.SetTarget).
 package forward
 
 import (
@@ -49,12 +50,15 @@ type Options struct {
 	// Keyframe asks the publisher for a keyframe (sends a PLI); it is called
 	// at most once per KeyframeInterval.
 	Keyframe func()
+	// RID is the simulcast layer's RTP stream id, "" without simulcast.
+	RID string
 }
 
 // Receiver is one published track and the subscribers it feeds.
 type Receiver struct {
-	opts Options
-	src  Source
+	opts  Options
+	src   Source
+	codec codecKind
 
 	muted atomic.Bool
 	// downs is copied on write so the read loop takes no lock per packet.
@@ -75,15 +79,37 @@ type Receiver struct {
 	voiceSeen atomic.Uint64
 	// sendFailed counts copies the kernel refused (sendmmsg errors).
 	sendFailed atomic.Uint64
+	lastAt     atomic.Int64  // monotime of the newest packet
+	keyframes  atomic.Uint64 // keyframe starts seen
+	// size is the last VP8 keyframe's width<<16 | height, 0 unknown.
+	size atomic.Uint32
 }
 
 // NewReceiver returns a Receiver reading src; call Run to start it.
 func NewReceiver(src Source, opts Options) *Receiver {
-	r := &Receiver{opts: opts, src: src}
+	r := &Receiver{opts: opts, src: src, codec: codecOf(opts.Codec)}
 	empty := []*DownTrack{}
 	r.downs.Store(&empty)
 	return r
 }
+
+// RID is the simulcast layer's stream id, "" without simulcast.
+func (r *Receiver) RID() string { return r.opts.RID }
+
+// Live reports whether a packet arrived within the last d.
+func (r *Receiver) Live(d time.Duration) bool {
+	at := r.lastAt.Load()
+	return at != 0 && monotime()-at < int64(d)
+}
+
+// Size is the frame size of the last VP8 keyframe, 0×0 when unknown.
+func (r *Receiver) Size() (width, height int) {
+	v := r.size.Load()
+	return int(v >> 16), int(v & 0xffff)
+}
+
+// Keyframes is how many keyframes began.
+func (r *Receiver) Keyframes() uint64 { return r.keyframes.Load() }
 
 // Kind is the track's media kind.
 func (r *Receiver) Kind() webrtc.RTPCodecType { return r.opts.Kind }
@@ -129,6 +155,18 @@ func (r *Receiver) Run() error {
 		}
 		r.packets.Add(1)
 		r.bytesIn.Add(uint64(n))
+		p.now = monotime()
+		r.lastAt.Store(p.now)
+		p.key = r.opts.Kind != webrtc.RTPCodecTypeVideo // audio may start anywhere
+		if !p.key {
+			var w, h int
+			if p.key, w, h = keyframeStart(r.codec, p.payload()); p.key {
+				r.keyframes.Add(1)
+				if w > 0 && h > 0 {
+					r.size.Store(uint32(w)<<16 | uint32(h))
+				}
+			}
+		}
 		if r.opts.AudioLevelExt != 0 {
 			if ext := p.extension(r.opts.AudioLevelExt); len(ext) > 0 {
 				if l := 127 - int(ext[0]&0x7f); l >= VoicedLoudness {
@@ -141,11 +179,10 @@ func (r *Receiver) Run() error {
 			continue
 		}
 		downs := *r.downs.Load()
-		p.now = monotime()
 		b.since = p.now
 		sent := 0
 		for _, d := range downs {
-			if d.writeRTP(&p, b) {
+			if d.writeRTP(r, &p, b) {
 				sent++
 			}
 		}
@@ -173,7 +210,9 @@ func (r *Receiver) SetMuted(m bool) {
 		return
 	}
 	for _, d := range *r.downs.Load() {
-		d.resync.Store(true)
+		if d.cur.Load() == r {
+			d.resync.Store(true)
+		}
 	}
 	r.RequestKeyframe()
 }

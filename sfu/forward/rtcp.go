@@ -144,9 +144,8 @@ const resendGap = 20 * int64(time.Millisecond)
 // resend sends again packet pid and those of the bitmask blp (RFC 4585
 // §6.2.1) that the cache still has; flushResends sends them off.
 func (d *DownTrack) resend(bd *binding, pid, blp uint16) {
-	c := d.recv.cache
 	segs := d.segs.Load()
-	if c == nil || segs == nil {
+	if segs == nil {
 		return
 	}
 	d.rtxMu.Lock()
@@ -183,11 +182,11 @@ func (d *DownTrack) resend(bd *binding, pid, blp uint16) {
 				break
 			}
 		}
-		if seg == nil {
+		if seg == nil || seg.recv == nil || seg.recv.cache == nil {
 			x.missed++
 			continue
 		}
-		slot, raw := c.lock(seq + seg.offset)
+		slot, raw := seg.recv.cache.lock(seq + seg.offset)
 		if slot == nil {
 			x.missed++
 			continue

@@ -25,6 +25,9 @@ type inPacket struct {
 	padding bool
 	padLen  int
 	now     int64 // monotime when the fan-out of the packet began
+	// key: the packet begins a keyframe (video), where a subscriber may
+	// switch layers or resume.
+	key bool
 }
 
 // parse reads an RTP packet into p, which keeps slices of raw; false when

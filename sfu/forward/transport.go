@@ -119,6 +119,14 @@ func (t *Transport) NewDownTrack(recv *Receiver, trackID, streamID string, onBin
 	return d
 }
 
+// NewLayeredDownTrack is NewLayeredDownTrack for a simulcast track sent on
+// this transport.
+func (t *Transport) NewLayeredDownTrack(recv *Receiver, trackID, streamID string, onBind func()) *DownTrack {
+	d := NewLayeredDownTrack(recv, trackID, streamID, onBind)
+	d.tr = t
+	return d
+}
+
 // OnFeedback sets what receives the subscriber's transport-wide congestion
 // feedback (a send-side bandwidth estimator); Sent tells it when each
 // sequence number left and how big it was. f runs on an RTCP reading
@@ -315,12 +323,12 @@ func (t *Transport) handleRTCP(b []byte) {
 			switch {
 			case count == 1 && len(p) >= 12: // PLI
 				if d, _ := t.down(be.Uint32(p[8:])); d != nil {
-					d.recv.RequestKeyframe()
+					d.RequestKeyframe()
 				}
 			case count == 4: // FIR: one entry per SSRC asked
 				for fci := p[12:]; len(fci) >= 8; fci = fci[8:] {
 					if d, _ := t.down(be.Uint32(fci)); d != nil {
-						d.recv.RequestKeyframe()
+						d.RequestKeyframe()
 					}
 				}
 			}
