@@ -43,6 +43,7 @@ class FakePC {
   }
   getTransceivers() { return this.transceivers; }
   getSenders() { return this.transceivers.map((t) => t.sender); }
+  async getStats() { return new Map(); } // nothing ever arrives
   async addIceCandidate() {}
   removeTrack() {}
   async createAnswer() { return { type: "answer", sdp: "v=0\r\nanswer\r\n" }; }
@@ -69,11 +70,11 @@ const cam = (width = 1280, height = 720) => ({ kind: "video", id: "cam", enabled
 let sock: FakeSocket;
 const lastSent = (action: string) => [...sock.sent].reverse().find((m) => m.action === action)!;
 
-async function joined() {
+async function joined(stallCheckMs = 0) {
   const tokens = memoryTokens();
   tokens.set("abc-defg-hij", "tok");
   const c = new MeetingClient({
-    wsUrl: "ws://x/ws", code: "abc-defg-hij", tokens, backoff: { baseMs: 1, maxMs: 1 }, stallCheckMs: 0,
+    wsUrl: "ws://x/ws", code: "abc-defg-hij", tokens, backoff: { baseMs: 1, maxMs: 1 }, stallCheckMs,
     socketFactory: () => {
       sock = new FakeSocket();
       const s = sock;
@@ -186,6 +187,33 @@ describe("video_sizes", () => {
       c.sizes.show([{ trackId: "p_host-camera", video: true, width: 640, height: 360 }]);
       await vi.advanceTimersByTimeAsync(1000);
       expect(lastSent("video_sizes")).toMatchObject({ session, sizes: [{ mid: "4", width: 640, height: 360 }] });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("the stall watch awaits only the videos we show (the node sends no others)", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    try {
+      let done = false;
+      const pending = joined(100).then((r) => { done = true; return r; });
+      while (!done) await vi.advanceTimersByTimeAsync(10);
+      const { c, session } = await pending;
+      const stalls: boolean[] = [];
+      c.on("stall", (s) => stalls.push(s));
+      // Hana's camera only (no audio): off screen, nothing is owed us.
+      sock.receive({ type: "subscribe_offer", epoch: 5, session, offerId: "o1", sdp: "v=0\r\noffer\r\n",
+        tracks: [{ participantId: "p_host", source: "camera", streamId: "p_host", trackId: "p_host-camera", kind: "video", muted: false, mid: "4" }] });
+      c.sizes.show([]);
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(stalls).toEqual([]);
+      // On screen and still nothing: that is a stall.
+      c.sizes.show([{ trackId: "p_host-camera", video: true, width: 640, height: 360 }]);
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(stalls).toEqual([true]);
+      c.sizes.show([]);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(stalls).toEqual([true, false]);
     } finally {
       vi.useRealTimers();
     }

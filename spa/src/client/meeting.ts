@@ -291,7 +291,9 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private async checkStall(): Promise<void> {
     const media = this.media;
     const pc = media?.subscribePC;
-    const expected = this.room.tracks.some((t) => !t.muted && t.participantId !== this.you?.id);
+    // A video we do not show, the node does not send (video_sizes).
+    const shown = this.sizes.shownTracks();
+    const expected = this.room.tracks.some((t) => !t.muted && t.participantId !== this.you?.id && (t.kind !== "video" || !shown || shown.has(t.trackId)));
     const st = this.stallFrom;
     if (!media || !pc || !expected || this.awaitingJoined || this.retiring || this.phase.kind !== "joined") {
       st.packets = -1;

@@ -88,11 +88,16 @@ export class VideoSizes {
     this.session = "";
   }
 
+  // shownTracks are the track ids of the videos on screen; null until the
+  // page said (every video may then be sent to us).
+  shownTracks(): Set<string> | null {
+    return this.shown ? new Set(this.onScreen().keys()) : null;
+  }
+
   // sizes are the forwarded videos on screen, by mid. A video left out is
   // one we do not show: the node pauses it.
   sizes(): VideoSize[] {
-    const byTrack = new Map<string, ShownVideo>();
-    for (const t of this.shown ?? []) if (t.trackId && t.video && t.width > 0 && t.height > 0) byTrack.set(t.trackId, t);
+    const byTrack = this.onScreen();
     const out: VideoSize[] = [];
     for (const f of this.forwarded) {
       const t = byTrack.get(f.trackId);
@@ -101,6 +106,12 @@ export class VideoSizes {
       if (out.length === MAX_SIZES) break;
     }
     return out.sort((a, b) => a.mid.localeCompare(b.mid, "en", { numeric: true }));
+  }
+
+  private onScreen(): Map<string, ShownVideo> {
+    const m = new Map<string, ShownVideo>();
+    for (const t of this.shown ?? []) if (t.trackId && t.video && t.width > 0 && t.height > 0) m.set(t.trackId, t);
+    return m;
   }
 
   private schedule(wait = DEBOUNCE_MS): void {
