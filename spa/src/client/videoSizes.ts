@@ -64,8 +64,8 @@ export class VideoSizes {
     this.schedule();
   }
 
-  // forward takes the current media session and what it receives (after a
-  // subscribe offer or a tracks event, and at a new session). The node
+  // forward takes the current media session and what it receives, with
+  // our mids (at a new session, then after each subscribe offer). The node
   // hears our sizes again then, even unchanged: what it knew of them was
   // for other tracks, or for a session it no longer has.
   forward(session: string, tracks: ForwardedTrack[]): void {
@@ -75,8 +75,8 @@ export class VideoSizes {
     this.schedule(FORWARD_MS);
   }
 
-  // again sends the current sizes once more (a join that kept the session:
-  // the node may have been rebuilt).
+  // again sends the current sizes once more (a tracks event, a join that
+  // kept the session: the node may have been rebuilt).
   again(): void {
     this.sent = "";
     this.schedule();
