@@ -106,12 +106,13 @@ async function encodes(page, on, what, timeoutMs = 15_000) {
 
 // Reaching 1280×720 needs the node to wait for a publisher's top layer:
 // Chrome holds the 720p layer back until its own bandwidth estimate covers
-// all three (~2.2 Mbit/s), which after a pause takes it 10-25 s here, while
-// the node gives a layer it switched on 2 s (sfu/adapt.go layerWarmup)
-// before calling it unusable and switching it off again; a layer that never
-// sent a packet it does not know at all (only pub.receivers() are listed).
-// Until the node copes, the 1280×720 checks are a todo, not a failure;
-// VEET_FULL_LAYER_STRICT=1 makes them count.
+// all three (~2.2 Mbit/s), which after a pause took it 10–40 s here (load
+// average 5–11), while the node gives a layer it switched on 2 s
+// (sfu/adapt.go layerWarmup) before calling it unusable and switching it
+// off again; a layer that never sent a packet it does not know at all
+// (only pub.receivers() are listed). Until the node copes, the 1280×720
+// checks are a todo, not a failure; VEET_FULL_LAYER_STRICT=1 makes them
+// count.
 const FULL_LAYER_TODO = process.env.VEET_FULL_LAYER_STRICT ? false
   : "the node gives up on a publisher's 720p layer before Chrome's send-side estimate lets it out (sfu/adapt.go layerWarmup 2 s; a layer never received is not listed at all), so the pinned tile stays at 640×360";
 
