@@ -30,8 +30,19 @@ const (
 	layerWarmup = 2 * time.Second
 	// liveWithin: a layer whose packets stopped for this long is not used.
 	liveWithin = time.Second
+	// raiseEvery: a subscriber's layers step up at most this often.
+	raiseEvery = time.Second
+	// maxRaiseEvery bounds the wait after refused steps; raiseJudged is
+	// how long after a step a drop of the estimate counts against it.
+	maxRaiseEvery = 4 * time.Second
+	raiseJudged   = 2 * time.Second
+	// raiseQueue: no step up while the subscriber's queue is longer.
+	raiseQueue = 10 * time.Millisecond
+	// resendShare is the part of a subscriber's estimate (%) that
+	// retransmissions may take.
+	resendShare = 15
 	// The estimator's bounds, bit/s.
-	initialEstimate = 1_500_000
+	initialEstimate = 1_000_000
 	minEstimate     = 150_000
 	maxEstimate     = 50_000_000
 )
@@ -80,8 +91,9 @@ type dynLayer struct {
 	active    bool
 	onAt      time.Time // when it was last switched on
 	unneeded  time.Time // since when nobody receives it; zero while needed
-	rate      float64   // measured, bit/s
-	lastBytes uint64
+	rate      float64   // measured, bit/s, as copies cost on the link
+	lastBytes uint64    // and packets, at the last measure
+	lastPkts  uint64
 }
 
 // addLayer either joins fr to the simulcast track of pub's key from the
@@ -184,14 +196,12 @@ func (r *room) adapt(now time.Time) {
 				d = &dynLayer{active: true, onAt: now}
 				pub.dyn[l.RID()] = d
 			}
-			in := l.Stats().BytesIn
+			st := l.Stats()
 			if dt > 0 && dt < 5 && d.lastBytes != 0 {
-				// Headers and SRTP's tag are on top of what the
-				// publisher sent: ~5 %.
-				rate := float64(in-d.lastBytes) * 8 / dt * 1.05
-				d.rate = 0.5*d.rate + 0.5*rate
+				wire := st.BytesIn - d.lastBytes + (st.Packets-d.lastPkts)*forward.PacketOverhead
+				d.rate = 0.5*d.rate + 0.5*float64(wire)*8/dt
 			}
-			d.lastBytes = in
+			d.lastBytes, d.lastPkts = st.BytesIn, st.Packets
 			v.layerOf[l] = *d
 		}
 	}
@@ -375,8 +385,30 @@ func (s *session) allocate(v *view) {
 	if lastN <= 0 {
 		lastN = DefaultLastN
 	}
-	got := allocate(s.est.Estimate(), tracks, lastN)
+	est := s.est.Estimate()
+	// A step up waits until the link had time to answer the last one: the
+	// feedback on it comes a round trip (and a queue) later.
+	// Nor while a queue stands on the path: the link is full already.
+	// A step up that the link refused (the estimate fell soon after)
+	// doubles the wait before the next, up to maxRaiseEvery.
+	if s.raiseWait == 0 {
+		s.raiseWait = raiseEvery
+	}
+	if !s.raisedAt.IsZero() && !s.judged && v.at.Sub(s.raisedAt) > raiseJudged {
+		s.judged = true
+		if s.est.DroppedSince(s.raisedAt) {
+			s.raiseWait = min(2*s.raiseWait, maxRaiseEvery)
+		} else {
+			s.raiseWait = raiseEvery
+		}
+	}
+	raise := v.at.Sub(s.raisedAt) >= s.raiseWait && s.est.Stats().Queue < raiseQueue
+	got := allocate(est, tracks, lastN, raise)
+	s.tr.SetResendRate(est * resendShare / 100)
 	for i, d := range downs {
+		if got[i] > tracks[i].cur && tracks[i].cur >= 0 {
+			s.raisedAt, s.judged = v.at, false
+		}
 		if !tracks[i].video {
 			continue
 		}

@@ -41,9 +41,14 @@ type allocTrack struct {
 // keyframe.
 const upgradeMargin = 1.15
 
+// pauseMargin (% of the budget) is how far a video already on may go over
+// before it is paused.
+const pauseMargin = 10
+
 // allocate returns the layer each track gets (-1: paused) within budget
-// bit/s, at most lastN videos.
-func allocate(budget int, tracks []allocTrack, lastN int) []int {
+// bit/s, at most lastN videos. Without raise no track moves above the
+// layer it is on (the last step up has not been judged by the link yet).
+func allocate(budget int, tracks []allocTrack, lastN int, raise bool) []int {
 	out := make([]int, len(tracks))
 	left := budget
 	var videos []int
@@ -65,25 +70,32 @@ func allocate(budget int, tracks []allocTrack, lastN int) []int {
 	if len(videos) > lastN {
 		videos = videos[:lastN]
 	}
-	// Pass 1: the lowest usable layer of each, by priority.
+	// Pass 1: the lowest usable layer of each, by priority. One that is
+	// on already stays while it overshoots by less than pauseMargin of the
+	// budget: a pause costs a keyframe to come back, and the estimate
+	// wobbles after each probe.
 	for _, i := range videos {
 		l := lowest(tracks[i].layers)
-		if r := tracks[i].layers[l].rate; r <= left {
+		slack := 0
+		if tracks[i].cur >= 0 {
+			slack = budget * pauseMargin / 100
+		}
+		if r := tracks[i].layers[l].rate; r <= left+slack {
 			out[i] = l
 			left -= r
 		}
 	}
 	// Pass 2: up towards each tile's layer, by priority; at most one layer
-	// above the current one per round, so the link is probed a step at a
-	// time.
+	// above the current one per round, for one track (a new track starts
+	// on its lowest), so the link is probed a step at a time.
 	for _, i := range videos {
 		t := &tracks[i]
 		if out[i] < 0 {
 			continue
 		}
-		want := wanted(t)
-		if t.cur >= 0 && want > t.cur+1 {
-			want = t.cur + 1
+		want := min(wanted(t), t.cur+1)
+		if !raise {
+			want = min(want, max(t.cur, 0))
 		}
 		for l := want; l > out[i]; l-- {
 			if !t.layers[l].usable {
@@ -97,6 +109,9 @@ func allocate(budget int, tracks []allocTrack, lastN int) []int {
 			if need <= left {
 				left -= extra
 				out[i] = l
+				if l > t.cur && t.cur >= 0 {
+					raise = false // this round's step
+				}
 				break
 			}
 		}

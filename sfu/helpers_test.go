@@ -97,13 +97,24 @@ func start(t *testing.T) *harness { return startDraining(t, 500*time.Millisecond
 // each of setup runs before the node starts.
 func startDraining(t *testing.T, drain time.Duration, setup ...func(*sfu.Node)) *harness {
 	t.Helper()
+	return startNode(t, drain, nil, setup...)
+}
+
+// startNode is startDraining with the node's configuration changed by
+// config first (when set).
+func startNode(t *testing.T, drain time.Duration, config func(*sfu.Config), setup ...func(*sfu.Node)) *harness {
+	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
 	h := &harness{t: t, store: state.New(rdb), pusher: simpeer.NewPusher(), room: events.NewRoomCode(), logs: &warnings{},
 		stopped: make(chan struct{})}
-	node, err := sfu.New(sfu.Config{
+	cfg := sfu.Config{
 		NodeID: events.NodeID("node-" + strings.ToLower(t.Name())), Region: "test", Redis: rdb, Push: h.pusher,
 		Log: slog.New(logRecorder{testLog().Handler(), h.logs}), PublicIPs: []string{"127.0.0.1"}, DrainTimeout: drain,
-	})
+	}
+	if config != nil {
+		config(&cfg)
+	}
+	node, err := sfu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

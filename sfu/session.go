@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -48,9 +49,13 @@ type session struct {
 	// allocMu orders allocations (the room loop's, a video_sizes') and
 	// guards what they keep: the subscriber's tile heights by mid (nil
 	// until its first video_sizes) and the last receiver-report loss.
-	allocMu  sync.Mutex
-	sizes    map[string]int
-	lastLoss float64
+	allocMu   sync.Mutex
+	sizes     map[string]int
+	lastLoss  float64
+	raisedAt  time.Time     // the last step up of a layer
+	raiseWait time.Duration // before the next (allocate)
+	judged    bool          // whether the last step was judged
+	realloc   atomic.Bool   // an allocation after an estimate's drop is due
 
 	// Guarded by room.mu.
 	pub      *webrtc.PeerConnection
@@ -81,6 +86,14 @@ func newSession(p *participant, id string) (*session, error) {
 		pending:   map[events.PeerTarget][]webrtc.ICECandidateInit{},
 		negotiate: make(chan struct{}, 1), done: make(chan struct{}),
 	}
+	s.est.OnDrop(func() {
+		if s.realloc.CompareAndSwap(false, true) {
+			go func() {
+				s.realloc.Store(false)
+				s.allocate(p.room.view.Load())
+			}()
+		}
+	})
 	tr.OnFeedback(func(fb *rtcp.TransportLayerCC) { s.est.OnFeedback(fb, time.Now()) })
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
@@ -29,6 +30,17 @@ func NewAPI() (*webrtc.API, error) { return NewAPIOn(webrtc.NetworkTypeUDP4) }
 // NewAPIOn is NewAPI over the given networks (e.g. TCP4 only, as behind a
 // firewall that blocks UDP).
 func NewAPIOn(networks ...webrtc.NetworkType) (*webrtc.API, error) {
+	return newAPI(nil, func(ip net.IP) bool { return ip.IsLoopback() }, networks...)
+}
+
+// NewAPIInNet is NewAPI for a client whose sockets and interfaces are n's
+// (a network namespace: testenv.NetNS), gathering the addresses allow
+// takes, over UDP.
+func NewAPIInNet(n transport.Net, allow func(net.IP) bool) (*webrtc.API, error) {
+	return newAPI(n, allow, webrtc.NetworkTypeUDP4)
+}
+
+func newAPI(n transport.Net, allow func(net.IP) bool, networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -46,7 +58,10 @@ func NewAPIOn(networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetIPFilter(allow)
+	if n != nil {
+		se.SetNet(n)
+	}
 	se.SetNetworkTypes(networks)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil

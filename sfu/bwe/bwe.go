@@ -20,13 +20,17 @@
 //     smoothed;
 //   - loss: packets reported lost over the last second.
 //
-// The rule: a queue over 40 ms or loss over 10 % is congestion: the
-// estimate drops to 85 % of what got through, and that rate is remembered
+// The rule: a queue over 25 ms or loss over 10 % is congestion: the
+// estimate drops to 85 % of what got through (at most once per 400 ms),
+// and that rate is remembered
 // as the link's capacity. Loss of 2–10 % holds the estimate. Otherwise it
-// grows: slowly (×1.15 a second) near a capacity met in the last 15 s, fast
-// (×1.8 a second) beyond it, never above twice the receive rate plus
-// 100 kbit/s, so it probes up by what the allocator actually sends (a layer
-// at a time) rather than by padding. Without TWCC (a client that did not
+// grows: slowly (×1.1 a second) up to 15 % past a capacity met in the last
+// 15 s, fast
+// (×1.8 a second) beyond it; in those 15 s never above twice the receive
+// rate plus 100 kbit/s, so it probes up by what the allocator actually
+// sends (a layer at a time) rather than by padding. A link never found full
+// (or not for 15 s) lets the estimate grow freely: the allocator then
+// steps up a layer at a time, and the first congestion sets the bound. Without TWCC (a client that did not
 // negotiate it) receiver reports' loss fraction drives the same rule.
 package bwe
 
@@ -46,12 +50,12 @@ const (
 	rateWindow     = 500 * time.Millisecond
 	lossWindow     = time.Second
 	baseWindow     = 10 * time.Second
-	overuseDelay   = 40 * time.Millisecond
+	overuseDelay   = 25 * time.Millisecond
 	decreaseFactor = 0.85
 	holdAfterDrop  = 400 * time.Millisecond
 	capacityMemory = 15 * time.Second
-	slowGrowth     = 1.15 // per second, near a known capacity
-	fastGrowth     = 1.8  // per second, beyond it
+	slowGrowth     = 1.1 // per second, near a known capacity
+	fastGrowth     = 1.8 // per second, beyond it
 	lossCongested  = 0.10
 	lossHold       = 0.02
 	probeHeadroom  = 100_000 // bit/s above twice the receive rate
@@ -80,7 +84,14 @@ type Estimator struct {
 	// Figures.
 	lastRate float64
 	lastLoss float64
+
+	onDrop func() // called after a decrease, outside mu
 }
+
+// OnDrop sets what runs (on the feedback's goroutine: it must not block)
+// after the estimate decreased, so the allocation follows at once rather
+// than at its next round. Set it before feedback arrives.
+func (e *Estimator) OnDrop(f func()) { e.onDrop = f }
 
 type ack struct {
 	arrival int64 // µs, the subscriber's clock
@@ -125,6 +136,13 @@ func (e *Estimator) Stats() Stats {
 
 // OnFeedback takes one TWCC feedback packet received at now.
 func (e *Estimator) OnFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
+	if e.feedback(fb, now) && e.onDrop != nil {
+		e.onDrop()
+	}
+}
+
+// feedback is OnFeedback under mu; it reports whether the estimate fell.
+func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.twccAt = now
@@ -193,7 +211,16 @@ func (e *Estimator) OnFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 		e.queue = 0.7*e.queue + 0.3*float64(qsum/qn)
 	}
 	e.losses = append(e.losses, lossMark{now, recv, lost})
+	before := e.est
 	e.update(now, e.rate(), e.loss(now))
+	return e.est < before
+}
+
+// DroppedSince reports whether the estimate was decreased after t.
+func (e *Estimator) DroppedSince(t time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dropped.After(t)
 }
 
 // OnReceiverLoss takes a receiver report's fraction lost (0..1). It drives
@@ -295,9 +322,11 @@ func (e *Estimator) update(now time.Time, rate, loss float64) {
 		if now.Sub(e.dropped) < holdAfterDrop {
 			return // the last drop has not had its effect yet
 		}
+		// What got through is the link's measure (GCC's 0.85 × R); the
+		// estimate itself only without a receive rate.
 		base := e.est
 		if rate > 0 {
-			base = min(base, rate)
+			base = rate
 		}
 		if rate == 0 && loss > 0 {
 			e.est = base * (1 - loss/2)
@@ -307,6 +336,9 @@ func (e *Estimator) update(now time.Time, rate, loss float64) {
 		e.capacity = base
 		e.dropped = now
 		e.dropQ = e.queue
+		// Loss from before the drop said all it had to say: judge the new
+		// rate by what it loses.
+		e.losses = e.losses[:0]
 	case loss > lossHold:
 		// Some loss: hold.
 	default:
@@ -314,11 +346,13 @@ func (e *Estimator) update(now time.Time, rate, loss float64) {
 			return
 		}
 		g := fastGrowth
-		if e.capacity > 0 && now.Sub(e.dropped) < capacityMemory && e.est < 1.1*e.capacity {
+		recent := e.capacity > 0 && now.Sub(e.dropped) < capacityMemory
+		if recent && e.est < 1.15*e.capacity {
 			g = slowGrowth
 		}
 		next := e.est * math.Pow(g, min(dt, 1))
-		if rate > 0 {
+		if rate > 0 && recent {
+			// A link that was full lately is probed by what is sent.
 			next = min(next, max(e.est, 2*rate+probeHeadroom))
 		}
 		e.est = next

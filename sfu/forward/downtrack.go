@@ -287,7 +287,7 @@ func (d *DownTrack) writeRTP(from *Receiver, p *inPacket, b *batch) bool {
 	o.twccID = 0
 	if bd.twccID != 0 {
 		o.twccID = bd.twccID
-		o.twccSeq = d.tr.stamp(p.now, 12+len(p.csrc)+8+len(p.body)+srtpgcm.TagLen)
+		o.twccSeq = d.tr.stamp(p.now, wireOverhead+12+len(p.csrc)+8+len(p.body)+srtpgcm.TagLen)
 	}
 	d.packets++
 	d.octets += uint32(len(p.body))

@@ -273,6 +273,12 @@ func (r *Receiver) RemoveDown(d *DownTrack) {
 	r.downs.Store(&next)
 }
 
+// PacketOverhead is what a forwarded copy costs on the link beyond the
+// bytes the publisher sent: IPv4 and UDP (28), the SRTP tag (16) and the
+// transport-wide sequence number (8), less the publisher's own header
+// extensions the node drops (about 8).
+const PacketOverhead = 28 + 16 + 8 - 8
+
 // Stats are a Receiver's counters since it started.
 type Stats struct {
 	Packets, BytesIn, BytesOut uint64

@@ -130,6 +130,7 @@ type retransmitter struct {
 	recent [64]struct {
 		seq uint16
 		at  int64
+		n   uint8 // times resent
 	}
 	sent, missed uint64
 }
@@ -137,9 +138,15 @@ type retransmitter struct {
 // rtxBatch is small: a NACK names a few packets.
 const rtxBatch = 8
 
-// resendGap keeps one NACKed packet from going out twice within it (a
-// subscriber repeats its NACKs until the packet arrives).
-const resendGap = 20 * int64(time.Millisecond)
+// resendGap keeps one NACKed packet from going out twice within it, or
+// within the subscriber's round trip if longer: a subscriber repeats its
+// NACKs until the packet arrives, and on a congested link (a long queue)
+// answering each repeat would only add to the congestion that lost it.
+// maxResends bounds how often one packet is sent again.
+const (
+	resendGap  = 20 * int64(time.Millisecond)
+	maxResends = 3
+)
 
 // resend sends again packet pid and those of the bitmask blp (RFC 4585
 // §6.2.1) that the cache still has; flushResends sends them off.
@@ -160,6 +167,7 @@ func (d *DownTrack) resend(bd *binding, pid, blp uint16) {
 	}
 	hi := d.st.ext.Load()
 	now := monotime()
+	gap := max(resendGap, d.rep.rtt.Load()*5/4)
 	for i := -1; i < 16; i++ {
 		seq := pid
 		if i >= 0 {
@@ -169,7 +177,7 @@ func (d *DownTrack) resend(bd *binding, pid, blp uint16) {
 			seq = pid + uint16(i) + 1
 		}
 		r := &x.recent[seq%uint16(len(x.recent))]
-		if r.seq == seq && r.at != 0 && now-r.at < resendGap {
+		if r.seq == seq && r.at != 0 && (now-r.at < gap || r.n >= maxResends) {
 			continue
 		}
 		// The NACKed number, extended to the nearest of the highest sent,
@@ -191,16 +199,19 @@ func (d *DownTrack) resend(bd *binding, pid, blp uint16) {
 			x.missed++
 			continue
 		}
-		if x.p.parse(raw) {
+		if x.p.parse(raw) && (d.tr == nil || d.tr.allowResend(now, len(raw))) {
 			o := &x.o
 			*o = out{pt: bd.pt, ssrc: bd.ssrc, seq: seq, ts: x.p.ts + seg.tsOffset}
 			if bd.twccID != 0 {
 				o.twccID = bd.twccID
-				o.twccSeq = d.tr.stamp(now, 12+len(x.p.csrc)+8+len(x.p.body)+srtpTag)
+				o.twccSeq = d.tr.stamp(now, wireOverhead+12+len(x.p.csrc)+8+len(x.p.body)+srtpTag)
 			}
 			if sent, _ := x.s.send(x.b, path, bd, &x.p, o, uint32(ext>>16)); sent {
 				x.sent++
-				r.seq, r.at = seq, now
+				if r.seq != seq || r.at == 0 {
+					r.n = 0
+				}
+				r.seq, r.at, r.n = seq, now, r.n+1
 			}
 		}
 		slot.mu.Unlock()

@@ -63,6 +63,15 @@ type Transport struct {
 	}
 	rtcpIn, rtcpRefused atomic.Uint64
 
+	// Retransmissions draw on a token bucket of rtxRate bit/s (0: no
+	// limit), so that a congested link's NACKs do not multiply the load
+	// that lost the packets.
+	rtxRate atomic.Int64
+	rtxMu   sync.Mutex
+	rtxTok  float64 // bits
+	rtxAt   int64   // monotime of the last refill
+	rtxDrop atomic.Uint64
+
 	done      chan struct{}
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -133,6 +142,36 @@ func (t *Transport) NewLayeredDownTrack(recv *Receiver, trackID, streamID string
 // goroutine and must not block.
 func (t *Transport) OnFeedback(f func(fb *rtcp.TransportLayerCC)) { t.onFeedback.Store(&f) }
 
+// SetResendRate bounds the retransmissions to the subscriber to bps bit/s
+// (0: unbounded); the session sets it from its bandwidth estimate.
+func (t *Transport) SetResendRate(bps int) { t.rtxRate.Store(int64(bps)) }
+
+// ResendsRefused is how many retransmissions the bound held back.
+func (t *Transport) ResendsRefused() uint64 { return t.rtxDrop.Load() }
+
+// allowResend takes size bytes from the retransmission bucket, which holds
+// at most a quarter second of the rate.
+func (t *Transport) allowResend(now int64, size int) bool {
+	rate := float64(t.rtxRate.Load())
+	if rate <= 0 {
+		return true
+	}
+	t.rtxMu.Lock()
+	defer t.rtxMu.Unlock()
+	if t.rtxAt != 0 {
+		t.rtxTok = min(t.rtxTok+rate*float64(now-t.rtxAt)/1e9, rate/4)
+	} else {
+		t.rtxTok = rate / 4
+	}
+	t.rtxAt = now
+	if t.rtxTok < float64(size*8) {
+		t.rtxDrop.Add(1)
+		return false
+	}
+	t.rtxTok -= float64(size * 8)
+	return true
+}
+
 // Feedbacks is how many congestion feedback packets arrived.
 func (t *Transport) Feedbacks() uint64 { return t.feedbacks.Load() }
 
@@ -146,6 +185,12 @@ func (t *Transport) Sent(seq uint16) (at time.Duration, size int, ok bool) {
 	}
 	return time.Duration(v>>16) * time.Microsecond, int(v & 0xffff), true
 }
+
+// wireOverhead is what IPv4 and UDP add to each packet: sizes kept for the
+// estimator are the link's, so that its estimate is in the same units as a
+// bottleneck's rate (where small audio packets cost a quarter more than
+// their SRTP bytes).
+const wireOverhead = 28
 
 // stamp takes the next transport-wide sequence number for a packet of size
 // bytes sent now.
