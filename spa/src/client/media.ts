@@ -2,6 +2,7 @@ import type { ICECandidate, PeerTarget, ServerEvent, Source, Track, TrackInfo } 
 import type { Signaling } from "./signaling";
 import { Emitter } from "./emitter";
 import { msidByMid } from "./sdp";
+import { applyActiveLayers, cameraEncodings, capBitrate, fallBackToOneLayer, rescaleLayers, screenMaxBitrate } from "./layers";
 
 export interface LocalTracks {
   microphone?: MediaStreamTrack | null;
@@ -12,6 +13,8 @@ export interface LocalTracks {
 type MediaEvents = {
   // A remote track arrived or was replaced; the UI looks it up by trackId.
   remoteTrack: { trackId: string; track: MediaStreamTrack };
+  // A subscribe offer was answered: what is forwarded to us now, with mids.
+  offered: Track[];
   error: Error;
   // A PeerConnection failed (ICE or DTLS gave up, e.g. after a network
   // change): the meeting joins again with a new session.
@@ -44,6 +47,13 @@ export class MediaSession extends Emitter<MediaEvents> {
   readonly remote = new Map<string, MediaStreamTrack>();
   private offered: Track[] = [];
   private senders = new Map<Source, RTCRtpSender>();
+  // The encodings each video sender was given (the camera's simulcast
+  // layers), and the layers the node last asked each one to encode
+  // (publish_layers, by the sender's mid), applied again after every answer.
+  private encodings = new Map<RTCRtpSender, RTCRtpEncodingParameters[]>();
+  private wantLayers = new Map<string, string[]>();
+  // setParameters calls one at a time: each reads what the last one wrote.
+  private params: Promise<unknown> = Promise.resolve();
   private pendingRemote: Record<PeerTarget, ICECandidate[]> = { publish: [], subscribe: [] };
   private subscribeQueue: Promise<void> = Promise.resolve();
   private publishing: Promise<void> = Promise.resolve();
@@ -89,6 +99,10 @@ export class MediaSession extends Emitter<MediaEvents> {
       case "candidate":
         this.onRemoteCandidate(ev.target, ev.candidate);
         break;
+      case "publish_layers":
+        for (const t of ev.tracks ?? []) this.wantLayers.set(t.mid, t.active ?? []);
+        void this.applyLayers();
+        break;
     }
   }
 
@@ -99,9 +113,11 @@ export class MediaSession extends Emitter<MediaEvents> {
     const sender = this.senders.get(source);
     if (sender) {
       await sender.replaceTrack(track);
+      if (track && source === "camera") await this.setParams(sender, (s) => rescaleLayers(s, track.getSettings?.() ?? {}));
       if (!track && source === "screen" && this.publishPC) {
         this.publishPC.removeTrack(sender);
         this.senders.delete(source);
+        this.encodings.delete(sender);
         await this.negotiatePublish();
       }
       return;
@@ -138,6 +154,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     this.subscribePC?.close();
     this.publishPC = this.subscribePC = null;
     this.senders.clear();
+    this.encodings.clear();
     this.remote.clear();
     this.pendingRemote = { publish: [], subscribe: [] };
   }
@@ -161,10 +178,59 @@ export class MediaSession extends Emitter<MediaEvents> {
     }
   }
 
+  // addSender publishes a source: the camera in simulcast layers (one when
+  // the browser refuses them), a presentation as one sharp layer.
   private addSender(source: Source, track: MediaStreamTrack): void {
     const pc = this.publishPC!;
-    const tr = pc.addTransceiver(track, { direction: "sendonly", streams: [new MediaStream([track])] });
+    const init: RTCRtpTransceiverInit = { direction: "sendonly", streams: [new MediaStream([track])] };
+    let enc: RTCRtpEncodingParameters[] | null = null;
+    if (source === "camera") enc = cameraEncodings(track.getSettings?.() ?? {});
+    if (source === "screen") {
+      if ("contentHint" in track) track.contentHint = "detail";
+      enc = [{ maxBitrate: screenMaxBitrate }];
+    }
+    let tr: RTCRtpTransceiver;
+    try {
+      tr = pc.addTransceiver(track, enc ? { ...init, sendEncodings: enc } : init);
+    } catch (err) {
+      // A browser that takes no sendEncodings (or not these): one layer,
+      // capped as our top one is once the connection is up.
+      if (!enc) throw err;
+      tr = pc.addTransceiver(track, init);
+      enc = [enc[enc.length - 1]];
+    }
     this.senders.set(source, tr.sender);
+    if (enc) this.encodings.set(tr.sender, enc);
+  }
+
+  // setParams runs one change of a sender's parameters after the others; a
+  // refusal (the sender went away meanwhile) is not worth a notice.
+  private setParams(sender: RTCRtpSender, change: (s: RTCRtpSender) => Promise<unknown>): Promise<void> {
+    const run = this.params.then(() => (this.closed ? undefined : change(sender)));
+    this.params = run.catch(() => {});
+    return run.then(() => {}, () => {});
+  }
+
+  // afterAnswer fits the senders to what was negotiated: a camera whose
+  // simulcast was refused sends its top layer; each layer the node asked
+  // for is on, the others off.
+  private async afterAnswer(): Promise<void> {
+    for (const [sender, enc] of this.encodings) {
+      if (enc.length > 1) await this.setParams(sender, (s) => fallBackToOneLayer(s, enc));
+      else if (enc[0].maxBitrate) await this.setParams(sender, (s) => capBitrate(s, enc[0].maxBitrate!));
+    }
+    await this.applyLayers();
+  }
+
+  // applyLayers sets which layers each sender encodes as the node last
+  // asked (dynacast); a sender the node said nothing of sends everything.
+  private async applyLayers(): Promise<void> {
+    const pc = this.publishPC;
+    if (!pc || this.closed) return;
+    for (const tr of pc.getTransceivers()) {
+      const want = tr.mid ? this.wantLayers.get(tr.mid) : undefined;
+      if (want && this.encodings.has(tr.sender)) await this.setParams(tr.sender, (s) => applyActiveLayers(s, want));
+    }
   }
 
   // negotiatePublish sends an offer with the list of what each track is and
@@ -202,6 +268,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     try {
       await pc.setRemoteDescription({ type: "answer", sdp });
       await this.flushCandidates("publish");
+      await this.afterAnswer();
     } catch (err) {
       this.emit("error", new Error(`bad publish answer: ${(err as Error).message}`));
     }
@@ -226,6 +293,7 @@ export class MediaSession extends Emitter<MediaEvents> {
       if (this.closed) return; // closed meanwhile: the offer is moot
       await this.flushCandidates("subscribe");
       this.sig.send({ action: "subscribe_answer", session: this.id, offerId, sdp: answer.sdp ?? "" });
+      this.emit("offered", tracks);
     } catch (err) {
       // A PeerConnection closed under us (leave, a new session) is not a
       // bad offer; only an offer our open one rejects is worth a notice.

@@ -5,6 +5,7 @@ import { RoomState } from "./roomState";
 import { ConnectionState, RequestError, Signaling, SignalingOptions } from "./signaling";
 import { LocalTracks, MediaSession, newSessionId } from "./media";
 import type { TokenStore } from "./tokens";
+import { VideoSizes } from "./videoSizes";
 
 export type Phase =
   | { kind: "idle" }
@@ -63,7 +64,7 @@ export interface MeetingClientOptions extends Omit<SignalingOptions, "url"> {
 
 // Events a media node sends: they carry the room's placement epoch and,
 // when they concern our media, its session.
-const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin"]);
+const nodeEvents = new Set(["publish_answer", "subscribe_offer", "candidate", "tracks", "active_speakers", "media_reconnect", "rejoin", "publish_layers"]);
 
 // Refusals a rejoin waits out rather than ending the meeting.
 const retryable = new Set(["timeout", "unavailable", "internal", "rate_limited", "flooding"]);
@@ -94,6 +95,8 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   // server's history after each join.
   readonly chat = new ChatLog();
   media: MediaSession | null = null;
+  // How large we draw each video we receive, for the node (the UI says).
+  readonly sizes = new VideoSizes((session, sizes) => this.sig.send({ action: "video_sizes", session, sizes }));
   // The session being replaced while the room migrates between nodes: it
   // keeps playing until the new one receives the same (make-before-break).
   private retiring: MediaSession | null = null;
@@ -220,17 +223,19 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     const cur = this.media;
     if (cur && cur.id === session && cur.epoch === (ev.epoch ?? 0)) {
       // The same session on the same placement (a new socket, a rebuilt
-      // meeting): the media is as it was.
+      // meeting): the media is as it was; the node hears our sizes again.
       for (const e of early) cur.handle(e);
-      return;
+      return this.sizes.again();
     }
     const next = new MediaSession(this.sig, this.publishedTracks(), this.opts.rtcConfig, session, ev.epoch ?? 0);
     next.on("remoteTrack", (t) => this.emit("remoteTrack", t));
+    next.on("offered", (t) => next === this.media && this.sizes.forward(next.id, t));
     next.on("error", (e) => this.emit("notice", e.message));
     next.on("failed", () => {
       if (next === this.media && !this.awaitingJoined) void this.rejoin(newSessionId());
     });
     this.media = next;
+    this.sizes.forward(next.id, []);
     if (cur) {
       if (this.migrating) this.retire(cur);
       else cur.close();
@@ -288,7 +293,9 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   private async checkStall(): Promise<void> {
     const media = this.media;
     const pc = media?.subscribePC;
-    const expected = this.room.tracks.some((t) => !t.muted && t.participantId !== this.you?.id);
+    // A video we do not show, the node does not send (video_sizes).
+    const shown = this.sizes.shownTracks();
+    const expected = this.room.tracks.some((t) => !t.muted && t.participantId !== this.you?.id && (t.kind !== "video" || !shown || shown.has(t.trackId)));
     const st = this.stallFrom;
     if (!media || !pc || !expected || this.awaitingJoined || this.retiring || this.phase.kind !== "joined") {
       st.packets = -1;
@@ -393,9 +400,13 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       case "reaction":
         this.emit("reaction", { participantId: ev.participantId, emoji: ev.emoji });
         break;
+      case "tracks":
+        if (!this.awaitingJoined) this.sizes.again();
+        break;
       case "publish_answer":
       case "subscribe_offer":
       case "candidate":
+      case "publish_layers":
         if (this.awaitingJoined && ev.session === this.joinSession && ev.session !== this.media?.id) this.earlyMedia.push(ev);
         else if (this.awaitingJoined && !this.media) this.earlyMedia.push(ev);
         else this.media?.handle(ev);
@@ -500,6 +511,7 @@ export class MeetingClient extends Emitter<MeetingEvents> {
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
     this.rejoinTimer = null;
     this.stopStallWatch();
+    this.sizes.stop();
     this.awaitingJoined = false;
     this.earlyMedia = [];
     this.media?.close();
@@ -667,42 +679,4 @@ export class MeetingClient extends Emitter<MeetingEvents> {
   lock(locked: boolean) { return this.moderate(this.sig.request({ action: "lock", locked })); }
   setRole(id: ParticipantID, role: Role) { return this.moderate(this.sig.request({ action: "set_role", participantId: id, role })); }
   end() { return this.moderate(this.sig.request({ action: "end" })); }
-}
-
-// lookupMeeting asks what a meeting is before joining it (PROTOCOL.md,
-// lookup): whether it is open, who is in, how this person would enter.
-export async function lookupMeeting(
-  wsUrl: string,
-  code: string,
-  who: { token?: string | null; guest?: string },
-  opts: Omit<SignalingOptions, "url"> = {},
-): Promise<Extract<ServerEvent, { type: "meeting" }>> {
-  const sig = new Signaling({ ...opts, url: wsUrl });
-  try {
-    await sig.connect();
-    const reply = await sig.request({
-      action: "lookup",
-      code,
-      ...(who.token ? { token: who.token } : {}),
-      ...(who.guest ? { guest: who.guest } : {}),
-    }, 10_000);
-    if (reply.type !== "meeting") throw new Error(`unexpected reply ${reply.type}`);
-    return reply;
-  } finally {
-    sig.close();
-  }
-}
-
-// createMeeting asks for a new meeting and keeps its host token.
-export async function createMeeting(wsUrl: string, tokens: TokenStore, opts: Omit<SignalingOptions, "url"> = {}): Promise<string> {
-  const sig = new Signaling({ ...opts, url: wsUrl });
-  try {
-    await sig.connect();
-    const reply = await sig.request({ action: "create" });
-    if (reply.type !== "created") throw new Error(`unexpected reply ${reply.type}`);
-    tokens.set(reply.code, reply.hostToken, true);
-    return reply.code;
-  } finally {
-    sig.close();
-  }
 }

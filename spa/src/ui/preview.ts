@@ -1,4 +1,5 @@
 import type { LocalTracks } from "../client/media";
+import { cameraCapture } from "../client/layers";
 
 // Preview owns the local camera and microphone from the pre-join page on:
 // it opens the devices the person chose, and hands the same tracks to the
@@ -29,7 +30,8 @@ export class Preview {
 
   async openCam(deviceId = this.camDeviceId): Promise<MediaStreamTrack> {
     const s = await navigator.mediaDevices.getUserMedia({
-      video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 }, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) },
+      // The top simulcast layer's size: the lower layers are scaled from it.
+      video: { width: { ideal: cameraCapture.width }, height: { ideal: cameraCapture.height }, frameRate: { ideal: cameraCapture.frameRate }, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) },
     });
     const t = s.getVideoTracks()[0];
     this.swap("camera", t);

@@ -2,7 +2,7 @@ import type { App } from "../app";
 import { h } from "../dom";
 import { icon } from "../icons";
 import { parseMeetingInput } from "../../client/codes";
-import { createMeeting } from "../../client/meeting";
+import { createMeeting } from "../../client/calls";
 import { laterDialog, markFresh } from "../share";
 
 export function homePage(app: App) {

@@ -39,6 +39,9 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
   const grid = new Grid(client, {
     selfStream: () => (client.camOn ? preview.tracks.camera ?? null : null),
     onOthers: () => setSide("people"),
+    // The node sends each video at the size it is drawn (adaptive layers);
+    // a tab in the background draws none, as in LiveKit's adaptive stream.
+    onVisible: (v) => client.sizes.show(document.visibilityState === "hidden" ? [] : v),
   });
   const saved = localStorage.getItem(LAYOUT_KEY) as LayoutMode | null;
   if (saved && layoutModes.some((m) => m.mode === saved)) grid.mode = saved;
@@ -276,7 +279,10 @@ export function meetingPage(_app: App, client: MeetingClient, preview: Preview) 
       render();
     }),
   );
-  const onVisibility = () => { if (document.visibilityState === "visible") schedule(); };
+  const onVisibility = () => {
+    client.sizes.show(document.visibilityState === "hidden" ? [] : grid.visibleTiles());
+    if (document.visibilityState === "visible") schedule();
+  };
   document.addEventListener("visibilitychange", onVisibility);
 
   // Meet's shortcuts: Ctrl+D microphone, Ctrl+E camera; Ctrl+Alt+C chat,

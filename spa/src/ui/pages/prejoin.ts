@@ -1,5 +1,5 @@
 import type { App } from "../app";
-import { lookupMeeting } from "../../client/meeting";
+import { lookupMeeting } from "../../client/calls";
 import { guestKey } from "../../client/tokens";
 import { clear, colorFor, h, initials } from "../dom";
 import { icon } from "../icons";
