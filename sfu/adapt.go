@@ -282,11 +282,22 @@ func (r *room) dynacast(now time.Time) {
 				continue
 			}
 			pl := events.PublishedLayers{Mid: pub.mid, Active: []string{}}
+			seen := map[string]bool{}
 			for _, l := range pub.receivers() {
+				seen[l.RID()] = true
 				if d := pub.dyn[l.RID()]; d != nil && d.active {
 					pl.Active = append(pl.Active, l.RID())
 				}
 			}
+			// A layer the offer declares that has not arrived stays on: the
+			// browser holds a top layer back until its own estimate allows
+			// it, and turning it off here would keep it from ever coming.
+			for _, rid := range pub.offered {
+				if !seen[rid] {
+					pl.Active = append(pl.Active, rid)
+				}
+			}
+			sort.SliceStable(pl.Active, func(i, j int) bool { return ridRank(pl.Active[i]) < ridRank(pl.Active[j]) })
 			n.tracks = append(n.tracks, pl)
 		}
 		sort.Slice(n.tracks, func(i, j int) bool { return n.tracks[i].Mid < n.tracks[j].Mid })

@@ -1,6 +1,9 @@
 package sfu
 
 import (
+	"sort"
+	"strings"
+
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -128,6 +131,9 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 			pub.mid = tr.Mid()
 		}
 	}
+	if t.RID() != "" {
+		pub.offered = offeredRIDs(pc.RemoteDescription(), pub.mid)
+	}
 	if t.RID() == "" {
 		r.addTrack(pub)
 	} else {
@@ -154,6 +160,31 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 			r.removeTrack(pub)
 		}
 	}()
+}
+
+// offeredRIDs is the simulcast RIDs an offer declares for the media
+// section mid ("a=rid:<id> send"), lowest first.
+func offeredRIDs(d *webrtc.SessionDescription, mid string) []string {
+	if d == nil || mid == "" {
+		return nil
+	}
+	sd, err := d.Unmarshal()
+	if err != nil {
+		return nil
+	}
+	var rids []string
+	for _, m := range sd.MediaDescriptions {
+		if v, _ := m.Attribute("mid"); v != mid {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if f := strings.Fields(a.Value); a.Key == "rid" && len(f) >= 2 && f[1] == "send" {
+				rids = append(rids, f[0])
+			}
+		}
+	}
+	sort.SliceStable(rids, func(i, j int) bool { return ridRank(rids[i]) < ridRank(rids[j]) })
+	return rids
 }
 
 // guessSource names an undeclared track: microphone and camera first, then

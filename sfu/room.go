@@ -33,6 +33,9 @@ type published struct {
 	// pc is the publish connection it came on, mid its transceiver there.
 	pc  *webrtc.PeerConnection
 	mid string
+	// offered is the RIDs the publish offer declares for the transceiver
+	// (lowest first), whether or not their packets have come yet.
+	offered []string
 	// dyn is what the publisher was told of each layer (dynacast); room
 	// loop only.
 	dyn map[string]*dynLayer

@@ -104,19 +104,11 @@ async function encodes(page, on, what, timeoutMs = 15_000) {
   console.log(`${what}: ${since(t0)}`);
 }
 
-// Reaching 1280×720 needs the node to know a publisher's top layer. Chrome
-// holds the 720p layer back until its own bandwidth estimate covers all
-// three (~2.2 Mbit/s); a publisher whose estimate was still low when the
-// node first chose never sent a packet of it, and the node knows only the
-// layers it received (sfu/adapt.go: dynacast and the allocator list
-// pub.receivers()), so publish_layers leaves that layer out and it stays
-// paused for good. Seen in 1 run of 5 (load average 7–9; the other four
-// reached 1280×720 in 0.1–5.8 s). Until the node takes the layers from the
-// offer's a=rid lines, the 1280×720 checks are a todo, not a failure;
-// VEET_FULL_LAYER_STRICT=1 makes them count.
-const FULL_LAYER_TODO = process.env.VEET_FULL_LAYER_STRICT ? false
-  : "the node knows only simulcast layers it has received a packet of (sfu/adapt.go pub.receivers()), so a 720p layer Chrome held back at the start is never asked for and the pinned tile stays at 640×360 (1 run in 5)";
-
+// Reaching 1280×720 needs the node to keep a publisher's top layer on even
+// before a packet of it came: Chrome holds the 720p layer back until its
+// own bandwidth estimate covers all three (~2.2 Mbit/s), and a
+// publish_layers that left it out would pause it for good. The node takes
+// the layers from the offer's a=rid lines (sfu/publish.go offeredRIDs).
 test("simulcast: three layers out, the layer each tile needs in, unwatched layers paused", { timeout: 150_000 }, async (t) => {
   const { stack, browser } = env;
   const hana = await newPerson(browser, stack.url);
@@ -171,7 +163,7 @@ test("simulcast: three layers out, the layer each tile needs in, unwatched layer
     await receivesAt(alan.page, aid, 320, "the small tile beside a pin receives 320×180");
   });
 
-  await t.test("(b, c) the pinned participant reaches 1280×720; pinning another swaps the layers", { todo: FULL_LAYER_TODO }, async () => {
+  await t.test("(b, c) the pinned participant reaches 1280×720; pinning another swaps the layers", async () => {
     await pin(alan.page, hid, "Hana Host");
     await receivesAt(alan.page, hid, 1280, "the pinned participant reaches 1280×720", { from: hana.page, timeoutMs: 25_000 });
     await pin(alan.page, aid, "Ada Lovelace");
