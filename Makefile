@@ -22,6 +22,7 @@ vet:
 	go run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...
 
 test-go:
+	@scripts/ensure-deps.sh netns
 	go test -p 2 -timeout 12m ./...
 
 # Every fuzz target (package:Target); each has a seed corpus in testdata/fuzz/

@@ -41,6 +41,18 @@ for dep in "$@"; do
       if [ ! -f spa/node_modules/.package-lock.json ] || [ spa/package-lock.json -nt spa/node_modules/.package-lock.json ]; then
         (cd spa && npm ci --no-audit --no-fund --loglevel=error)
       fi ;;
+    netns)
+      # ip and tc for the constrained-link test (a network namespace behind
+      # tbf); without them, or without root, that test skips and says so.
+      if ! command -v tc >/dev/null || ! command -v ip >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+          echo "installing iproute2 (apt-get)"
+          [ -n "$apt_updated" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1; }
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null || echo "ensure-deps: no iproute2; the constrained-link test will skip" >&2
+        else
+          echo "ensure-deps: ip/tc missing (apt-get install -y iproute2, as root); the constrained-link test will skip" >&2
+        fi
+      fi ;;
     *) echo "ensure-deps: unknown dependency $dep" >&2; exit 2 ;;
   esac
 done
