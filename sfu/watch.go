@@ -173,6 +173,7 @@ func (n *Node) expireAway(ctx context.Context, r *room) {
 	for _, g := range gone {
 		if g.Handover != nil {
 			r.log.Info("moderation handed over: the last host or co-host did not come back", "to", g.Participant, "seq", g.Seq)
+			r.setMeta(g.Meta)
 			continue
 		}
 		r.log.Info("participant did not come back in time", "participant", g.Participant, "seq", g.Seq)

@@ -366,7 +366,7 @@ return cjson.encode(res)
 // leave moves the seq by one.
 var expireAwayScript = script(`
 if redis.call('EXISTS', R) == 0 then return cjson.encode({}) end
-local gone = {}
+local gone, handed = {}, false
 for _, pid in ipairs(redis.call('ZRANGEBYSCORE', A, '-inf', ARGV[1])) do
   redis.call('ZREM', A, pid)
   local pj = redis.call('HGET', P, pid)
@@ -382,6 +382,7 @@ for _, pid in ipairs(redis.call('ZRANGEBYSCORE', A, '-inf', ARGV[1])) do
         local hs = bump()
         logP('participant_updated', hs, h, 'handover')
         gone[#gone+1] = {g = h, seq = hs}
+        handed = true
       end
     end
   end
@@ -389,7 +390,9 @@ end
 if #gone == 0 then return cjson.encode({}) end
 if redis.call('HLEN', P) == 0 then redis.call('HSET', R, 'node', '') end
 touch()
-return cjson.encode({muted = gone})
+local res = {muted = gone}
+if handed then meta(res) end
+return cjson.encode(res)
 `)
 
 // ARGV: moderator pid, connection id, target pid.

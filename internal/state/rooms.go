@@ -522,11 +522,13 @@ func (s *Store) Away(ctx context.Context, code events.RoomCode, pid events.Parti
 
 // Expired is a participant whose reconnecting time ran out, or, with
 // Handover set, the one made co-host at Seq because that was the last host
-// or co-host.
+// or co-host; Meta is then the room's settings after it (for the node's
+// copy, which a rebuild after a Redis loss starts from).
 type Expired struct {
 	Participant events.ParticipantID
 	Seq         uint64
 	Handover    *events.Participant
+	Meta        *events.RoomMeta
 }
 
 // ExpireAway takes out the participants of a room whose reconnecting time
@@ -543,7 +545,7 @@ func (s *Store) ExpireAway(ctx context.Context, code events.RoomCode) ([]Expired
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Expired{Participant: p.ID, Seq: m.Seq, Handover: &p})
+			out = append(out, Expired{Participant: p.ID, Seq: m.Seq, Handover: &p, Meta: r.Meta.meta()})
 			continue
 		}
 		out = append(out, Expired{Participant: events.ParticipantID(m.P), Seq: m.Seq})

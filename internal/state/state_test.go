@@ -475,3 +475,32 @@ func TestRedisStateKeysExpire(t *testing.T) {
 		t.Fatalf("conn ttl %v", ttl)
 	}
 }
+
+// A host whose socket dropped and who does not come back hands the meeting
+// on, and the node's copy of the settings learns the new co-host (so a
+// rebuild after a Redis loss keeps the role).
+func TestRedisStateExpiredHostHandsOver(t *testing.T) {
+	f := newFixture(t)
+	code, host := f.create()
+	f.mustJoin(code, host, events.RoleHost, "c-host")
+	ann := events.NewParticipantID()
+	f.mustJoin(code, ann, events.RoleParticipant, "c-ann")
+	if _, err := f.s.Away(f.cx, code, host, "c-host", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	gone, err := f.s.ExpireAway(f.cx, code)
+	if err != nil || len(gone) != 2 {
+		t.Fatalf("expire: %+v %v", gone, err)
+	}
+	if gone[0].Participant != host || gone[0].Handover != nil {
+		t.Fatalf("first the host leaves: %+v", gone[0])
+	}
+	h := gone[1]
+	if h.Handover == nil || h.Handover.ID != ann || h.Handover.Role != events.RoleCohost || h.Meta == nil {
+		t.Fatalf("then ann is made co-host: %+v", h)
+	}
+	if len(h.Meta.Cohosts) != 1 || h.Meta.Cohosts[0] != ann {
+		t.Fatalf("the node's copy of the settings: %+v", h.Meta)
+	}
+}

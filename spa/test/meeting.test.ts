@@ -183,6 +183,14 @@ describe("MeetingClient", () => {
     expect(lastSent("resync")).toBeDefined();
   });
 
+  it("made co-host by a handover, asks for the room to see who is waiting", async () => {
+    await joined();
+    sock.receive({ type: "participant_left", seq: 2, participantId: "p_host", reason: "left" });
+    sock.receive({ type: "participant_updated", seq: 3, participant: { ...me, role: "cohost" }, reason: "handover" });
+    await tick();
+    expect(lastSent("resync")).toBeDefined();
+  });
+
   it("a host's mute turns the mic off and says who did it", async () => {
     const { c } = await joined();
     const notices: string[] = [];

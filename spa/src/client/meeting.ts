@@ -450,6 +450,11 @@ export class MeetingClient extends Emitter<MeetingEvents> {
       // now outlives the tab, as a host's does.
       const tok = this.opts.tokens.get(this.code);
       if (tok && moderates(c.participant.role) !== moderates(this.you.role)) this.opts.tokens.set(this.code, tok, moderates(c.participant.role));
+      // The host who promotes someone sends them the lobby; a handover has
+      // nobody to: ask for the room, which comes with its lobby now.
+      if (c.reason === "handover" && moderates(c.participant.role) && !moderates(this.you.role)) {
+        void this.sig.request({ action: "resync" }).catch(() => this.room.resyncFailed());
+      }
       this.you = c.participant;
     }
     // mute_all is one change for everyone: each turns its own microphone off.
