@@ -56,12 +56,15 @@ test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load (publishers x subscribers), signaling figures, the flood of issue 12 and the large meetings of issue 11; prints tables (docs/benchmarks.md).
+## bench: SFU load (publishers x subscribers, simulcast, a constrained subscriber), signaling figures, the flood of issue 12 and the large meetings of issue 11; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5,simulcast=60
 	go run ./sfu/cmd/loadgen -pin -scenarios fanout=20,fanout=50,fanout=200,mesh=5,capacity
 	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
+	@echo "constrained subscriber (600 kbit/s, then 10 Mbit/s; needs root for its network namespace):"
+	@scripts/ensure-deps.sh netns
+	@go test -count=1 -run '^TestRedisNetnsConstrainedSubscriber$$' -v ./sfu/ | grep -E 'kbit/s|settled|link widened|SKIP|FAIL' || true
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
 	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
 	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/

@@ -15,7 +15,12 @@ import (
 // onLayer waits until in's newest frames come from layer (0 q, 1 h, 2 f).
 func onLayer(t *testing.T, what string, in *simpeer.In, layer int) {
 	t.Helper()
-	eventually(t, what, func() error {
+	onLayerWithin(t, what, in, layer, 10*time.Second)
+}
+
+func onLayerWithin(t *testing.T, what string, in *simpeer.In, layer int, d time.Duration) {
+	t.Helper()
+	eventuallyWithin(t, what, d, func() error {
 		before := in.LayerFrames[layer].Load()
 		time.Sleep(200 * time.Millisecond)
 		if got := in.LayerFrames[layer].Load() - before; got < 3 || in.Layer.Load() != int32(layer) {

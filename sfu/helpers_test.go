@@ -205,7 +205,12 @@ func (h *harness) pair() (pub, sub *simpeer.Client) {
 // eventually polls cond until it holds or 10 s passed.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	eventuallyWithin(t, what, 10*time.Second, cond)
+}
+
+func eventuallyWithin(t *testing.T, what string, d time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		err := cond()
 		if err == nil {
