@@ -10,6 +10,7 @@ import { lobbyPage } from "./pages/lobby";
 import { meetingPage } from "./pages/meeting";
 import { endPage, invalidCodePage } from "./pages/end";
 import type { VisibleTile } from "./meeting/grid";
+import type { Shell } from "./shell";
 
 // What tests reach through window.__veet.
 declare global {
@@ -30,7 +31,7 @@ type Cleanup = () => void;
 
 // App is the router and the owner of the one MeetingClient a tab has. Pages
 // are functions that fill the root and return their cleanup.
-export class App {
+export class App implements Shell {
   private cleanup: Cleanup | null = null;
   client: MeetingClient | null = null;
   preview: Preview | null = null;

@@ -1,4 +1,4 @@
-import type { App } from "../app";
+import type { Shell } from "../shell";
 import type { Phase } from "../../client/meeting";
 import { h } from "../dom";
 
@@ -13,7 +13,7 @@ const texts: Record<string, { title: string; body: string; rejoin: boolean }> = 
   failed: { title: "Can't join this meeting", body: "", rejoin: true },
 };
 
-export function endPage(app: App, code: string, p: Phase) {
+export function endPage(app: Shell, code: string, p: Phase) {
   const t = texts[p.kind] ?? texts.failed;
   const body = p.kind === "failed" ? p.message : p.kind === "ended" && p.byYou ? "You ended the meeting for everyone." : t.body;
   const el = h("main.page.center.end-page", { "data-phase": p.kind },
@@ -27,7 +27,7 @@ export function endPage(app: App, code: string, p: Phase) {
   return { el };
 }
 
-export function invalidCodePage(app: App, path: string) {
+export function invalidCodePage(app: Shell, path: string) {
   const el = h("main.page.center.end-page", { "data-phase": "invalid" },
     h("h1", {}, "Check your meeting code"),
     h("p.muted", {}, `"${path.slice(0, 60)}" isn't a meeting code. Codes look like abc-defg-hij.`),

@@ -1,11 +1,11 @@
-import type { App } from "../app";
+import type { Shell } from "../shell";
 import { h } from "../dom";
 import { icon } from "../icons";
 import { parseMeetingInput } from "../../client/codes";
 import { createMeeting } from "../../client/calls";
 import { laterDialog, markFresh } from "../share";
 
-export function homePage(app: App) {
+export function homePage(app: Shell) {
   const error = h("p.form-error", { role: "alert" });
   const input = h("input.code-input", {
     type: "text",

@@ -1,4 +1,4 @@
-import type { App } from "../app";
+import type { Shell } from "../shell";
 import type { MeetingClient } from "../../client/meeting";
 import type { Preview } from "../preview";
 import { h } from "../dom";
@@ -10,7 +10,7 @@ const LONG_WAIT_MS = 60_000;
 // The wait after knocking: the camera preview stays up, as in Meet, with
 // the microphone and camera toggles, and a message that says whether anyone
 // can let you in (and, after a while, that nobody has yet).
-export function lobbyPage(_app: App, client: MeetingClient, preview: Preview) {
+export function lobbyPage(_app: Shell, client: MeetingClient, preview: Preview) {
   const video = h("video.preview-video", { autoplay: true, playsInline: true, muted: true, "aria-label": "Your camera preview" });
   video.srcObject = preview.stream;
   const cancel = h("button.outline-btn", {

@@ -1,4 +1,4 @@
-import type { App } from "../app";
+import type { Shell } from "../shell";
 import type { MeetingClient } from "../../client/meeting";
 import type { Preview } from "../preview";
 import { h } from "../dom";
@@ -19,7 +19,7 @@ import { readyCard, takeFresh } from "../share";
 const LAYOUT_KEY = "veet:layout";
 const HIDE_KEY = "veet:hide-no-video";
 
-export function meetingPage(_app: App, client: MeetingClient, preview: Preview) {
+export function meetingPage(_app: Shell, client: MeetingClient, preview: Preview) {
   const subs: (() => void)[] = [];
   const toasts = new Toasts();
   const feed = new ReactionFeed();

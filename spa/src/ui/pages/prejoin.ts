@@ -1,4 +1,4 @@
-import type { App } from "../app";
+import type { Shell } from "../shell";
 import { lookupMeeting } from "../../client/calls";
 import { guestKey } from "../../client/tokens";
 import { clear, colorFor, h, initials } from "../dom";
@@ -9,7 +9,7 @@ import { openSettings } from "../settings";
 
 const NAME_KEY = "veet:name";
 
-export function prejoinPage(app: App, code: string) {
+export function prejoinPage(app: Shell, code: string) {
   const preview = new Preview();
   let micOn = true;
   let camOn = true;
