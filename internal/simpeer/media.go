@@ -229,16 +229,69 @@ func (o *Out) start(pc *webrtc.PeerConnection) {
 	}
 }
 
-// runLayer sends one simulcast encoding: frames as runVideo's, each
-// packet with the mid and rid header extensions (how the node tells the
-// encodings apart) and the layer's index after the send time. A layer the
-// node paused sends nothing and restarts on a keyframe.
+// frames packetizes VP8-shaped frames for one stream: each packet's
+// payload starts with a VP8 descriptor and header (a keyframe marked so),
+// then the send time, then the layer's index; sequence numbers follow on
+// from one frame to the next.
+type frames struct {
+	buf   [maxPayload]byte
+	pkt   rtp.Packet
+	layer byte
+}
+
+func newFrames(layer byte) *frames {
+	return &frames{pkt: rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}, layer: layer}
+}
+
+// write sends one frame of size bytes (three times that for a keyframe,
+// like real ones) at timestamp ts; ext, when set, adds each packet's header
+// extensions. It answers how many packets went out.
+func (f *frames) write(track *webrtc.TrackLocalStaticRTP, size int, key bool, ts uint32, ext func(*rtp.Header)) (sent uint64) {
+	if key {
+		size *= 3
+	}
+	for left := size; left > 0; {
+		n := max(min(left, maxPayload), 16)
+		first := left == size
+		left -= n
+		f.buf[0] = 0 // VP8 payload descriptor: S=0
+		f.buf[1] = 1 // VP8 header: P=1 (interframe)
+		if first {
+			f.buf[0] = 0x10
+			if key {
+				f.buf[1] = 0
+			}
+		}
+		binary.BigEndian.PutUint64(f.buf[stampAt:], uint64(time.Now().UnixNano()))
+		f.buf[LayerAt] = f.layer
+		f.pkt.Timestamp = ts
+		f.pkt.Marker = left <= 0
+		f.pkt.Payload = f.buf[:n]
+		f.pkt.Header.Extensions = f.pkt.Header.Extensions[:0]
+		if ext != nil {
+			ext(&f.pkt.Header)
+		}
+		if track.WriteRTP(&f.pkt) == nil {
+			sent++
+		}
+		f.pkt.SequenceNumber++
+	}
+	return sent
+}
+
+// runLayer sends one simulcast encoding, each packet with the mid and rid
+// header extensions (how the node tells the encodings apart). A layer the
+// node paused sends nothing (its time goes on) and restarts on a keyframe.
 func (o *Out) runLayer(l *Layer, midID, ridID uint8) {
-	var buf [maxPayload]byte
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
-	var seq uint16
+	f := newFrames(l.index)
+	var ext func(*rtp.Header)
+	if midID != 0 && ridID != 0 {
+		ext = func(h *rtp.Header) {
+			_ = h.SetExtension(midID, []byte(o.mid))
+			_ = h.SetExtension(ridID, []byte(l.RID))
+		}
+	}
 	var ts uint32
-	frameBytes := l.Bps / 8 / fps
 	t := time.NewTicker(time.Second / fps)
 	defer t.Stop()
 	key := true
@@ -255,48 +308,16 @@ func (o *Out) runLayer(l *Layer, midID, ridID uint8) {
 		if l.forceKey.Swap(false) {
 			key = true
 		}
-		size := frameBytes
-		if key {
-			size *= 3
-		}
-		for left := size; left > 0; {
-			n := max(min(left, maxPayload), 16)
-			first := left == size
-			left -= n
-			buf[0], buf[1] = 0, 1
-			if first {
-				buf[0] = 0x10
-				if key {
-					buf[1] = 0
-				}
-			}
-			binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
-			buf[LayerAt] = l.index
-			pkt.SequenceNumber = seq
-			pkt.Timestamp = ts
-			pkt.Marker = left <= 0
-			pkt.Payload = buf[:n]
-			pkt.Header.Extensions = pkt.Header.Extensions[:0]
-			if midID != 0 && ridID != 0 {
-				_ = pkt.Header.SetExtension(midID, []byte(o.mid))
-				_ = pkt.Header.SetExtension(ridID, []byte(l.RID))
-			}
-			seq++
-			if l.track.WriteRTP(&pkt) == nil {
-				l.Sent.Add(1)
-				o.Sent.Add(1)
-			}
-		}
+		n := f.write(l.track, l.Bps/8/fps, key, ts, ext)
+		l.Sent.Add(n)
+		o.Sent.Add(n)
 		key = false
 	}
 }
 
 func (o *Out) runVideo() {
-	var buf [maxPayload]byte
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
-	var seq uint16
+	f := newFrames(0)
 	var ts uint32
-	frameBytes := o.bps / 8 / fps
 	t := time.NewTicker(time.Second / fps)
 	defer t.Stop()
 	key := true
@@ -309,33 +330,7 @@ func (o *Out) runVideo() {
 		if o.forceKey.Swap(false) {
 			key = true
 		}
-		size := frameBytes
-		if key {
-			size *= 3 // keyframes are bigger, like real ones
-		}
-		for left := size; left > 0; {
-			n := min(left, maxPayload)
-			n = max(n, 16)
-			first := left == size
-			left -= n
-			buf[0] = 0 // VP8 payload descriptor: S=0
-			buf[1] = 1 // VP8 header: P=1 (interframe)
-			if first {
-				buf[0] = 0x10
-				if key {
-					buf[1] = 0
-				}
-			}
-			binary.BigEndian.PutUint64(buf[stampAt:], uint64(time.Now().UnixNano()))
-			pkt.SequenceNumber = seq
-			pkt.Timestamp = ts
-			pkt.Marker = left <= 0
-			pkt.Payload = buf[:n]
-			seq++
-			if o.track.WriteRTP(&pkt) == nil {
-				o.Sent.Add(1)
-			}
-		}
+		o.Sent.Add(f.write(o.track, o.bps/8/fps, key, ts, nil))
 		key = false
 		ts += 90000 / fps
 	}
