@@ -64,7 +64,7 @@ bench:
 	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
 	@echo "constrained subscriber (600 kbit/s, then 10 Mbit/s; needs root for its network namespace):"
 	@scripts/ensure-deps.sh netns
-	@go test -count=1 -run '^TestRedisNetnsConstrainedSubscriber$$' -v ./sfu/ | grep -E 'kbit/s|settled|link widened|SKIP|FAIL' || true
+	@bash -o pipefail -c "go test -count=1 -run '^TestRedisNetnsConstrainedSubscriber$$' -v ./sfu/ | grep -E 'kbit/s|settled|link widened|SKIP|FAIL'"
 	go test -run '^$$' -bench . -benchtime 5x ./lambdas/
 	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
 	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
