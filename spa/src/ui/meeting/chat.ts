@@ -64,6 +64,10 @@ export class ChatPanel {
   private setting = h("label.switch-row.chat-setting", { hidden: true });
   private els = new Map<number, HTMLElement>();
   private sending = false;
+  // wanted is the host's choice on the switch until the room says so: the
+  // change comes back in the node's next presence batch, and a render in
+  // between must not flip the switch back.
+  private wanted: boolean | null = null;
 
   constructor(private readonly c: MeetingClient, onClose: () => void) {
     const form = h("form.chat-form", {
@@ -107,11 +111,20 @@ export class ChatPanel {
     const c = this.c;
     this.setting.hidden = !c.isModerator;
     if (c.isModerator && !this.setting.firstChild) {
-      const sw = h("input", { type: "checkbox", role: "switch", "aria-label": "Let everyone send messages", onchange: () => void c.setChatEnabled(sw.checked) });
+      const sw = h("input", {
+        type: "checkbox", role: "switch", "aria-label": "Let everyone send messages",
+        onchange: () => {
+          const want = (this.wanted = sw.checked);
+          // A refused change (said by a notice) never comes back: show the
+          // room's setting again after a while.
+          void c.setChatEnabled(want).then(() => setTimeout(() => { if (this.wanted === want) { this.wanted = null; this.render(); } }, 3000));
+        },
+      });
       this.setting.append(h("span", {}, "Let everyone send messages"), sw);
     }
     const sw = this.setting.querySelector("input");
-    if (sw) sw.checked = !c.room.chatDisabled;
+    if (this.wanted === !c.room.chatDisabled) this.wanted = null;
+    if (sw) sw.checked = this.wanted ?? !c.room.chatDisabled;
     this.refreshForm();
     if (this.el.hidden) return;
     if (document.visibilityState !== "hidden") c.chat.markRead();
