@@ -29,11 +29,7 @@ type down struct {
 }
 
 // detach stops every layer of the track feeding the DownTrack.
-func (d *down) detach() {
-	for _, l := range d.pub.receivers() {
-		l.RemoveDown(d.dt)
-	}
-}
+func (d *down) detach() { d.dt.Stop() }
 
 // session is one media session of a participant (events.JoinRequest.Session):
 // the connection they publish on and the one they receive everyone else on.

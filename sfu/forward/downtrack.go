@@ -54,10 +54,13 @@ type DownTrack struct {
 	// both from the start. cur is written under mu only.
 	cur, target atomic.Pointer[Receiver]
 	switches    atomic.Uint64
+	stopped     bool // by Stop, under mu: nothing feeds it again
 
 	// mu serialises writeRTP: each layer's Receiver forwards from its own
 	// goroutine, and at a switch the old layer's and the new one's meet
 	// here. Otherwise it is only ever taken by one goroutine (uncontended).
+	// It also orders changes of cur and target with the layers' lists of
+	// DownTracks (taken before a Receiver's downMu).
 	mu       sync.Mutex
 	started  bool
 	lastSeq  uint16 // highest sequence number sent
@@ -146,19 +149,38 @@ func NewLayeredDownTrack(recv *Receiver, trackID, streamID string, onBind func()
 // on, so the picture never stops for a switch. It reports whether the
 // target changed.
 func (d *DownTrack) SetTarget(r *Receiver) bool {
-	if d.target.Swap(r) == r {
+	d.mu.Lock()
+	old := d.target.Load()
+	if old == r || d.stopped {
+		d.mu.Unlock()
 		return false
 	}
-	if r == nil {
-		d.mu.Lock()
+	d.target.Store(r)
+	cur := d.cur.Load()
+	if r == nil && cur != nil {
 		d.cur.Store(nil)
-		d.mu.Unlock()
-		return true
+		cur.drop(d)
 	}
-	if d.cur.Load() != r {
+	if old != nil && old != cur {
+		old.drop(d)
+	}
+	if r != nil {
+		r.feed(d)
+	}
+	d.mu.Unlock()
+	// Outside mu: the request may write to the publisher's connection.
+	if r != nil && cur != r {
 		r.RequestKeyframe()
 	}
 	return true
+}
+
+// Stop ends the DownTrack: no layer feeds it any more, and no target will.
+func (d *DownTrack) Stop() {
+	d.SetTarget(nil)
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
 }
 
 // Target is the layer the DownTrack is to send, nil when paused.
@@ -312,7 +334,9 @@ func (d *DownTrack) writeRTP(from *Receiver, p *inPacket, b *batch) bool {
 // timestamp as far past the last one sent as the time since it (at least
 // one tick): the decoder sees one stream whose frames keep coming.
 func (d *DownTrack) switchTo(r *Receiver, p *inPacket) {
-	d.cur.Store(r)
+	if old := d.cur.Swap(r); old != nil && old != d.target.Load() {
+		old.drop(d)
+	}
 	d.switches.Add(1)
 	if !d.started {
 		return // the first packet starts the first segment

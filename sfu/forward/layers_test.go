@@ -137,3 +137,54 @@ func TestKeyframeStart(t *testing.T) {
 }
 
 func keyframeStart2(k codecKind, p []byte) bool { key, _, _ := keyframeStart(k, p); return key }
+
+// Each layer hands its packets only to the subscribers on it or heading
+// for it: with three layers, a packet is not offered to every subscriber
+// three times.
+func TestLayerListsFollowTheTarget(t *testing.T) {
+	vp8 := Options{Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
+	lo, mid, hi := NewReceiver(nil, vp8), NewReceiver(nil, vp8), NewReceiver(nil, vp8)
+	layers := []*Receiver{lo, mid, hi}
+	d := NewLayeredDownTrack(lo, "p-camera", "p", nil)
+	bind(d, &sink{}, 7, 96, 0)
+	lists := func(want ...int) {
+		t.Helper()
+		for i, l := range layers {
+			if l.Downs() != want[i] {
+				t.Fatalf("layer %d feeds %d DownTracks, want %d (lists %d/%d/%d)", i, l.Downs(), want[i], lo.Downs(), mid.Downs(), hi.Downs())
+			}
+		}
+	}
+	for _, l := range layers {
+		l.AddDown(d) // as a subscription does: no layer is its yet
+	}
+	lists(0, 0, 0)
+	now := int64(time.Hour)
+	d.SetTarget(lo)
+	lists(1, 0, 0)
+	feed(lo, d, vp8Packet(1, 1000, true), now)
+	// Heading for hi from lo: both, until hi's keyframe.
+	d.SetTarget(hi)
+	lists(1, 0, 1)
+	// Changing its mind before the keyframe: hi is nobody's any more.
+	d.SetTarget(mid)
+	lists(1, 1, 0)
+	mid.AddDown(d) // a repeated AddDown (a layer appearing late) adds it once
+	lists(1, 1, 0)
+	feed(mid, d, vp8Packet(500, 9000, true), now+1)
+	lists(0, 1, 0)
+	if d.Current() != mid {
+		t.Fatal("did not switch to mid at its keyframe")
+	}
+	d.SetTarget(nil)
+	lists(0, 0, 0)
+	d.SetTarget(hi)
+	lists(0, 0, 1)
+	d.Stop()
+	lists(0, 0, 0)
+	if d.SetTarget(lo) || lo.Downs() != 0 {
+		t.Fatal("a stopped DownTrack was fed again")
+	}
+	hi.AddDown(d)
+	lists(0, 0, 0)
+}

@@ -13,9 +13,10 @@
 // reports) is its Transport.
 //
 // Simulcast: each layer of a published track is a Receiver of its own (its
-// own cache and keyframe requests), and every layer's Receiver feeds the
-// track's DownTracks; each DownTrack takes the packets of its current layer
-// only, and moves to its target layer at that layer's next keyframe,
+// own cache and keyframe requests), and each layer's Receiver feeds the
+// DownTracks that are on it or heading for it; each DownTrack takes the
+// packets of its current layer only, and moves to its target layer at that
+// layer's next keyframe,
 // starting a new segment of its sequence mapping with a timestamp offset
 // that continues its timeline (see DownTrack.SetTarget).
 package forward
@@ -243,28 +244,59 @@ func (r *Receiver) RequestKeyframe() {
 	})
 }
 
-// AddDown starts feeding d.
+// AddDown starts feeding d if d sends this layer or is heading for it
+// (always, for a track without simulcast). A DownTrack of a simulcast track
+// joins a layer's list when it targets the layer and leaves it once it is
+// neither on it nor heading for it (SetTarget, the switch), so each packet
+// walks only the subscribers that may take it — not every subscriber of
+// the track once per layer.
 func (r *Receiver) AddDown(d *DownTrack) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.stopped && (d.cur.Load() == r || d.target.Load() == r) {
+		r.feed(d)
+	}
+}
+
+// RemoveDown stops feeding d (the layer ended, or the subscription).
+func (r *Receiver) RemoveDown(d *DownTrack) { r.drop(d) }
+
+// Downs is how many DownTracks this layer's packets are handed to.
+func (r *Receiver) Downs() int { return len(*r.downs.Load()) }
+
+// feed adds d to the list the read loop walks, once. The list is copied on
+// write, so the loop takes no lock per packet; it changes on subscription,
+// layer switches and pauses only.
+func (r *Receiver) feed(d *DownTrack) {
 	r.downMu.Lock()
 	defer r.downMu.Unlock()
 	old := *r.downs.Load()
+	for _, x := range old {
+		if x == d {
+			return
+		}
+	}
 	next := make([]*DownTrack, 0, len(old)+1)
 	next = append(next, old...)
 	next = append(next, d)
 	r.downs.Store(&next)
 }
 
-// RemoveDown stops feeding d.
-func (r *Receiver) RemoveDown(d *DownTrack) {
+// drop removes d from the list the read loop walks.
+func (r *Receiver) drop(d *DownTrack) {
 	r.downMu.Lock()
 	defer r.downMu.Unlock()
 	old := *r.downs.Load()
-	next := make([]*DownTrack, 0, len(old))
-	for _, x := range old {
-		if x != d {
-			next = append(next, x)
-		}
+	i := 0
+	for i < len(old) && old[i] != d {
+		i++
 	}
+	if i == len(old) {
+		return
+	}
+	next := make([]*DownTrack, 0, len(old)-1)
+	next = append(next, old[:i]...)
+	next = append(next, old[i+1:]...)
 	r.downs.Store(&next)
 }
 
