@@ -116,6 +116,13 @@ type RawReader struct {
 	errno syscall.Errno
 	from  unix.RawSockaddrInet6 // big enough for either family
 	read1 func(fd uintptr) bool
+
+	// With kernel timestamps (NewStampingReader): recvmsg's arguments, and
+	// the last datagram's arrival.
+	msg unix.Msghdr
+	iov unix.Iovec
+	oob [64]byte
+	at  int64
 }
 
 // NewRawReader returns a reader of c.
@@ -131,6 +138,51 @@ func NewRawReader(c *net.UDPConn) *RawReader {
 	}
 	return r
 }
+
+// NewStampingReader is a RawReader that also learns when the kernel
+// received each datagram (SO_TIMESTAMPNS): Arrived. A load generator takes
+// a packet's latency at its socket with it, not at whenever its own busy
+// goroutines got round to reading.
+func NewStampingReader(c *net.UDPConn) (*RawReader, error) {
+	r := NewRawReader(c)
+	if r.err != nil {
+		return nil, r.err
+	}
+	var serr error
+	if err := r.rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	r.read1 = func(fd uintptr) bool {
+		r.iov.Base = unsafe.SliceData(r.buf)
+		r.iov.SetLen(len(r.buf))
+		r.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&r.from)), Namelen: uint32(unsafe.Sizeof(r.from)), Iov: &r.iov}
+		r.msg.SetIovlen(1)
+		r.msg.Control = &r.oob[0]
+		r.msg.SetControllen(len(r.oob))
+		n, _, e := syscall.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
+		r.n, r.errno = int(n), e
+		r.at = 0
+		// One control message is asked for: a struct timespec.
+		if e == 0 && r.msg.Controllen >= unix.SizeofCmsghdr+16 {
+			h := (*unix.Cmsghdr)(unsafe.Pointer(&r.oob[0]))
+			if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS {
+				ts := (*unix.Timespec)(unsafe.Pointer(&r.oob[unix.SizeofCmsghdr]))
+				r.at = ts.Nano()
+			}
+		}
+		return e != syscall.EAGAIN
+	}
+	return r, nil
+}
+
+// Arrived is when the kernel received the datagram last read (Unix
+// nanoseconds), 0 when unknown or not a stamping reader.
+func (r *RawReader) Arrived() int64 { return r.at }
 
 // ReadFromUDPAddrPort is net.UDPConn's.
 func (r *RawReader) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {

@@ -37,3 +37,9 @@ func NewRawReader(c *net.UDPConn) *RawReader { return &RawReader{c: c} }
 func (r *RawReader) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return r.c.ReadFromUDPAddrPort(b)
 }
+
+// NewStampingReader is NewRawReader: no kernel timestamps here.
+func NewStampingReader(c *net.UDPConn) (*RawReader, error) { return NewRawReader(c), nil }
+
+// Arrived is 0: unknown.
+func (r *RawReader) Arrived() int64 { return 0 }

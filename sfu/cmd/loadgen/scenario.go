@@ -57,7 +57,11 @@ type result struct {
 	bytes        uint64
 	sent, recv   uint64 // packets sent to subscribers, and received (unique)
 	lat, joinLat []time.Duration
-	layers       [3]uint64 // video copies received by layer (q, h, f; video without simulcast is q)
+	// sockLat: publisher's write → the kernel's arrival at a thin
+	// subscriber's socket (on loopback, the node's send), without the load
+	// generator's own reading.
+	sockLat []time.Duration
+	layers  [3]uint64 // video copies received by layer (q, h, f; video without simulcast is q)
 }
 
 // stream is one track arriving at one subscriber: a *simpeer.In or a
@@ -325,6 +329,11 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 			}
 			for _, us := range s.Latencies() {
 				res.lat = append(res.lat, time.Duration(us)*time.Microsecond)
+			}
+			if t, ok := s.(*thinStream); ok {
+				for _, us := range t.SocketLatencies() {
+					res.sockLat = append(res.sockLat, time.Duration(us)*time.Microsecond)
+				}
 			}
 		}
 	}

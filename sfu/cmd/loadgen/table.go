@@ -24,7 +24,7 @@ func (r result) starved(videoBps int) bool {
 
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
-		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
+		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "to socket p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
 		"join→1st pkt p50/p99 ms", "others %core", "load avg", "video copies/s q / h / f"}
 	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
 	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
@@ -42,6 +42,10 @@ func printTable(w io.Writer, rs []result) {
 				gc = fmt.Sprintf("%.2f / over %.0f", 1000*r.node.pauseP99, 1000*r.node.pauseP99)
 			}
 		}
+		socket := "—" // no thin subscribers
+		if len(r.sockLat) > 0 {
+			socket = ms(pct(r.sockLat, 0.5)) + " / " + ms(pct(r.sockLat, 0.99))
+		}
 		cells := []string{
 			r.name, streams,
 			fmt.Sprintf("%.1f", mbit/secs),
@@ -51,6 +55,7 @@ func printTable(w io.Writer, rs []result) {
 			fmt.Sprintf("%.2f", 1000*r.node.cpu.Seconds()/secs/float64(max(r.streams, 1))),
 			fmt.Sprintf("%.2f", r.lossPct()),
 			ms(pct(r.lat, 0.5)) + " / " + ms(pct(r.lat, 0.99)),
+			socket,
 			fmt.Sprintf("≤ %s / ≤ %s", ms2(r.node.delayP50), ms2(r.node.delayP99)),
 			gc,
 			fmt.Sprintf("%.1f", float64(r.node.allocBytes)/float64(max(r.copies, 1))),

@@ -70,7 +70,8 @@ type thinStream struct {
 	seen    [1024]uint64
 	unique  uint64
 	highest int64
-	lat     []int32 // µs
+	lat     []int32 // µs, publisher's write → our read
+	sock    []int32 // µs, publisher's write → the kernel's arrival at our socket
 	// for receiver reports
 	lastUnique uint64
 	lastHigh   int64
@@ -85,7 +86,11 @@ func thinAPI() (*webrtc.API, *thinNet, error) {
 	_ = c.SetReadBuffer(1 << 20)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	n := &thinNet{UDPConn: c, raw: forward.NewRawReader(c), streams: map[uint32]*thinStream{}, ssrc: binary.BigEndian.Uint32(b[:]),
+	raw, err := forward.NewStampingReader(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := &thinNet{UDPConn: c, raw: raw, streams: map[uint32]*thinStream{}, ssrc: binary.BigEndian.Uint32(b[:]),
 		start: time.Now(), dec: make([]byte, 2048), quit: make(chan struct{})}
 	n.rec = twcc.NewRecorder(n.ssrc)
 	quiet := logging.NewDefaultLoggerFactory()
@@ -186,6 +191,7 @@ func (n *thinNet) media(p []byte, from netip.AddrPort) {
 		return
 	}
 	arrived := time.Now()
+	atSocket := n.raw.Arrived()
 	var h rtp.Header
 	if _, err := h.Unmarshal(p); err != nil {
 		return
@@ -210,7 +216,7 @@ func (n *thinNet) media(p []byte, from netip.AddrPort) {
 		}
 		payload = plain[h.MarshalSize():]
 	}
-	s.note(h.SequenceNumber, payload, len(p), arrived)
+	s.note(h.SequenceNumber, payload, len(p), arrived, atSocket)
 }
 
 // setup derives the SRTP contexts once the handshake is through.
@@ -235,7 +241,7 @@ func (n *thinNet) setup(from net.Addr) bool {
 	return true
 }
 
-func (s *thinStream) note(seq uint16, payload []byte, size int, at time.Time) {
+func (s *thinStream) note(seq uint16, payload []byte, size int, at time.Time, atSocket int64) {
 	now := at.UnixNano()
 	s.firstAt.CompareAndSwap(0, now)
 	s.packets.Add(1)
@@ -261,6 +267,9 @@ func (s *thinStream) note(seq uint16, payload []byte, size int, at time.Time) {
 	if len(payload) >= stampAt+8 && len(s.lat) < 50_000 {
 		sent := int64(binary.BigEndian.Uint64(payload[stampAt:]))
 		s.lat = append(s.lat, int32((now-sent)/1000))
+		if atSocket != 0 {
+			s.sock = append(s.sock, int32((atSocket-sent)/1000))
+		}
 	}
 }
 
@@ -337,10 +346,17 @@ func (s *thinStream) Latencies() []int32 {
 	return append([]int32(nil), s.lat...)
 }
 
+// SocketLatencies are the latencies to the kernel's arrival at the socket.
+func (s *thinStream) SocketLatencies() []int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int32(nil), s.sock...)
+}
+
 func (s *thinStream) ResetLatencies() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lat = s.lat[:0]
+	s.lat, s.sock = s.lat[:0], s.sock[:0]
 }
 
 func (n *thinNet) list() []*thinStream {
