@@ -19,13 +19,32 @@ func TestStampingReaderStampsArrival(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
+	// The kernel turns receive timestamps on for everyone some time after
+	// the first socket asks (a deferred static key); until then it stamps
+	// at the read. Wait for that with datagrams that wait 5 ms each.
+	b := make([]byte, 64)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := out.Write([]byte("warm")); err != nil {
+			t.Fatal(err)
+		}
+		sent := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		if _, _, err := r.ReadFromUDPAddrPort(b); err != nil {
+			t.Fatal(err)
+		}
+		if time.Unix(0, r.Arrived()).Before(sent.Add(2 * time.Millisecond)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel never stamped a datagram's arrival")
+		}
+	}
 	before := time.Now()
 	if _, err := out.Write([]byte("hello")); err != nil {
 		t.Fatal(err)
 	}
 	after := time.Now()               // on loopback the datagram arrived within the write
 	time.Sleep(50 * time.Millisecond) // it waits in the socket
-	b := make([]byte, 64)
 	n, from, err := r.ReadFromUDPAddrPort(b)
 	if err != nil || string(b[:n]) != "hello" || from.Port() != uint16(out.LocalAddr().(*net.UDPAddr).Port) {
 		t.Fatalf("read %q from %v: %v", b[:n], from, err)
