@@ -133,6 +133,11 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 	}
 	if t.RID() != "" {
 		pub.offered = offeredRIDs(pc.RemoteDescription(), pub.mid)
+		if len(pub.offered) == 0 {
+			// Unparsable, or no a=rid lines: a layer is known only once its
+			// packets arrive, and one held back may be paused by dynacast.
+			p.log.Warn("simulcast track whose offer names no layers", "source", source, "rid", t.RID(), "mid", pub.mid)
+		}
 	}
 	if t.RID() == "" {
 		r.addTrack(pub)
