@@ -148,10 +148,20 @@ func NewLayeredDownTrack(recv *Receiver, trackID, streamID string, onBind func()
 // asked for (throttled by the Receiver); until then the current one goes
 // on, so the picture never stops for a switch. It reports whether the
 // target changed.
-func (d *DownTrack) SetTarget(r *Receiver) bool {
+func (d *DownTrack) SetTarget(r *Receiver) bool { return d.retarget(r, false) }
+
+// Stop ends the DownTrack: no layer feeds it any more, and no target will.
+func (d *DownTrack) Stop() { d.retarget(nil, true) }
+
+func (d *DownTrack) retarget(r *Receiver, stop bool) bool {
 	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return false
+	}
+	d.stopped = stop
 	old := d.target.Load()
-	if old == r || d.stopped {
+	if old == r {
 		d.mu.Unlock()
 		return false
 	}
@@ -173,14 +183,6 @@ func (d *DownTrack) SetTarget(r *Receiver) bool {
 		r.RequestKeyframe()
 	}
 	return true
-}
-
-// Stop ends the DownTrack: no layer feeds it any more, and no target will.
-func (d *DownTrack) Stop() {
-	d.SetTarget(nil)
-	d.mu.Lock()
-	d.stopped = true
-	d.mu.Unlock()
 }
 
 // Target is the layer the DownTrack is to send, nil when paused.
