@@ -6,7 +6,7 @@ NODES ?= 2
 REGIONS ?= 1
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench chaos pictures fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
+.PHONY: run test bench bench-livekit chaos pictures fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
@@ -69,6 +69,11 @@ bench:
 	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
 	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
 	go test -run '^$$' -bench Crowd -benchtime 1x -timeout 20m ./crowd/
+
+## bench-livekit: livekit-server v1.13.5 in the same rooms, pinned the same way (bench/livekit; docs/benchmarks.md).
+bench-livekit:
+	cd bench/livekit && GOBIN=$(CURDIR)/bench/livekit/bin go install github.com/livekit/livekit-server/cmd/server@v1.13.5
+	cd bench/livekit && go build -o bin/lkload . && ./run.sh
 
 ## chaos: every fault (node killed, stopped, drained; Redis cut off or emptied;
 ## the stack restarted) RUNS times on real processes; prints the table (docs/benchmarks.md).
