@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/events"
@@ -90,7 +89,7 @@ func newSession(p *participant, id string) (*session, error) {
 			}()
 		}
 	})
-	tr.OnFeedback(func(fb *rtcp.TransportLayerCC) { s.est.OnFeedback(fb, time.Now()) })
+	tr.OnFeedback(func(fb []byte) { s.est.OnFeedback(fb, time.Now()) })
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:

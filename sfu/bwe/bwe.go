@@ -134,20 +134,33 @@ func (e *Estimator) Stats() Stats {
 	return Stats{Estimate: int(e.est), ReceiveRate: int(e.lastRate), Loss: e.lastLoss, Queue: time.Duration(e.queue) * time.Microsecond}
 }
 
-// OnFeedback takes one TWCC feedback packet received at now.
-func (e *Estimator) OnFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
+// OnFeedback takes one TWCC feedback packet (the whole RTCP packet, read
+// in place and not kept) received at now.
+func (e *Estimator) OnFeedback(fb []byte, now time.Time) {
 	if e.feedback(fb, now) && e.onDrop != nil {
 		e.onDrop()
 	}
 }
 
+// OnFeedbackPacket is OnFeedback for a packet pion parsed (a subscriber on
+// pion's send path).
+func (e *Estimator) OnFeedbackPacket(fb *rtcp.TransportLayerCC, now time.Time) {
+	if raw, err := marshalFeedback(fb); err == nil {
+		e.OnFeedback(raw, now)
+	}
+}
+
 // feedback is OnFeedback under mu; it reports whether the estimate fell.
-func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) bool {
+func (e *Estimator) feedback(raw []byte, now time.Time) bool {
+	fb, ok := parseFeedback(raw)
+	if !ok {
+		return false
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.twccAt = now
 	// Reference time: 24 bits of 64 ms, unwrapped against the last.
-	ref := int64(fb.ReferenceTime)
+	ref := fb.ref
 	if e.ref >= 0 {
 		d := (ref - e.ref) & 0xffffff
 		if d >= 1<<23 {
@@ -157,22 +170,19 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) bool {
 	}
 	e.ref = ref
 	arrival := ref * 64000
-	seq := fb.BaseSequenceNumber
-	deltas := fb.RecvDeltas
 	recv, lost := 0, 0
 	var qsum, qn int64
-	status := func(sym uint16) {
-		defer func() { seq++ }()
-		at, size, ok := e.sent(seq)
+	for {
+		seq, sym, delta, ok := fb.next()
+		if !ok {
+			break
+		}
+		at, size, sent := e.sent(seq)
 		switch sym {
-		case rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedLargeDelta:
-			if len(deltas) == 0 {
-				return
-			}
-			arrival += deltas[0].Delta
-			deltas = deltas[1:]
-			if !ok {
-				return
+		case smallDelta, largeDelta:
+			arrival += delta
+			if !sent {
+				continue
 			}
 			recv++
 			e.acks = append(e.acks, ack{arrival, size})
@@ -181,29 +191,9 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) bool {
 				qsum += q
 				qn++
 			}
-		case rtcp.TypeTCCPacketNotReceived:
-			if ok {
+		case notReceived:
+			if sent {
 				lost++
-			}
-		}
-	}
-	left := int(fb.PacketStatusCount)
-	for _, c := range fb.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := 0; i < int(c.RunLength) && left > 0; i, left = i+1, left-1 {
-				status(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList {
-				if left == 0 {
-					break
-				}
-				if c.SymbolSize == rtcp.TypeTCCSymbolSizeOneBit && sym == 1 {
-					sym = rtcp.TypeTCCPacketReceivedSmallDelta
-				}
-				status(sym)
-				left--
 			}
 		}
 	}

@@ -65,8 +65,10 @@ func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 		case *rtcp.SenderReport:
 			d.noteReports(bd, p.Reports)
 		case *rtcp.TransportLayerCC:
-			if d.tr != nil {
-				d.tr.feedback(p)
+			// pion's send path only (ICE-TCP, other profiles): a dozen a
+			// second, so marshalling again is fine.
+			if raw, err := p.Marshal(); d.tr != nil && err == nil {
+				d.tr.feedback(raw)
 			}
 		}
 	}

@@ -50,7 +50,7 @@ type Transport struct {
 	twcc atomic.Uint32 // last transport-wide sequence number used
 	// sent[seq%sentRing] is (send time in µs since epoch)<<16 | size.
 	sent       [sentRing]atomic.Uint64
-	onFeedback atomic.Pointer[func(*rtcp.TransportLayerCC)]
+	onFeedback atomic.Pointer[func([]byte)]
 	feedbacks  atomic.Uint64
 
 	mu    sync.Mutex
@@ -137,9 +137,10 @@ func (t *Transport) NewLayeredDownTrack(recv *Receiver, trackID, streamID string
 
 // OnFeedback sets what receives the subscriber's transport-wide congestion
 // feedback (a send-side bandwidth estimator); Sent tells it when each
-// sequence number left and how big it was. f runs on an RTCP reading
+// sequence number left and how big it was. f gets the whole RTCP packet
+// (RTPFB, FMT 15), valid only during the call; it runs on an RTCP reading
 // goroutine and must not block.
-func (t *Transport) OnFeedback(f func(fb *rtcp.TransportLayerCC)) { t.onFeedback.Store(&f) }
+func (t *Transport) OnFeedback(f func(fb []byte)) { t.onFeedback.Store(&f) }
 
 // SetResendRate bounds the retransmissions to the subscriber to bps bit/s
 // (0: unbounded); the session sets it from its bandwidth estimate.
@@ -195,7 +196,7 @@ func (t *Transport) stamp(now int64, size int) uint16 {
 	return seq
 }
 
-func (t *Transport) feedback(fb *rtcp.TransportLayerCC) {
+func (t *Transport) feedback(fb []byte) {
 	t.feedbacks.Add(1)
 	if f := t.onFeedback.Load(); f != nil {
 		(*f)(fb)
@@ -351,13 +352,7 @@ func (t *Transport) handleRTCP(b []byte) {
 				}
 				d.flushResends()
 			case 15: // transport-wide congestion control feedback
-				t.feedbacks.Add(1)
-				if f := t.onFeedback.Load(); f != nil {
-					var fb rtcp.TransportLayerCC
-					if fb.Unmarshal(p) == nil {
-						(*f)(&fb)
-					}
-				}
+				t.feedback(p)
 			}
 		case 206: // payload-specific feedback
 			switch {
