@@ -29,11 +29,11 @@ type feedback struct {
 
 // Packet status symbols.
 const (
-	notReceived   = 0
-	smallDelta    = 1 // delta in one unsigned byte of 250 µs
-	largeDelta    = 2 // delta in two signed bytes of 250 µs
-	deltaTick     = 250
-	headerLen     = 20 // RTCP header, both SSRCs, base, count, reference, fb count
+	notReceived = 0
+	smallDelta  = 1 // delta in one unsigned byte of 250 µs
+	largeDelta  = 2 // delta in two signed bytes of 250 µs
+	deltaTick   = 250
+	headerLen   = 20 // RTCP header, both SSRCs, base, count, reference, fb count
 )
 
 // parseFeedback reads p, a whole RTCP packet; false when it is not a
