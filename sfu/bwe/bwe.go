@@ -39,7 +39,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 )
 
 // SentFunc says when the packet of a transport-wide sequence number was
@@ -139,14 +138,6 @@ func (e *Estimator) Stats() Stats {
 func (e *Estimator) OnFeedback(fb []byte, now time.Time) {
 	if e.feedback(fb, now) && e.onDrop != nil {
 		e.onDrop()
-	}
-}
-
-// OnFeedbackPacket is OnFeedback for a packet pion parsed (a subscriber on
-// pion's send path).
-func (e *Estimator) OnFeedbackPacket(fb *rtcp.TransportLayerCC, now time.Time) {
-	if raw, err := marshalFeedback(fb); err == nil {
-		e.OnFeedback(raw, now)
 	}
 }
 

@@ -119,7 +119,7 @@ func (s *sim) feedback() {
 		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedLargeDelta, RunLength: 1})
 		fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedLargeDelta, Delta: delta.Microseconds()})
 	}
-	s.e.OnFeedbackPacket(fb, origin.Add(s.now))
+	feedPacket(s.t, s.e, fb, origin.Add(s.now))
 }
 
 func (s *sim) lossSince(total, lost int) float64 {
@@ -177,8 +177,8 @@ func TestEstimatorWithoutTWCCFollowsReceiverReports(t *testing.T) {
 
 func TestReferenceTimeWraps(t *testing.T) {
 	e := New(func(uint16) (time.Duration, int, bool) { return 0, 0, false }, 1_000_000, 100_000, 5_000_000)
-	e.OnFeedbackPacket(&rtcp.TransportLayerCC{ReferenceTime: 0xffffff}, origin)
-	e.OnFeedbackPacket(&rtcp.TransportLayerCC{ReferenceTime: 1}, origin)
+	feedPacket(t, e, &rtcp.TransportLayerCC{ReferenceTime: 0xffffff}, origin)
+	feedPacket(t, e, &rtcp.TransportLayerCC{ReferenceTime: 1}, origin)
 	if e.ref != 0xffffff+2 {
 		t.Fatalf("unwrapped reference %d", e.ref)
 	}

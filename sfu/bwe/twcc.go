@@ -1,10 +1,6 @@
 package bwe
 
-import (
-	"encoding/binary"
-
-	"github.com/pion/rtcp"
-)
+import "encoding/binary"
 
 // feedback is one transport-wide congestion control feedback packet (RTCP
 // RTPFB, FMT 15; draft-holmer-rmcat-transport-wide-cc-extensions-01) read
@@ -131,19 +127,3 @@ func (f *feedback) next() (seq uint16, sym uint8, delta int64, ok bool) {
 	return 0, 0, 0, false
 }
 
-// marshalFeedback is fb on the wire. pion writes the RTCP header as the
-// struct's Header says, which a packet built rather than parsed leaves
-// empty: the type, format and length are set here.
-func marshalFeedback(fb *rtcp.TransportLayerCC) ([]byte, error) {
-	raw, err := fb.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	for len(raw)%4 != 0 {
-		raw = append(raw, 0)
-	}
-	raw[0] = raw[0]&0xe0 | 15
-	raw[1] = 205
-	binary.BigEndian.PutUint16(raw[2:], uint16(len(raw)/4-1))
-	return raw, nil
-}

@@ -1,7 +1,9 @@
 package bwe
 
 import (
+	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 )
@@ -123,4 +125,31 @@ func BenchmarkFeedbackWalk(b *testing.B) {
 			}
 		}
 	}
+}
+
+// marshalFeedback is fb on the wire. pion writes the RTCP header as the
+// struct's Header says, which a packet built rather than parsed leaves
+// empty: the type, format and length are set here.
+func marshalFeedback(fb *rtcp.TransportLayerCC) ([]byte, error) {
+	raw, err := fb.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	for len(raw)%4 != 0 {
+		raw = append(raw, 0)
+	}
+	raw[0] = raw[0]&0xe0 | 15
+	raw[1] = 205
+	binary.BigEndian.PutUint16(raw[2:], uint16(len(raw)/4-1))
+	return raw, nil
+}
+
+// feedPacket hands e a feedback packet built with pion's types.
+func feedPacket(t testing.TB, e *Estimator, fb *rtcp.TransportLayerCC, now time.Time) {
+	t.Helper()
+	raw, err := marshalFeedback(fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.OnFeedback(raw, now)
 }
