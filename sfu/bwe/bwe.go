@@ -38,7 +38,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
 )
 
 // SentFunc says when the packet of a transport-wide sequence number was

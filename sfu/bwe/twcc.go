@@ -126,4 +126,3 @@ func (f *feedback) next() (seq uint16, sym uint8, delta int64, ok bool) {
 	}
 	return 0, 0, 0, false
 }
-
