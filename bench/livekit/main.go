@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -80,33 +79,24 @@ func main() {
 	go func() { log.Fatal(http.ListenAndServe(*statsAddr, nil)) }()
 
 	var rooms []*lksdk.Room
-	var mu sync.Mutex
-	// publishers first
-	for i := 0; i < *pubs; i++ {
-		r, err := joinPublisher(i)
+	joined := func(who string, r *lksdk.Room, err error) {
 		if err != nil {
-			log.Printf("publisher %d: %v", i, err)
+			log.Printf("%s: %v", who, err)
 			c.joinErr.Add(1)
-			continue
+			return
 		}
-		mu.Lock()
 		rooms = append(rooms, r)
-		mu.Unlock()
 		c.joined.Add(1)
 		time.Sleep(*joinGap)
 	}
+	// Publishers first.
+	for i := 0; i < *pubs; i++ {
+		r, err := joinPublisher(i)
+		joined(fmt.Sprintf("publisher %d", i), r, err)
+	}
 	for i := 0; i < *subs; i++ {
 		r, err := joinSubscriber(fmt.Sprintf("sub-%d", i))
-		if err != nil {
-			log.Printf("subscriber %d: %v", i, err)
-			c.joinErr.Add(1)
-			continue
-		}
-		mu.Lock()
-		rooms = append(rooms, r)
-		mu.Unlock()
-		c.joined.Add(1)
-		time.Sleep(*joinGap)
+		joined(fmt.Sprintf("subscriber %d", i), r, err)
 	}
 	log.Printf("all joined: %d ok, %d errors", c.joined.Load(), c.joinErr.Load())
 
