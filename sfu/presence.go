@@ -231,9 +231,13 @@ func (p *participant) batchEvery() time.Duration {
 // may go when it must wait.
 func (p *participant) pushCoalesced() time.Duration {
 	p.pmu.Lock()
-	latest := p.latest
-	if len(latest) > 0 {
-		p.latest = map[events.EventType]events.Event{}
+	// The map is taken only when it has something: an empty one stays the
+	// participant's, and ranging over it after the unlock raced with
+	// sendCurrent's writes (a concurrent map read and write can end the
+	// process; the race detector caught it).
+	var latest map[events.EventType]events.Event
+	if len(p.latest) > 0 {
+		latest, p.latest = p.latest, map[events.EventType]events.Event{}
 	}
 	var changes [][]byte
 	wait := time.Until(p.nextBatch)

@@ -173,8 +173,11 @@ func offeredRIDs(d *webrtc.SessionDescription, mid string) []string {
 	if d == nil || mid == "" {
 		return nil
 	}
-	sd, err := d.Unmarshal()
-	if err != nil {
+	// Parsed from the text: SessionDescription.Unmarshal caches its result
+	// in the description, and pc.RemoteDescription() is pion's own, which
+	// pion reads concurrently (the race detector caught it).
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(d.SDP); err != nil {
 		return nil
 	}
 	var rids []string
