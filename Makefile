@@ -6,7 +6,7 @@ NODES ?= 2
 REGIONS ?= 1
 LAMBDAS := $(notdir $(wildcard lambdas/cmd/*))
 
-.PHONY: run test bench bench-livekit chaos pictures fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
+.PHONY: run test test-race bench bench-livekit chaos pictures fuzz lambdas generate spa local test-go test-fuzz test-cdk test-spa vet deploy cdk-cli
 
 ## run: the whole system on this machine; prints the URL to open.
 run: spa local
@@ -69,6 +69,11 @@ bench:
 	go test -run '^$$' -bench . -skip StackFlood -benchtime 300x ./localstack/
 	go test -run '^$$' -bench StackFlood -benchtime 1x ./localstack/
 	go test -run '^$$' -bench Crowd -benchtime 1x -timeout 20m ./crowd/
+
+## test-race: the packages with concurrency under the race detector (about 6 minutes; not part of make test, to keep it short).
+test-race:
+	@scripts/ensure-deps.sh netns
+	go test -race -p 1 -timeout 20m ./sfu/... ./localstack/... ./lambdas/... ./internal/... ./events/...
 
 ## bench-livekit: livekit-server v1.13.5 in the same rooms, pinned the same way (bench/livekit; docs/benchmarks.md).
 bench-livekit:
