@@ -130,13 +130,8 @@ func (r *room) addLayer(pub *published, fr *forward.Receiver) bool {
 	if r.muted[pub.key] {
 		fr.SetMuted(true)
 	}
-	for _, p := range r.parts {
-		if s := p.session; s != nil {
-			if d := s.downs[pub.key]; d != nil && d.pub == cur {
-				fr.AddDown(d.dt)
-			}
-		}
-	}
+	// The subscribers' DownTracks join the new layer's list when the
+	// allocator targets it (DownTrack.SetTarget).
 	return false
 }
 

@@ -293,9 +293,9 @@ func (s *session) syncDowns() (bool, error) {
 		if err != nil {
 			return changed, err
 		}
-		for _, l := range pub.receivers() {
-			l.AddDown(dt)
-		}
+		// A layered DownTrack joins a layer's list when the allocator
+		// targets it; one without simulcast is on its only layer now.
+		pub.recv.AddDown(dt)
 		s.downs[k] = &down{pub: pub, dt: dt, sender: sender}
 		go readSenderRTCP(sender, dt)
 		changed = true

@@ -15,12 +15,11 @@ type feedback struct {
 	deltas []byte // receive deltas
 
 	// walk state
-	done   int    // statuses walked
-	chunk  uint16 // the chunk being walked
-	inRun  int    // statuses of it walked
-	seq    uint16 // sequence number of the next status
-	dpos   int    // next delta byte
-	broken bool   // a delta ran past the packet
+	done  int    // statuses walked
+	chunk uint16 // the chunk being walked
+	inRun int    // statuses of it walked
+	seq   uint16 // sequence number of the next status
+	dpos  int    // next delta byte
 }
 
 // Packet status symbols.
@@ -109,14 +108,12 @@ func (f *feedback) next() (seq uint16, sym uint8, delta int64, ok bool) {
 		switch sym {
 		case smallDelta:
 			if f.dpos+1 > len(f.deltas) {
-				f.broken = true
 				return 0, 0, 0, false
 			}
 			delta = int64(f.deltas[f.dpos]) * deltaTick
 			f.dpos++
 		case largeDelta:
 			if f.dpos+2 > len(f.deltas) {
-				f.broken = true
 				return 0, 0, 0, false
 			}
 			delta = int64(int16(binary.BigEndian.Uint16(f.deltas[f.dpos:]))) * deltaTick

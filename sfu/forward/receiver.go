@@ -258,12 +258,6 @@ func (r *Receiver) AddDown(d *DownTrack) {
 	}
 }
 
-// RemoveDown stops feeding d (the layer ended, or the subscription).
-func (r *Receiver) RemoveDown(d *DownTrack) { r.drop(d) }
-
-// Downs is how many DownTracks this layer's packets are handed to.
-func (r *Receiver) Downs() int { return len(*r.downs.Load()) }
-
 // feed adds d to the list the read loop walks, once. The list is copied on
 // write, so the loop takes no lock per packet; it changes on subscription,
 // layer switches and pauses only.

@@ -67,8 +67,10 @@ func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 		case *rtcp.TransportLayerCC:
 			// pion's send path only (ICE-TCP, other profiles): a dozen a
 			// second, so marshalling again is fine.
-			if raw, err := p.Marshal(); d.tr != nil && err == nil {
-				d.tr.feedback(raw)
+			if d.tr != nil {
+				if raw, err := p.Marshal(); err == nil {
+					d.tr.feedback(raw)
+				}
 			}
 		}
 	}
