@@ -60,11 +60,13 @@ test-spa: spa local
 	@scripts/ensure-deps.sh chromium spa
 	cd spa && npm test
 
-## bench: SFU load (publishers x subscribers, simulcast, a constrained subscriber), signaling figures, the flood of issue 12 and the large meetings of issue 11; prints tables (docs/benchmarks.md).
+## bench: SFU load (publishers x subscribers, simulcast, a constrained subscriber, the bare-relay floor), signaling figures, the flood of issue 12 and the large meetings of issue 11; prints tables (docs/benchmarks.md).
 bench:
 	@scripts/ensure-deps.sh redis
 	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5,simulcast=60
 	go run ./sfu/cmd/loadgen -pin -scenarios fanout=20,fanout=50,fanout=200,mesh=5,capacity
+	@echo "the floor under those figures: a bare relay (SRTP seal and sendmmsg, nothing else), pinned the same way:"
+	go run ./bench/relay -subs 20,50,200,500
 	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
 	@echo "constrained subscriber (600 kbit/s, then 10 Mbit/s; needs root for its network namespace):"
 	@scripts/ensure-deps.sh netns
