@@ -80,7 +80,6 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 	}
 	_ = exec.Command("taskset", "-a", "-c", "-p", "1", strconv.Itoa(os.Getpid())).Run()
 
-	var subs []*net.UDPConn
 	var addrs []string
 	var got atomic.Uint64
 	for range n {
@@ -90,7 +89,6 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 		}
 		_ = c.SetReadBuffer(1 << 20)
 		defer c.Close()
-		subs = append(subs, c)
 		addrs = append(addrs, c.LocalAddr().String())
 		go func() {
 			pc := ipv4.NewPacketConn(c)
