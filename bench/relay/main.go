@@ -158,7 +158,7 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 	}()
 	time.Sleep(2 * time.Second) // warm up
 	s0, g0 := sent.Load(), got.Load()
-	if _, err := fmt.Fprintln(pub, "x"); err != nil { // a 1-byte mark: the relay reads its CPU
+	if _, err := fmt.Fprintln(pub, "x"); err != nil { // a short mark: the relay reports its CPU
 		return result{}, err
 	}
 	cpu0, ok0 := readCPU(lines)
