@@ -132,13 +132,17 @@ func (p *protector) put(ctx context.Context, enabled bool) error {
 // protect checks the node every `every` until ctx ends (SIGTERM: the task
 // is being stopped anyway), then releases a protection still held.
 func (p *protector) protect(ctx context.Context, node interface{ Info() events.NodeInfo }, every time.Duration) {
+	// A request outlives the stop signal (put bounds it): had SIGTERM cut off
+	// a protection the agent had already applied, p.on would stay false and
+	// the task would keep it until the hold ran out.
+	reqs := context.WithoutCancel(ctx)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			if p.on {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				rctx, cancel := context.WithTimeout(reqs, 5*time.Second)
 				if p.set(rctx, false) {
 					p.on = false
 					p.log.Info("scale-in protection off", "state", "stopping")
@@ -147,7 +151,7 @@ func (p *protector) protect(ctx context.Context, node interface{ Info() events.N
 			}
 			return
 		case now := <-tick.C:
-			p.update(ctx, node.Info(), now)
+			p.update(reqs, node.Info(), now)
 		}
 	}
 }
