@@ -66,7 +66,7 @@ bench:
 	go run ./sfu/cmd/loadgen -scenarios fanout=20,fanout=50,fanout=200,mesh=5,simulcast=60
 	go run ./sfu/cmd/loadgen -pin -scenarios fanout=20,fanout=50,fanout=200,mesh=5,capacity
 	@echo "the floor under those figures: a bare relay (SRTP seal and sendmmsg, nothing else), pinned the same way:"
-	go run ./bench/relay -subs 20,50,200,500
+	go run ./bench/relay -subs 20,50,200,500 -mesh 5
 	go test -run '^$$' -bench . -benchtime 20000x ./sfu/forward/...
 	@echo "constrained subscriber (600 kbit/s, then 10 Mbit/s; needs root for its network namespace):"
 	@scripts/ensure-deps.sh netns

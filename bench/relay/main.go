@@ -8,10 +8,13 @@
 // relay figure turns them into targets for that machine.
 //
 // It runs itself twice: the relay as a child pinned to CPU 0 (taskset),
-// and the sender and subscribers here on CPU 1, like make bench -pin. The
-// relay reports its own CPU (/proc/self/stat) over the window.
+// and the senders and listeners here on CPU 1, like make bench -pin. The
+// relay reports its own CPU (/proc/self/stat) over the window. Senders
+// send what make bench's publishers do: a camera's frames, 30 a second in
+// bursts of packets of up to 1,100 bytes of payload, and with -mesh a
+// microphone's 80-byte packets, 50 a second.
 //
-//	go run ./bench/relay -subs 20,50,200,500
+//	go run ./bench/relay -subs 20,50,200,500 -mesh 5
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,41 +40,71 @@ import (
 func main() {
 	role := flag.String("role", "", "internal: relay")
 	raw := flag.Bool("raw", true, "send with veet's raw sendmmsg (forward.RawConn) instead of x/net's WriteBatch")
-	subs := flag.String("subs", "20,50,200,500", "subscriber counts, one window each")
-	rate := flag.Float64("mbit", 1.5, "publisher bitrate, Mbit/s of 1200-byte packets")
-	window := flag.Duration("window", 10*time.Second, "measured time per count")
+	subs := flag.String("subs", "20,50,200,500", "one-publisher rooms: subscriber counts, one window each")
+	mesh := flag.Int("mesh", 0, "also a room of this many participants, each sending camera and microphone to all the others (make bench's mesh=N)")
+	rate := flag.Float64("mbit", 1.5, "camera bitrate, Mbit/s")
+	window := flag.Duration("window", 10*time.Second, "measured time per room")
 	flag.Parse()
 	if *role == "relay" {
 		relay(*raw)
 		return
 	}
-	fmt.Printf("| subscribers | copies/s | relay CPU %%core | µs CPU/copy | loss %% |\n")
-	fmt.Println("| --- | --- | --- | --- | --- |")
+	var rooms []room
 	for _, f := range strings.Split(*subs, ",") {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
 			fmt.Fprintf(os.Stderr, "relay: bad subscriber count %q\n", f)
 			os.Exit(2)
 		}
-		r, err := run(n, *rate, *window, *raw)
+		rooms = append(rooms, fanout(n))
+	}
+	if *mesh > 1 {
+		rooms = append(rooms, room{senders: *mesh, listeners: *mesh, mesh: true, audio: true})
+	}
+	fmt.Printf("| room | copies/s | relay CPU %%core | µs CPU/copy | loss %% |\n")
+	fmt.Println("| --- | --- | --- | --- | --- |")
+	for _, rm := range rooms {
+		r, err := run(rm, *rate, *window, *raw)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "relay:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("| %d | %.0f | %.1f | %.2f | %.2f |\n", n, r.copiesPerSec, r.corePct, r.usPerCopy, r.lossPct)
+		fmt.Printf("| %s | %.0f | %.1f | %.2f | %.2f |\n", rm, r.copiesPerSec, r.corePct, r.usPerCopy, r.lossPct)
 	}
 }
 
-const size = 1200
+const (
+	videoPayload = 1100 // the load generator's largest camera payload
+	audioPayload = 80   // and its microphone's, at 50 packets a second
+	fps          = 30
+)
+
+// room is one shape: a publisher to listeners subscribers, or (mesh)
+// participants that each send to all the others over the socket they
+// listen on, as a browser's one connection to the node does.
+type room struct {
+	senders, listeners int
+	mesh               bool
+	audio              bool // a microphone beside each camera
+}
+
+func fanout(n int) room { return room{senders: 1, listeners: n} }
+
+func (r room) String() string {
+	if r.mesh {
+		return fmt.Sprintf("%d ↔ %d", r.senders, r.listeners)
+	}
+	return fmt.Sprintf("1 → %d", r.listeners)
+}
 
 // result is one window's figures.
 type result struct {
 	copiesPerSec, corePct, usPerCopy, lossPct float64
 }
 
-// run starts a relay child, n subscriber sockets and a publisher, and
+// run starts a relay child, the room's sockets and its senders, and
 // measures one window.
-func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
+func run(rm room, mbit float64, window time.Duration, raw bool) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
@@ -81,8 +115,9 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 	_ = exec.Command("taskset", "-a", "-c", "-p", "1", strconv.Itoa(os.Getpid())).Run()
 
 	var addrs []string
+	var listeners []*net.UDPConn
 	var got atomic.Uint64
-	for range n {
+	for range rm.listeners {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			return result{}, err
@@ -90,6 +125,7 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 		_ = c.SetReadBuffer(1 << 20)
 		defer c.Close()
 		addrs = append(addrs, c.LocalAddr().String())
+		listeners = append(listeners, c)
 		go func() {
 			pc := ipv4.NewPacketConn(c)
 			ms := make([]ipv4.Message, 32)
@@ -126,49 +162,45 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	pub, err := net.DialUDP("udp4", nil, to)
+	mark, err := net.DialUDP("udp4", nil, to)
 	if err != nil {
 		return result{}, err
 	}
-	defer pub.Close()
+	defer mark.Close()
 
-	pps := mbit * 1e6 / 8 / size
+	// A mesh participant sends from the socket it listens on (the relay
+	// leaves it out of its own packets' copies); a one-publisher room's
+	// publisher has a socket of its own.
+	senders := listeners
+	if !rm.mesh {
+		senders = []*net.UDPConn{mark}
+		to = nil // mark is connected
+	}
 	stop := make(chan struct{})
 	var sent atomic.Uint64
-	go func() {
-		pkt := make([]byte, size)
-		pkt[0], pkt[1] = 0x80, 96
-		binary.BigEndian.PutUint32(pkt[8:], 0x1234)
-		tick := time.Duration(float64(time.Second) / pps)
-		next := time.Now()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			binary.BigEndian.PutUint16(pkt[2:], seq)
-			binary.BigEndian.PutUint32(pkt[4:], uint32(seq)*3000)
-			if _, err := pub.Write(pkt); err == nil {
-				sent.Add(1)
-			}
-			next = next.Add(tick)
-			time.Sleep(time.Until(next))
+	for i, c := range senders {
+		go camera(c, to, uint32(2*i+1), mbit, &sent, stop)
+		if rm.audio {
+			go microphone(c, to, uint32(2*i+2), &sent, stop)
 		}
-	}()
+	}
 	time.Sleep(2 * time.Second) // warm up
 	s0, g0 := sent.Load(), got.Load()
-	if _, err := fmt.Fprintln(pub, "x"); err != nil { // a short mark: the relay reports its CPU
+	if _, err := fmt.Fprintln(mark, "x"); err != nil { // a short mark: the relay reports its CPU
 		return result{}, err
 	}
 	cpu0, ok0 := readCPU(lines)
 	time.Sleep(window)
 	s1, g1 := sent.Load(), got.Load()
-	_, _ = fmt.Fprintln(pub, "x")
+	_, _ = fmt.Fprintln(mark, "x")
 	cpu1, ok1 := readCPU(lines)
 	close(stop)
 
-	copies := float64(s1-s0) * float64(n)
+	perPacket := rm.listeners
+	if rm.mesh {
+		perPacket--
+	}
+	copies := float64(s1-s0) * float64(perPacket)
 	cpu := (cpu1 - cpu0).Seconds()
 	loss := 0.0
 	if copies > 0 {
@@ -181,6 +213,64 @@ func run(n int, mbit float64, window time.Duration, raw bool) (result, error) {
 		return result{}, fmt.Errorf("nothing measured: %v copies sent, relay CPU %v → %v", copies, cpu0, cpu1)
 	}
 	return result{copies / window.Seconds(), 100 * cpu / window.Seconds(), 1e6 * cpu / copies, loss}, nil
+}
+
+// camera sends frames at fps, each a burst of packets of at most
+// videoPayload, mbit in all; to is nil on a connected socket.
+func camera(c *net.UDPConn, to *net.UDPAddr, ssrc uint32, mbit float64, sent *atomic.Uint64, stop <-chan struct{}) {
+	frame := int(mbit * 1e6 / 8 / fps)
+	pkts := (frame + videoPayload - 1) / videoPayload
+	pkt := make([]byte, 12+videoPayload)
+	pkt[0], pkt[1] = 0x80, 96
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	var seq uint16
+	t := time.NewTicker(time.Second / fps)
+	defer t.Stop()
+	for f := uint32(0); ; f++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for range pkts {
+			binary.BigEndian.PutUint16(pkt[2:], seq)
+			binary.BigEndian.PutUint32(pkt[4:], f*90000/fps)
+			seq++
+			if writeTo(c, to, pkt) == nil {
+				sent.Add(1)
+			}
+		}
+	}
+}
+
+// microphone sends one Opus-sized packet every 20 ms.
+func microphone(c *net.UDPConn, to *net.UDPAddr, ssrc uint32, sent *atomic.Uint64, stop <-chan struct{}) {
+	pkt := make([]byte, 12+audioPayload)
+	pkt[0], pkt[1] = 0x80, 111
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for seq := uint16(0); ; seq++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		binary.BigEndian.PutUint32(pkt[4:], uint32(seq)*960)
+		if writeTo(c, to, pkt) == nil {
+			sent.Add(1)
+		}
+	}
+}
+
+func writeTo(c *net.UDPConn, to *net.UDPAddr, b []byte) error {
+	if to == nil {
+		_, err := c.Write(b)
+		return err
+	}
+	_, err := c.WriteToUDP(b, to)
+	return err
 }
 
 func readCPU(lines *bufio.Scanner) (time.Duration, bool) {
@@ -196,6 +286,7 @@ func readCPU(lines *bufio.Scanner) (time.Duration, bool) {
 // makes it print its CPU time so far.
 func relay(raw bool) {
 	var to []*net.UDPAddr
+	var toAP []netip.AddrPort
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		a, err := net.ResolveUDPAddr("udp4", in.Text())
@@ -204,6 +295,7 @@ func relay(raw bool) {
 			os.Exit(1)
 		}
 		to = append(to, a)
+		toAP = append(toAP, a.AddrPort())
 	}
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -214,12 +306,18 @@ func relay(raw bool) {
 	_ = c.SetReadBuffer(1 << 20)
 	fmt.Println(c.LocalAddr())
 
-	key := make([]byte, 16)
-	salt := make([]byte, 12)
-	sealer, err := srtpgcm.NewSealer(srtpgcm.Keys{Profile: srtpgcm.AES128GCM, Key: key, Salt: salt})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	// Each subscriber has its own keys, as each of a node's DTLS sessions
+	// does: one sealer for all would keep one key schedule hot in the cache
+	// and make the floor lower than any forwarder can go.
+	sealers := make([]*srtpgcm.Sealer, len(to))
+	for i := range sealers {
+		key, salt := make([]byte, 16), make([]byte, 12)
+		key[0], key[1], salt[0] = byte(i), byte(i>>8), byte(i)
+		var err error
+		if sealers[i], err = srtpgcm.NewSealer(srtpgcm.Keys{Profile: srtpgcm.AES128GCM, Key: key, Salt: salt}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	var pc forward.BatchConn = ipv4.NewPacketConn(c)
 	if raw {
@@ -238,7 +336,7 @@ func relay(raw bool) {
 	seqs := make([]uint16, len(to))
 	buf := make([]byte, 1500)
 	for {
-		n, err := c.Read(buf)
+		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
@@ -248,26 +346,36 @@ func relay(raw bool) {
 		}
 		k := 0
 		for i, a := range to {
+			if toAP[i] == from {
+				if i == len(to)-1 && k > 0 {
+					send(pc, ms[:k])
+				}
+				continue // a participant's own packets do not come back
+			}
 			seqs[i]++
 			ssrc := uint32(i + 1)
 			b := bufs[k][:12]
 			copy(b, buf[:12])
 			binary.BigEndian.PutUint16(b[2:], seqs[i])
 			binary.BigEndian.PutUint32(b[8:], ssrc)
-			ms[k].Buffers[0] = sealer.Seal(b, b, buf[12:n], ssrc, 0, seqs[i])
+			ms[k].Buffers[0] = sealers[i].Seal(b, b, buf[12:n], ssrc, 0, seqs[i])
 			ms[k].Addr = a
 			k++
 			if k == batch || i == len(to)-1 {
-				for sentN := 0; sentN < k; {
-					m, err := pc.WriteBatch(ms[sentN:k], 0)
-					if err != nil {
-						break
-					}
-					sentN += m
-				}
+				send(pc, ms[:k])
 				k = 0
 			}
 		}
+	}
+}
+
+func send(pc forward.BatchConn, ms []ipv4.Message) {
+	for sent := 0; sent < len(ms); {
+		m, err := pc.WriteBatch(ms[sent:], 0)
+		if err != nil {
+			return
+		}
+		sent += m
 	}
 }
 

@@ -17,26 +17,38 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestRelayForwardsEveryCopy runs one short window with three subscribers,
-// for both send paths: each copy must reach its subscriber's socket and the
-// relay must have reported its CPU at both edges of the window (run fails
-// otherwise). The CPU figure itself is not checked: a second of this
-// little traffic is under one clock tick of /proc accounting.
+// TestRelayForwardsEveryCopy runs one short window of each room shape,
+// for both send paths: each copy must reach its listener's socket (a mesh
+// participant's own packets must not come back: they would count as more
+// than were sent) and the relay must have reported its CPU at both edges of
+// the window (run fails otherwise). The CPU figure itself is not checked: a
+// second of this little traffic is under one clock tick of /proc accounting.
 func TestRelayForwardsEveryCopy(t *testing.T) {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		t.Skip("needs taskset (util-linux)")
 	}
-	for _, raw := range []bool{true, false} {
-		r, err := run(3, 0.5, time.Second, raw)
-		if err != nil {
-			t.Fatalf("raw=%v: %v", raw, err)
-		}
-		// 0.5 Mbit/s of 1200-byte packets is 52 a second: 156 copies/s.
-		if r.copiesPerSec < 100 || r.copiesPerSec > 200 {
-			t.Errorf("raw=%v: %.0f copies/s, want about 156", raw, r.copiesPerSec)
-		}
-		if r.lossPct > 5 {
-			t.Errorf("raw=%v: %.1f %% of copies lost on loopback", raw, r.lossPct)
+	for _, c := range []struct {
+		rm   room
+		want float64 // copies a second
+	}{
+		// 0.5 Mbit/s at 30 frames a second is 2 packets a frame: 60 a
+		// second, to each of 3 subscribers.
+		{fanout(3), 180},
+		// 3 participants: 60 camera and 50 microphone packets a second
+		// each, to 2 others.
+		{room{senders: 3, listeners: 3, mesh: true, audio: true}, 660},
+	} {
+		for _, raw := range []bool{true, false} {
+			r, err := run(c.rm, 0.5, time.Second, raw)
+			if err != nil {
+				t.Fatalf("%s raw=%v: %v", c.rm, raw, err)
+			}
+			if r.copiesPerSec < 0.7*c.want || r.copiesPerSec > 1.2*c.want {
+				t.Errorf("%s raw=%v: %.0f copies/s, want about %.0f", c.rm, raw, r.copiesPerSec, c.want)
+			}
+			if r.lossPct > 5 {
+				t.Errorf("%s raw=%v: %.1f %% of copies lost on loopback", c.rm, raw, r.lossPct)
+			}
 		}
 	}
 }
