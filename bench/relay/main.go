@@ -66,8 +66,7 @@ func main() {
 	for _, rm := range rooms {
 		r, err := run(rm, *rate, *window, *raw)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "relay:", err)
-			os.Exit(1)
+			fail(err)
 		}
 		fmt.Printf("| %s | %.0f | %.1f | %.2f | %.2f |\n", rm, r.copiesPerSec, r.corePct, r.usPerCopy, r.lossPct)
 	}
@@ -100,6 +99,7 @@ func (r room) String() string {
 // result is one window's figures.
 type result struct {
 	copiesPerSec, corePct, usPerCopy, lossPct float64
+	arrivedPerSec                             float64 // copies the listeners read
 }
 
 // run starts a relay child, the room's sockets and its senders, and
@@ -179,9 +179,9 @@ func run(rm room, mbit float64, window time.Duration, raw bool) (result, error) 
 	stop := make(chan struct{})
 	var sent atomic.Uint64
 	for i, c := range senders {
-		go camera(c, to, uint32(2*i+1), mbit, &sent, stop)
+		go camera(uint32(2*i+1), mbit).send(c, to, &sent, stop)
 		if rm.audio {
-			go microphone(c, to, uint32(2*i+2), &sent, stop)
+			go microphone(uint32(2*i+2)).send(c, to, &sent, stop)
 		}
 	}
 	time.Sleep(2 * time.Second) // warm up
@@ -212,54 +212,55 @@ func run(rm room, mbit float64, window time.Duration, raw bool) (result, error) 
 	if copies == 0 || !ok0 || !ok1 {
 		return result{}, fmt.Errorf("nothing measured: %v copies sent, relay CPU %v → %v", copies, cpu0, cpu1)
 	}
-	return result{copies / window.Seconds(), 100 * cpu / window.Seconds(), 1e6 * cpu / copies, loss}, nil
+	return result{copies / window.Seconds(), 100 * cpu / window.Seconds(), 1e6 * cpu / copies, loss,
+		float64(g1-g0) / window.Seconds()}, nil
 }
 
-// camera sends frames at fps, each a burst of packets of at most
-// videoPayload, mbit in all; to is nil on a connected socket.
-func camera(c *net.UDPConn, to *net.UDPAddr, ssrc uint32, mbit float64, sent *atomic.Uint64, stop <-chan struct{}) {
+// source is what one publisher's track sends: every period a burst of
+// packets of payload bytes, the RTP clock advancing by step.
+type source struct {
+	pt      byte
+	ssrc    uint32
+	period  time.Duration
+	burst   int
+	payload int
+	step    uint32
+}
+
+// camera is 30 frames a second, mbit in all, in packets of at most
+// videoPayload; microphone one Opus-sized packet every 20 ms.
+func camera(ssrc uint32, mbit float64) source {
 	frame := int(mbit * 1e6 / 8 / fps)
-	pkts := (frame + videoPayload - 1) / videoPayload
-	pkt := make([]byte, 12+videoPayload)
-	pkt[0], pkt[1] = 0x80, 96
-	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	return source{pt: 96, ssrc: ssrc, period: time.Second / fps, burst: (frame + videoPayload - 1) / videoPayload,
+		payload: videoPayload, step: 90000 / fps}
+}
+
+func microphone(ssrc uint32) source {
+	return source{pt: 111, ssrc: ssrc, period: 20 * time.Millisecond, burst: 1, payload: audioPayload, step: 960}
+}
+
+// send writes the source's packets from c until stop; to is nil on a
+// connected socket.
+func (src source) send(c *net.UDPConn, to *net.UDPAddr, sent *atomic.Uint64, stop <-chan struct{}) {
+	pkt := make([]byte, 12+src.payload)
+	pkt[0], pkt[1] = 0x80, src.pt
+	binary.BigEndian.PutUint32(pkt[8:], src.ssrc)
 	var seq uint16
-	t := time.NewTicker(time.Second / fps)
+	t := time.NewTicker(src.period)
 	defer t.Stop()
-	for f := uint32(0); ; f++ {
+	for ts := uint32(0); ; ts += src.step {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		for range pkts {
+		binary.BigEndian.PutUint32(pkt[4:], ts)
+		for range src.burst {
 			binary.BigEndian.PutUint16(pkt[2:], seq)
-			binary.BigEndian.PutUint32(pkt[4:], f*90000/fps)
 			seq++
 			if writeTo(c, to, pkt) == nil {
 				sent.Add(1)
 			}
-		}
-	}
-}
-
-// microphone sends one Opus-sized packet every 20 ms.
-func microphone(c *net.UDPConn, to *net.UDPAddr, ssrc uint32, sent *atomic.Uint64, stop <-chan struct{}) {
-	pkt := make([]byte, 12+audioPayload)
-	pkt[0], pkt[1] = 0x80, 111
-	binary.BigEndian.PutUint32(pkt[8:], ssrc)
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for seq := uint16(0); ; seq++ {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		binary.BigEndian.PutUint16(pkt[2:], seq)
-		binary.BigEndian.PutUint32(pkt[4:], uint32(seq)*960)
-		if writeTo(c, to, pkt) == nil {
-			sent.Add(1)
 		}
 	}
 }
@@ -285,45 +286,43 @@ func readCPU(lines *bufio.Scanner) (time.Duration, bool) {
 // socket's address, then forwards; a datagram shorter than an RTP header
 // makes it print its CPU time so far.
 func relay(raw bool) {
-	var to []*net.UDPAddr
-	var toAP []netip.AddrPort
+	// Each subscriber has its own keys, as each of a node's DTLS sessions
+	// does: one sealer for all would keep one key schedule hot in the cache
+	// and make the floor lower than any forwarder can go.
+	type subscriber struct {
+		addr   *net.UDPAddr
+		at     netip.AddrPort // to know a mesh participant's own packets
+		sealer *srtpgcm.Sealer
+		seq    uint16
+	}
+	var subs []subscriber
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		a, err := net.ResolveUDPAddr("udp4", in.Text())
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fail(err)
 		}
-		to = append(to, a)
-		toAP = append(toAP, a.AddrPort())
+		i := len(subs)
+		key, salt := make([]byte, 16), make([]byte, 12)
+		key[0], key[1], salt[0] = byte(i), byte(i>>8), byte(i)
+		sealer, err := srtpgcm.NewSealer(srtpgcm.Keys{Profile: srtpgcm.AES128GCM, Key: key, Salt: salt})
+		if err != nil {
+			fail(err)
+		}
+		subs = append(subs, subscriber{addr: a, at: unmapped(a.AddrPort()), sealer: sealer})
 	}
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	_ = c.SetWriteBuffer(4 << 20)
 	_ = c.SetReadBuffer(1 << 20)
 	fmt.Println(c.LocalAddr())
 
-	// Each subscriber has its own keys, as each of a node's DTLS sessions
-	// does: one sealer for all would keep one key schedule hot in the cache
-	// and make the floor lower than any forwarder can go.
-	sealers := make([]*srtpgcm.Sealer, len(to))
-	for i := range sealers {
-		key, salt := make([]byte, 16), make([]byte, 12)
-		key[0], key[1], salt[0] = byte(i), byte(i>>8), byte(i)
-		var err error
-		if sealers[i], err = srtpgcm.NewSealer(srtpgcm.Keys{Profile: srtpgcm.AES128GCM, Key: key, Salt: salt}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
 	var pc forward.BatchConn = ipv4.NewPacketConn(c)
 	if raw {
 		if pc, err = forward.NewRawConn(c); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fail(err)
 		}
 	}
 	const batch = 32
@@ -333,7 +332,6 @@ func relay(raw bool) {
 		bufs[i] = make([]byte, 1500+srtpgcm.TagLen)
 		ms[i].Buffers = [][]byte{nil}
 	}
-	seqs := make([]uint16, len(to))
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
@@ -344,39 +342,53 @@ func relay(raw bool) {
 			fmt.Println(cpuTime())
 			continue
 		}
+		from = unmapped(from)
 		k := 0
-		for i, a := range to {
-			if toAP[i] == from {
-				if i == len(to)-1 && k > 0 {
-					send(pc, ms[:k])
-				}
+		for i := range subs {
+			s := &subs[i]
+			if s.at == from {
 				continue // a participant's own packets do not come back
 			}
-			seqs[i]++
+			s.seq++
 			ssrc := uint32(i + 1)
 			b := bufs[k][:12]
 			copy(b, buf[:12])
-			binary.BigEndian.PutUint16(b[2:], seqs[i])
+			binary.BigEndian.PutUint16(b[2:], s.seq)
 			binary.BigEndian.PutUint32(b[8:], ssrc)
-			ms[k].Buffers[0] = sealers[i].Seal(b, b, buf[12:n], ssrc, 0, seqs[i])
-			ms[k].Addr = a
-			k++
-			if k == batch || i == len(to)-1 {
+			ms[k].Buffers[0] = s.sealer.Seal(b, b, buf[12:n], ssrc, 0, s.seq)
+			ms[k].Addr = s.addr
+			if k++; k == batch {
 				send(pc, ms[:k])
 				k = 0
 			}
 		}
+		if k > 0 {
+			send(pc, ms[:k])
+		}
 	}
 }
 
+// send hands ms to the kernel; a datagram it refuses is skipped, as the
+// node's batch does, and shows as loss in the table.
 func send(pc forward.BatchConn, ms []ipv4.Message) {
-	for sent := 0; sent < len(ms); {
-		m, err := pc.WriteBatch(ms[sent:], 0)
+	for len(ms) > 0 {
+		m, err := pc.WriteBatch(ms, 0)
 		if err != nil {
-			return
+			m++
 		}
-		sent += m
+		ms = ms[m:]
 	}
+}
+
+// unmapped is a, its IPv4 address not written as IPv6 (::ffff:a.b.c.d), so
+// that the same socket compares equal however the address was learnt.
+func unmapped(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "relay:", err)
+	os.Exit(1)
 }
 
 // cpuTime is this process's user+system CPU time from /proc/self/stat.

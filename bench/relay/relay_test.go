@@ -18,9 +18,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestRelayForwardsEveryCopy runs one short window of each room shape,
-// for both send paths: each copy must reach its listener's socket (a mesh
-// participant's own packets must not come back: they would count as more
-// than were sent) and the relay must have reported its CPU at both edges of
+// for both send paths: each copy must reach its listener's socket (and a
+// mesh participant's own packets must not come back) and the relay must have reported its CPU at both edges of
 // the window (run fails otherwise). The CPU figure itself is not checked: a
 // second of this little traffic is under one clock tick of /proc accounting.
 func TestRelayForwardsEveryCopy(t *testing.T) {
@@ -45,6 +44,11 @@ func TestRelayForwardsEveryCopy(t *testing.T) {
 			}
 			if r.copiesPerSec < 0.7*c.want || r.copiesPerSec > 1.2*c.want {
 				t.Errorf("%s raw=%v: %.0f copies/s, want about %.0f", c.rm, raw, r.copiesPerSec, c.want)
+			}
+			// What arrived, not what was due: a mesh whose participants got
+			// their own packets back would read 1.5× the copies.
+			if r.arrivedPerSec < 0.7*c.want || r.arrivedPerSec > 1.2*c.want {
+				t.Errorf("%s raw=%v: %.0f copies/s arrived, want about %.0f", c.rm, raw, r.arrivedPerSec, c.want)
 			}
 			if r.lossPct > 5 {
 				t.Errorf("%s raw=%v: %.1f %% of copies lost on loopback", c.rm, raw, r.lossPct)
