@@ -124,11 +124,12 @@ type subscriber struct {
 	// should cost as little as a real remote one, nothing).
 	drain bool
 
-	mu   sync.Mutex
-	got  []got
-	n    int
-	bad  int
-	done chan struct{}
+	mu      sync.Mutex
+	got     []got
+	reports []rtcp.SenderReport // the node's, decrypted
+	n       int
+	bad     int
+	done    chan struct{}
 }
 
 // got is one packet a subscriber decrypted.
@@ -177,6 +178,12 @@ func (s *subscriber) read() {
 		if err != nil {
 			return
 		}
+		// RTP and RTCP share the port (RFC 5761 §4: RTCP's packet types
+		// are 192–223 where RTP has its marker bit and payload type).
+		if n > 1 && buf[1] >= 192 && buf[1] <= 223 {
+			s.readRTCP(buf[:n], dec)
+			continue
+		}
 		if s.drain {
 			s.mu.Lock()
 			s.n++
@@ -199,6 +206,33 @@ func (s *subscriber) read() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// readRTCP keeps the sender reports of an SRTCP compound from the node.
+func (s *subscriber) readRTCP(pkt, dec []byte) {
+	plain, err := s.ctx.DecryptRTCP(dec[:0], pkt, nil)
+	var pkts []rtcp.Packet
+	if err == nil {
+		pkts, err = rtcp.Unmarshal(plain)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.bad++
+		return
+	}
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			s.reports = append(s.reports, *sr)
+		}
+	}
+}
+
+// senderReports returns the node's sender reports the subscriber got.
+func (s *subscriber) senderReports() []rtcp.SenderReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]rtcp.SenderReport(nil), s.reports...)
 }
 
 // twccTestID is the transport-wide sequence number extension id of the

@@ -100,11 +100,11 @@ func (d *DownTrack) noteReport(fractionLost uint8, totalLost, jitter, lsr, dlsr 
 }
 
 // senderReport is the track's sender report as of now, if it sent anything.
-func (d *DownTrack) senderReport(now time.Time) (*rtcp.SenderReport, bool) {
+func (d *DownTrack) senderReport(now time.Time) (rtcp.SenderReport, bool) {
 	bd := d.bound.Load()
 	packets := d.st.packets.Load()
 	if bd == nil || packets == 0 {
-		return nil, false
+		return rtcp.SenderReport{}, false
 	}
 	mono := monotime()
 	// The RTP clock runs on from the last packet sent, as the subscriber's
@@ -114,7 +114,7 @@ func (d *DownTrack) senderReport(now time.Time) (*rtcp.SenderReport, bool) {
 	ntp := toNTP(now)
 	d.st.lastSR.Store(uint32(ntp >> 16))
 	d.st.lastSRAt.Store(mono)
-	return &rtcp.SenderReport{SSRC: bd.ssrc, NTPTime: ntp, RTPTime: ts, PacketCount: packets, OctetCount: d.st.octets.Load()}, true
+	return rtcp.SenderReport{SSRC: bd.ssrc, NTPTime: ntp, RTPTime: ts, PacketCount: packets, OctetCount: d.st.octets.Load()}, true
 }
 
 // toNTP is t in NTP's 32.32 fixed point seconds since 1900.

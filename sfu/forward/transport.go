@@ -2,6 +2,7 @@ package forward
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,15 +25,13 @@ type Path struct {
 	RemoteKeys srtpgcm.Keys
 
 	open *srtpgcm.RTCPOpener // the socket reader's
+	seal *srtpgcm.RTCPSealer // the sender reports'
 }
 
 // sentRing is how many transport-wide sequence numbers keep their send
 // time and size for the congestion controller (several seconds of a
 // subscriber's whole downlink).
 const sentRing = 4096
-
-// reportEvery is the sender report interval per forwarded track.
-const reportEvery = time.Second
 
 // Transport is one subscriber connection's send side, shared by the
 // DownTracks it carries: the path packets take, the transport-wide sequence
@@ -71,7 +70,12 @@ type Transport struct {
 	rtxTok  float64 // bits
 	rtxAt   int64   // monotime of the last refill
 
-	done      chan struct{}
+	// The sender reports' (reporting): its phase, and the SSRC and last
+	// SRTCP index of those it seals itself.
+	phase      int
+	rtcpSSRC   uint32
+	srtcpIndex uint32
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -80,8 +84,8 @@ type Transport struct {
 // writeRTCP sends RTCP on it (PeerConnection.WriteRTCP). Close it with the
 // connection.
 func NewTransport(writeRTCP func([]rtcp.Packet) error) *Transport {
-	t := &Transport{writeRTCP: writeRTCP, done: make(chan struct{})}
-	go t.reportLoop()
+	t := &Transport{writeRTCP: writeRTCP, rtcpSSRC: rand.Uint32() | 1}
+	reporting.add(t)
 	return t
 }
 
@@ -93,6 +97,9 @@ func (t *Transport) SetPath(p *Path) {
 	}
 	if p != nil && p.RemoteKeys.Profile != 0 {
 		p.open, _ = srtpgcm.NewRTCPOpener(p.RemoteKeys) // nil: pion reads the RTCP
+	}
+	if p != nil {
+		p.seal, _ = srtpgcm.NewRTCPSealer(p.Keys) // nil: pion sends the reports
 	}
 	t.path.Store(p)
 }
@@ -116,7 +123,7 @@ func (t *Transport) Close() {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
 		t.path.Store(nil)
-		close(t.done)
+		reporting.remove(t)
 	})
 }
 
@@ -243,38 +250,6 @@ func (t *Transport) down(ssrc uint32) (*DownTrack, *binding) {
 		}
 	}
 	return nil, nil
-}
-
-// reportLoop sends a sender report per forwarded track every reportEvery,
-// off the packet path: it reads what each DownTrack's forwarding loop
-// publishes a few times a second.
-func (t *Transport) reportLoop() {
-	tick := time.NewTicker(reportEvery)
-	defer tick.Stop()
-	var srs []rtcp.Packet
-	for {
-		select {
-		case <-t.done:
-			return
-		case <-tick.C:
-		}
-		downs := t.bound()
-		srs = srs[:0]
-		now := time.Now()
-		for _, d := range downs {
-			if sr, ok := d.senderReport(now); ok {
-				srs = append(srs, sr)
-			}
-			// A compound of 16 reports stays well under the MTU.
-			if len(srs) == 16 {
-				_ = t.writeRTCP(srs)
-				srs = srs[:0]
-			}
-		}
-		if len(srs) > 0 {
-			_ = t.writeRTCP(srs)
-		}
-	}
 }
 
 // HandleSRTCP takes an SRTCP packet that arrived from the subscriber's

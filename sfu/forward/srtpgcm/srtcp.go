@@ -21,29 +21,85 @@ var ErrSRTCP = errors.New("srtpgcm: not an authentic encrypted SRTCP packet")
 
 // NewRTCPOpener derives the SRTCP session key and salt from k.
 func NewRTCPOpener(k Keys) (*RTCPOpener, error) {
-	n := k.Profile.KeyLen()
-	if n == 0 {
-		return nil, ErrProfile
+	aead, salt, err := rtcpSession(k)
+	if err != nil {
+		return nil, err
 	}
-	if len(k.Key) != n || len(k.Salt) != saltLen {
-		return nil, ErrProfile
+	return &RTCPOpener{aead: aead, salt: salt}, nil
+}
+
+// rtcpSession is SRTCP's session cipher and salt under k (RFC 3711 §4.3,
+// labels 3 and 5).
+func rtcpSession(k Keys) (cipher.AEAD, [saltLen]byte, error) {
+	var salt [saltLen]byte
+	n := k.Profile.KeyLen()
+	if n == 0 || len(k.Key) != n || len(k.Salt) != saltLen {
+		return nil, salt, ErrProfile
 	}
 	master, err := aes.NewCipher(k.Key)
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
 	const labelEncryption, labelSalt = 0x03, 0x05
 	block, err := aes.NewCipher(derive(master, k.Salt, labelEncryption, n))
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
+		return nil, salt, err
+	}
+	copy(salt[:], derive(master, k.Salt, labelSalt, saltLen))
+	return aead, salt, nil
+}
+
+// rtcpNonce is the IV of an SRTCP packet: 00 00 || SSRC || 00 00 || index,
+// XOR salt (RFC 7714 §9.1).
+func rtcpNonce(n *[saltLen]byte, salt *[saltLen]byte, ssrc, index uint32) {
+	n[0], n[1] = salt[0], salt[1]
+	binary.BigEndian.PutUint32(n[2:], ssrc^binary.BigEndian.Uint32(salt[2:]))
+	n[6], n[7] = salt[6], salt[7]
+	binary.BigEndian.PutUint32(n[8:], index^binary.BigEndian.Uint32(salt[8:]))
+}
+
+// RTCPSealer encrypts the SRTCP packets of one direction (RFC 7714 §9).
+// Like Sealer, it is for one goroutine.
+type RTCPSealer struct {
+	aead  cipher.AEAD
+	salt  [saltLen]byte
+	nonce [saltLen]byte
+	aad   [12]byte
+}
+
+// NewRTCPSealer derives the SRTCP session key and salt from k.
+func NewRTCPSealer(k Keys) (*RTCPSealer, error) {
+	aead, salt, err := rtcpSession(k)
+	if err != nil {
 		return nil, err
 	}
-	o := &RTCPOpener{aead: aead}
-	copy(o.salt[:], derive(master, k.Salt, labelSalt, saltLen))
-	return o, nil
+	return &RTCPSealer{aead: aead, salt: salt}, nil
+}
+
+// RTCPOverhead is what sealing adds to a compound RTCP packet: the tag and
+// the E flag with the index.
+const RTCPOverhead = TagLen + 4
+
+// Seal encrypts the compound RTCP packet pkt in place under SRTCP index
+// (31 bits; the caller counts them per sender SSRC, the first packet's)
+// and returns it, RTCPOverhead bytes longer: pkt must have that much spare
+// capacity.
+func (s *RTCPSealer) Seal(pkt []byte, index uint32) []byte {
+	if len(pkt) < 8 {
+		return nil
+	}
+	index &= 0x7fffffff
+	rtcpNonce(&s.nonce, &s.salt, binary.BigEndian.Uint32(pkt[4:8]), index)
+	copy(s.aad[:8], pkt[:8])
+	binary.BigEndian.PutUint32(s.aad[8:], 1<<31|index)
+	out := s.aead.Seal(pkt[8:8], s.nonce[:], pkt[8:], s.aad[:])
+	out = out[:len(out)+4]
+	copy(out[len(out)-4:], s.aad[8:])
+	return pkt[:8+len(out)]
 }
 
 // Open authenticates and decrypts pkt into dst and returns the compound
@@ -64,10 +120,7 @@ func (o *RTCPOpener) Open(dst, pkt []byte) (rtcp []byte, ssrc, index uint32, err
 	index = trailer & 0x7fffffff
 	ssrc = binary.BigEndian.Uint32(pkt[4:8])
 	n := &o.nonce
-	n[0], n[1] = o.salt[0], o.salt[1]
-	binary.BigEndian.PutUint32(n[2:], ssrc^binary.BigEndian.Uint32(o.salt[2:]))
-	n[6], n[7] = o.salt[6], o.salt[7]
-	binary.BigEndian.PutUint32(n[8:], index^binary.BigEndian.Uint32(o.salt[8:]))
+	rtcpNonce(n, &o.salt, ssrc, index)
 	copy(o.aad[:8], pkt[:8])
 	copy(o.aad[8:], pkt[len(pkt)-4:])
 	dst = append(dst[:0], pkt[:8]...)

@@ -231,3 +231,48 @@ func TestReplayAcceptsEachIndexOnceWithinTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// What RTCPSealer writes, pion's SRTCP (as pion peers and browsers do)
+// decrypts to the same compound, under the index given; sealing allocates
+// nothing.
+func TestRTCPSealerWritesWhatPionReads(t *testing.T) {
+	for _, p := range []struct {
+		ours Profile
+		pion srtp.ProtectionProfile
+	}{{AES128GCM, srtp.ProtectionProfileAeadAes128Gcm}, {AES256GCM, srtp.ProtectionProfileAeadAes256Gcm}} {
+		key, salt := randBytes(t, p.ours.KeyLen()), randBytes(t, 12)
+		dec, err := srtp.CreateContext(key, salt, p.pion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewRTCPSealer(Keys{Profile: p.ours, Key: key, Salt: salt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := NewRTCPOpener(Keys{Profile: p.ours, Key: key, Salt: salt})
+		plain, err := rtcp.Marshal([]rtcp.Packet{
+			&rtcp.ReceiverReport{SSRC: 0x5eed},
+			&rtcp.SenderReport{SSRC: 77, NTPTime: 1 << 40, RTPTime: 9000, PacketCount: 30, OctetCount: 15000},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 0, len(plain)+RTCPOverhead)
+		for _, index := range []uint32{1, 2, 1 << 30} {
+			pkt := s.Seal(append(buf[:0], plain...), index)
+			if len(pkt) != len(plain)+RTCPOverhead {
+				t.Fatalf("%s: sealed %d bytes, want %d", p.ours, len(pkt), len(plain)+RTCPOverhead)
+			}
+			got, err := dec.DecryptRTCP(nil, pkt, nil)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s index %d: pion read %x, %v; want %x", p.ours, index, got, err, plain)
+			}
+			if _, ssrc, i, err := o.Open(nil, pkt); err != nil || ssrc != 0x5eed || i != index {
+				t.Fatalf("%s: opened SSRC %x index %d, %v", p.ours, ssrc, i, err)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() { s.Seal(append(buf[:0], plain...), 3) }); n != 0 {
+			t.Fatalf("%.1f allocations per seal", n)
+		}
+	}
+}
