@@ -198,7 +198,10 @@ export function inbound(page) {
         if (s.type !== "inbound-rtp") return;
         const id = (s.mid && byMid.get(s.mid)) || s.trackIdentifier;
         if (!id) return;
-        out[id] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0 };
+        // reports: the sender reports the browser accepted (remote-outbound-rtp):
+        // what it syncs audio with video by.
+        const reports = stats.get(s.remoteId)?.reportsSent ?? 0;
+        out[id] = { kind: s.kind, packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0, reports };
       });
     }
     return out;

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createAndJoin, knock, liveCaptures, myId, newPerson, tileIds, tileVideoWidth, waitFor, waitGrowing,
+  createAndJoin, inbound, knock, liveCaptures, myId, newPerson, tileIds, tileVideoWidth, waitFor, waitGrowing,
   useStack,
 } from "./harness.mjs";
 
@@ -33,6 +33,13 @@ test("a host and two guests see and hear each other", { timeout: 150_000 }, asyn
     }
     await waitGrowing(p.page, others.map((o) => `${o}-camera`), "frames", `page ${i}: frames decoded growing`);
     await waitGrowing(p.page, others.map((o) => `${o}-microphone`), "packets", `page ${i}: audio packets growing`);
+    const tracks = others.flatMap((o) => [`${o}-camera`, `${o}-microphone`]);
+    await waitFor(`page ${i} takes the node's sender reports on every track`, async () => {
+      const cur = await inbound(p.page);
+      const got = tracks.map((t) => cur[t]?.reports ?? 0);
+      if (got.some((n) => n < 2)) throw new Error(`reports ${got}`);
+      return true;
+    }, { timeoutMs: 10_000 });
   }
 
   // Chromium's fake microphone beeps once a second: the SFU's active-speaker
