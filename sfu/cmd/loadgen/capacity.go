@@ -38,8 +38,8 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 		if r.starved(o.videoBps) {
 			// The publisher or the subscribers in this process fell behind
 			// (a busy machine): the row says nothing about the node.
-			fmt.Printf("\n%s: the load generator fell behind (%.0f Mbit/s forwarded of ~%.0f); the search stops here.\n",
-				sc.name, r.mbitPerSec(), float64(n)*float64(o.videoBps)/1e6)
+			fmt.Printf("\n%s: the load generator fell behind (%.0f Mbit/s forwarded of ~%.0f; %s); the search stops here.\n",
+				sc.name, r.mbitPerSec(), float64(n)*float64(o.videoBps)/1e6, r.behind())
 			break
 		}
 		if r.lossPct() >= o.maxLoss || r.missing > 0 {

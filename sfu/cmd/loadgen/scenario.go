@@ -56,6 +56,7 @@ type result struct {
 	copies       uint64        // packets delivered to subscribers
 	bytes        uint64
 	sent, recv   uint64 // packets sent to subscribers, and received (unique)
+	published    uint64 // packets the publishers wrote
 	lat, joinLat []time.Duration
 	// sockLat: publisher's write → the kernel's arrival at a thin
 	// subscriber's socket (on loopback, the node's send), without the load
@@ -296,7 +297,9 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 		return res, err
 	}
 	busy0, self0 := machineBusy(), selfCPU()
+	pub0 := published(pubs)
 	time.Sleep(dur)
+	res.published = published(pubs) - pub0
 	busy1, self1 := machineBusy(), selfCPU()
 	m1, err := e.node.metrics()
 	if err != nil {
@@ -347,6 +350,16 @@ func (e *benchEnv) runOnce(sc scenario, dur time.Duration) (result, error) {
 
 // askSizes has each subscriber show every publisher's camera at a size of
 // tileSizes, in turn, once its subscribe offer named the camera's mid.
+// published is how many packets pubs have written so far.
+func published(pubs []*member) (n uint64) {
+	for _, p := range pubs {
+		for _, o := range p.c.Outs() {
+			n += o.Sent.Load()
+		}
+	}
+	return n
+}
+
 func askSizes(ctx context.Context, subs, pubs []*member) error {
 	for i, m := range subs {
 		w, h := tileSizes[i%len(tileSizes)][0], tileSizes[i%len(tileSizes)][1]

@@ -22,6 +22,17 @@ func (r result) starved(videoBps int) bool {
 	return r.mbitPerSec() < 0.95*float64(r.subscribers*r.publishers)*float64(videoBps)/1e6
 }
 
+// behind says which side of a starved run fell short: the publishers'
+// writes, or the copies of them that reached each subscriber.
+func (r result) behind() string {
+	secs := r.dur.Seconds()
+	if r.published == 0 || r.subscribers == 0 || secs == 0 {
+		return "the publishers wrote nothing"
+	}
+	each := float64(r.copies) / float64(r.subscribers) / secs
+	return fmt.Sprintf("the publishers wrote %.0f packets/s, each subscriber got %.0f/s", float64(r.published)/secs, each)
+}
+
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
 		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "to socket p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
