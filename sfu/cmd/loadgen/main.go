@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&o.capTo, "capacity-max", 1000, "capacity search: largest fan-out tried")
 	flag.IntVar(&o.capFull, "capacity-full", 10, "capacity search: full pion subscribers (the rest are thin)")
 	flag.Float64Var(&o.maxLoss, "capacity-loss", 0.5, "capacity search: loss (%) a fan-out may have")
-	flag.DurationVar(&o.maxP99, "capacity-p99", 100*time.Millisecond, "capacity search: the latency p99 also reported against")
+	flag.DurationVar(&o.maxP99, "capacity-p99", 10*time.Millisecond, "capacity search: the forwarding p99 (publisher's write → arrival at a thin subscriber's socket) also reported against")
 	flag.Float64Var(&o.quiet, "quiet", 0.15, "wait before each scenario until other processes use under this share of a core (0: do not wait)")
 	flag.IntVar(&o.retries, "retries", 3, "replays of a scenario during which other processes took much CPU")
 	flag.BoolVar(&o.pin, "pin", false, "run the scenarios with the node pinned to CPU 0 and the load generator to CPU 1")

@@ -22,6 +22,15 @@ func (r result) starved(videoBps int) bool {
 	return r.mbitPerSec() < 0.95*float64(r.subscribers*r.publishers)*float64(videoBps)/1e6
 }
 
+// forwarding is the latency through the node: to the thin subscribers'
+// sockets when the row has them, else to the subscribers' reads.
+func (r result) forwarding() []time.Duration {
+	if len(r.sockLat) > 0 {
+		return r.sockLat
+	}
+	return r.lat
+}
+
 // behind says which side of a starved run fell short: the publishers'
 // writes, or the copies of them that reached each subscriber.
 func (r result) behind() string {
