@@ -44,8 +44,8 @@ type thinNet struct {
 	mux ice.UDPMux
 
 	ready atomic.Bool
-	in    *srtp.Context // server → client RTP; the reading goroutine's
-	out   *srtp.Context // client → server RTCP; under mu
+	in    *srtpgcm.Opener // server → client RTP; the reading goroutine's
+	out   *srtp.Context   // client → server RTCP; under mu
 	node  net.Addr
 	ssrc  uint32 // ours, as RTCP sender
 
@@ -65,6 +65,7 @@ type thinStream struct {
 	layers  [4]atomic.Uint64 // video packets by simulcast layer
 	bytes   atomic.Uint64
 	firstAt atomic.Int64
+	roll    srtpgcm.Rollover // the reading goroutine's
 
 	mu      sync.Mutex
 	seen    [1024]uint64
@@ -210,7 +211,7 @@ func (n *thinNet) media(p []byte, from netip.AddrPort) {
 	n.mu.Unlock()
 	var payload []byte
 	if s.packets.Load()%decryptEvery == 0 {
-		plain, err := n.in.DecryptRTP(n.dec[:0], p, &h)
+		plain, err := n.in.Open(n.dec[:0], p, &s.roll)
 		if err != nil {
 			return
 		}
@@ -244,7 +245,7 @@ func (n *thinNet) setup(from net.Addr) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	in, err1 := srtp.CreateContext(sk.Key, sk.Salt, srtp.ProtectionProfile(sk.Profile))
+	in, err1 := srtpgcm.NewOpener(sk)
 	out, err2 := srtp.CreateContext(ck.Key, ck.Salt, srtp.ProtectionProfile(ck.Profile))
 	if err1 != nil || err2 != nil {
 		return false

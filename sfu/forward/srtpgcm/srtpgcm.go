@@ -2,6 +2,9 @@
 // AEAD_AES_256_GCM transforms (RFC 7714) straight into a caller's buffer:
 // no allocation, no lock, no per-SSRC lookup. The caller keeps the rollover
 // counter (it rewrites sequence numbers anyway, so it knows when they wrap).
+// Opening goes the other way, for what a peer sends: the receiver cannot
+// know the sender's rollovers, so it keeps a Rollover per stream, which
+// estimates them and moves only on authentic packets.
 //
 // pion's srtp.Context does the same job behind a mutex, a map lookup and a
 // buffer pool per packet, which is right for a general library and too much
@@ -72,31 +75,40 @@ type Sealer struct {
 // NewSealer derives the session key and salt from k (RFC 3711 §4.3 with the
 // AES-CM PRF, as RFC 7714 §11 prescribes) and returns a Sealer.
 func NewSealer(k Keys) (*Sealer, error) {
+	aead, salt, err := rtpSession(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead, salt: salt}, nil
+}
+
+// rtpSession is SRTP's session cipher and salt under k (RFC 3711 §4.3,
+// labels 0 and 2).
+func rtpSession(k Keys) (cipher.AEAD, [saltLen]byte, error) {
+	var salt [saltLen]byte
 	n := k.Profile.KeyLen()
 	if n == 0 {
-		return nil, ErrProfile
+		return nil, salt, ErrProfile
 	}
 	if len(k.Key) != n || len(k.Salt) != saltLen {
-		return nil, fmt.Errorf("srtpgcm: %s wants a %d-byte key and a %d-byte salt, got %d and %d",
+		return nil, salt, fmt.Errorf("srtpgcm: %s wants a %d-byte key and a %d-byte salt, got %d and %d",
 			k.Profile, n, saltLen, len(k.Key), len(k.Salt))
 	}
 	master, err := aes.NewCipher(k.Key)
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
 	const labelEncryption, labelSalt = 0x00, 0x02
-	sessionKey := derive(master, k.Salt, labelEncryption, n)
-	block, err := aes.NewCipher(sessionKey)
+	block, err := aes.NewCipher(derive(master, k.Salt, labelEncryption, n))
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return nil, salt, err
 	}
-	s := &Sealer{aead: aead}
-	copy(s.salt[:], derive(master, k.Salt, labelSalt, saltLen))
-	return s, nil
+	copy(salt[:], derive(master, k.Salt, labelSalt, saltLen))
+	return aead, salt, nil
 }
 
 // derive is the SRTP key derivation with a key derivation rate of 0: the
@@ -122,11 +134,15 @@ func derive(master cipher.Block, salt []byte, label byte, n int) []byte {
 // holds a copy of header already, with room for len(payload)+TagLen more;
 // header itself must not overlap dst's spare capacity, nor payload.
 func (s *Sealer) Seal(dst, header, payload []byte, ssrc, roc uint32, seq uint16) []byte {
-	// RFC 7714 §8.1: IV = (00 00 || SSRC || ROC || SEQ) XOR salt.
-	n := &s.nonce
-	n[0], n[1] = s.salt[0], s.salt[1]
-	binary.BigEndian.PutUint32(n[2:], ssrc^binary.BigEndian.Uint32(s.salt[2:]))
-	binary.BigEndian.PutUint32(n[6:], roc^binary.BigEndian.Uint32(s.salt[6:]))
-	binary.BigEndian.PutUint16(n[10:], seq^binary.BigEndian.Uint16(s.salt[10:]))
-	return s.aead.Seal(dst, n[:], payload, header)
+	rtpNonce(&s.nonce, &s.salt, ssrc, roc, seq)
+	return s.aead.Seal(dst, s.nonce[:], payload, header)
+}
+
+// rtpNonce is the IV of an SRTP packet (RFC 7714 §8.1):
+// (00 00 || SSRC || ROC || SEQ) XOR salt.
+func rtpNonce(n, salt *[saltLen]byte, ssrc, roc uint32, seq uint16) {
+	n[0], n[1] = salt[0], salt[1]
+	binary.BigEndian.PutUint32(n[2:], ssrc^binary.BigEndian.Uint32(salt[2:]))
+	binary.BigEndian.PutUint32(n[6:], roc^binary.BigEndian.Uint32(salt[6:]))
+	binary.BigEndian.PutUint16(n[10:], seq^binary.BigEndian.Uint16(salt[10:]))
 }

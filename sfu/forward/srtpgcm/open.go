@@ -1,0 +1,109 @@
+package srtpgcm
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+)
+
+// Opener decrypts the SRTP packets of one direction (RFC 7714 §8). Like
+// Sealer, it is for one goroutine; each SSRC's rollover counter is the
+// caller's (a Rollover per stream), so opening needs no lookup.
+type Opener struct {
+	aead  cipher.AEAD
+	salt  [saltLen]byte
+	nonce [saltLen]byte
+}
+
+// ErrSRTP means a packet is not an authentic SRTP packet under the
+// Opener's keys (or not RTP at all).
+var ErrSRTP = errors.New("srtpgcm: not an authentic SRTP packet")
+
+// NewOpener derives the session key and salt from k.
+func NewOpener(k Keys) (*Opener, error) {
+	aead, salt, err := rtpSession(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Opener{aead: aead, salt: salt}, nil
+}
+
+// Rollover is what a receiver knows of one SSRC's packet index (RFC 3711
+// §3.3.1): the rollover counter and the highest sequence number
+// authenticated under it.
+type Rollover struct {
+	roc     uint32
+	highest uint16
+	started bool
+}
+
+// ROC is the rollover counter of the highest packet authenticated so far.
+func (r *Rollover) ROC() uint32 { return r.roc }
+
+// guess is the rollover counter a packet with seq was most likely sent
+// under (RFC 3711 Appendix A): the one that puts it nearest the highest.
+func (r *Rollover) guess(seq uint16) uint32 {
+	if !r.started {
+		return r.roc
+	}
+	switch {
+	case r.highest < 32768 && seq > r.highest && seq-r.highest > 32768:
+		return r.roc - 1 // late, from before the last wrap
+	case r.highest >= 32768 && seq < r.highest && r.highest-seq > 32768:
+		return r.roc + 1 // the sequence wrapped
+	}
+	return r.roc
+}
+
+// note moves the index on after a packet authenticated under roc.
+func (r *Rollover) note(seq uint16, roc uint32) {
+	switch {
+	case !r.started:
+		r.started, r.roc, r.highest = true, roc, seq
+	case roc == r.roc+1:
+		r.roc, r.highest = roc, seq
+	case roc == r.roc && seq > r.highest:
+		r.highest = seq
+	}
+}
+
+// headerLen is the length of pkt's RTP header with its CSRCs and
+// extension, 0 when pkt is not RTP.
+func headerLen(pkt []byte) int {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		return 0
+	}
+	n := 12 + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 {
+		if len(pkt) < n+4 {
+			return 0
+		}
+		n += 4 + 4*int(binary.BigEndian.Uint16(pkt[n+2:]))
+	}
+	if len(pkt) < n {
+		return 0
+	}
+	return n
+}
+
+// Open authenticates and decrypts pkt, an SRTP packet of the stream whose
+// index r follows, and appends the RTP packet (header and payload) to dst.
+// dst may be pkt[:0], which decrypts in place. A packet that fails leaves
+// r as it was, so a forged sequence number cannot move the index.
+func (o *Opener) Open(dst, pkt []byte, r *Rollover) ([]byte, error) {
+	h := headerLen(pkt)
+	if h == 0 || len(pkt) < h+TagLen {
+		return nil, ErrSRTP
+	}
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	roc := r.guess(seq)
+	rtpNonce(&o.nonce, &o.salt, ssrc, roc, seq)
+	out := append(dst, pkt[:h]...)
+	out, err := o.aead.Open(out, o.nonce[:], pkt[h:], out[len(out)-h:])
+	if err != nil {
+		return nil, ErrSRTP
+	}
+	r.note(seq, roc)
+	return out, nil
+}
