@@ -123,13 +123,64 @@ func TestOpenAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r Rollover
 	buf := make([]byte, 0, 2048)
 	if n := testing.AllocsPerRun(100, func() {
+		var r Rollover
 		if _, err := o.Open(buf, sealed[0], &r); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {
 		t.Fatalf("%.1f allocations per open", n)
+	}
+}
+
+// A packet is taken once: the same one again, or one from before the
+// 64-packet window, is refused, whatever the rollovers between.
+func TestOpenRefusesReplays(t *testing.T) {
+	key, salt := randBytes(t, 16), randBytes(t, 12)
+	var seqs []uint16
+	for i := range 200 {
+		seqs = append(seqs, uint16(65500+i)) // wraps after 36
+	}
+	plain, sealed := sealedByPion(t, srtp.ProtectionProfileAeadAes128Gcm, key, salt, seqs, false)
+	o, err := NewOpener(Keys{Profile: AES128GCM, Key: key, Salt: salt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Rollover
+	open := func(i int) error {
+		got, err := o.Open(nil, sealed[i], &r)
+		if err == nil && !bytes.Equal(got, plain[i]) {
+			t.Fatalf("packet %d opened wrong", i)
+		}
+		return err
+	}
+	for i := 0; i < 100; i += 2 { // the even ones first
+		if err := open(i); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+	if err := open(98); err != ErrReplay {
+		t.Fatalf("the newest again: %v, want ErrReplay", err)
+	}
+	if err := open(40); err != ErrReplay {
+		t.Fatalf("one seen before the wrap's window edge: %v, want ErrReplay", err)
+	}
+	if err := open(97); err != nil {
+		t.Fatalf("a late one within the window: %v", err)
+	}
+	if err := open(97); err != ErrReplay {
+		t.Fatalf("the late one again: %v, want ErrReplay", err)
+	}
+	if err := open(33); err != ErrReplay {
+		t.Fatalf("one from before the window (and the wrap): %v, want ErrReplay", err)
+	}
+	for i := 100; i < 200; i++ {
+		if err := open(i); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+	if r.ROC() != 1 {
+		t.Fatalf("rollover counter %d, want 1", r.ROC())
 	}
 }
