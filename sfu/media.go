@@ -23,23 +23,26 @@ import (
 // TCP listener (ICE-TCP) shared by every PeerConnection, so a node needs two
 // open ports whatever its number of participants.
 //
-// Publish connections come from api, with pion's interceptors. Subscribe
-// connections come from newSubscriber, without: the packet path
-// (sfu/forward) answers NACKs from one cache per track, sends the sender
-// reports and stamps transport-wide sequence numbers itself, and over UDP
-// encrypts and batches the copies onto the mux's socket (batch).
+// Publish connections come from newPublisher: the intake reads their media
+// off the socket over UDP, and interceptors built per connection from
+// pubInterceptors send the publisher its NACKs and feedback. Subscribe
+// connections come from newSubscriber, without interceptors: the packet
+// path (sfu/forward) answers NACKs from one cache per track, sends the
+// sender reports and stamps transport-wide sequence numbers itself, and
+// over UDP encrypts and batches the copies onto the mux's socket (batch).
 type media struct {
-	api    *webrtc.API
 	udp    net.PacketConn
 	tcp    net.Listener
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	log    *slog.Logger
 
-	subEngine   *webrtc.MediaEngine
-	subSettings webrtc.SettingEngine
-	batch       forward.BatchConn // the UDP mux's socket, for sendmmsg
-	intake      *intake           // the same socket as the mux reads it
+	settings        webrtc.SettingEngine // each connection's API starts from it
+	pubEngine       *webrtc.MediaEngine
+	pubInterceptors *interceptor.Registry
+	subEngine       *webrtc.MediaEngine
+	batch           forward.BatchConn // the UDP mux's socket, for sendmmsg
+	intake          *intake           // the same socket as the mux reads it
 }
 
 // Codecs the node forwards. No RTX: browsers then retransmit on the original
@@ -194,9 +197,8 @@ func newMedia(cfg Config) (*media, error) {
 		_ = tcpMux.Close()
 		return nil, err
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return &media{api: api, udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux, log: cfg.Log,
-		subEngine: sub, subSettings: se, batch: batch, intake: in}, nil
+	return &media{udp: udp, tcp: tcp, udpMux: udpMux, tcpMux: tcpMux, log: cfg.Log, settings: se,
+		pubEngine: m, pubInterceptors: ir, subEngine: sub, batch: batch, intake: in}, nil
 }
 
 // close stops the muxes (which close their sockets) so their read loops

@@ -33,11 +33,12 @@ func (s *session) publish(offerSDP string, tracks []events.TrackInfo) (string, e
 	fresh := pc == nil
 	if fresh {
 		var err error
-		pc, err = r.node.media.api.NewPeerConnection(webrtc.Configuration{})
+		var in *publishIn
+		pc, in, err = r.node.media.newPublisher()
 		if err != nil {
 			return "", err
 		}
-		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.onTrack(pc, t, recv) })
+		pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.onTrack(pc, in, t, recv) })
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 			if st != webrtc.PeerConnectionStateFailed && st != webrtc.PeerConnectionStateClosed {
 				return
@@ -96,7 +97,7 @@ func (s *session) publish(offerSDP string, tracks []events.TrackInfo) (string, e
 // simulcast track arrives as one remote track per layer (RID): the first
 // makes the published track, each later one joins it as a layer, fed to
 // the track's subscribers at once.
-func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+func (s *session) onTrack(pc *webrtc.PeerConnection, in *publishIn, t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	p := s.p
 	r := p.room
 	r.mu.Lock()
@@ -115,16 +116,17 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 		}
 	}
 	ssrc := uint32(t.SSRC())
-	fr := forward.NewReceiver(t, forward.Options{
+	src, unbind := in.bind(t, recv)
+	fr := forward.NewReceiver(src, forward.Options{
 		Kind: t.Kind(), Codec: t.Codec().RTPCodecCapability, AudioLevelExt: levelExt, RID: t.RID(),
 		Keyframe: func() {
 			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 		},
 	})
 	if p.current() != s {
+		unbind() // its queue ends with the track, unread
 		return
 	}
-	go drainReceiverRTCP(recv, t.RID())
 	pub := &published{key: key, recv: fr, info: subscriberTrack(p.id, source, t.Kind()), pc: pc}
 	for _, tr := range pc.GetTransceivers() {
 		if tr.Receiver() == recv {
@@ -149,6 +151,7 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 				if err := fr.Run(); err != nil {
 					p.log.Warn("track read failed", "source", source, "rid", t.RID(), "err", err)
 				}
+				unbind()
 				r.removeLayer(key, fr)
 			}()
 			return
@@ -159,6 +162,7 @@ func (s *session) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, recv
 		if err := fr.Run(); err != nil {
 			p.log.Warn("track read failed", "source", source, "err", err)
 		}
+		unbind()
 		if pub.layered() {
 			r.removeLayer(key, fr)
 		} else {
@@ -206,22 +210,4 @@ func (p *participant) guessSource(kind webrtc.RTPCodecType) events.Source {
 		return first
 	}
 	return second
-}
-
-// drainReceiverRTCP reads the publisher's RTCP (sender reports feed the
-// receiver-report interceptor's round-trip figures); a simulcast layer's
-// is read by its RID.
-func drainReceiverRTCP(r *webrtc.RTPReceiver, rid string) {
-	buf := make([]byte, 1500)
-	for {
-		var err error
-		if rid != "" {
-			_, _, err = r.ReadSimulcast(buf, rid)
-		} else {
-			_, _, err = r.Read(buf)
-		}
-		if err != nil {
-			return
-		}
-	}
 }

@@ -29,7 +29,7 @@ import (
 // pion's own send path, which works everywhere at a higher cost per copy.
 func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, error) {
 	keys := &srtpgcm.Capture{}
-	se := m.subSettings
+	se := m.settings
 	se.SetDTLSKeyLogWriter(keys)
 	se.SetDTLSServerHelloMessageHook(keys.ServerHello)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m.subEngine), webrtc.WithSettingEngine(se),
@@ -53,9 +53,10 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 		}
 		p, why := m.path(keys, iceT)
 		tr.SetPath(p)
-		m.intake.unroute(tr)
 		if p != nil && tr.ReadsRTCP() {
-			m.intake.route(p.Addr.AddrPort(), tr)
+			m.intake.subscribers.set(p.Addr.AddrPort(), tr)
+		} else {
+			m.intake.subscribers.forget(tr)
 		}
 		if p != nil {
 			m.log.Debug("subscriber media on the batched path", "remote", p.Addr.String(), "profile", p.Keys.Profile.String())
@@ -75,7 +76,7 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 			go func() {
 				mu.Lock()
 				defer mu.Unlock()
-				m.intake.unroute(tr)
+				m.intake.subscribers.forget(tr)
 			}()
 		}
 	})
