@@ -176,15 +176,7 @@ func (in *publishIn) bind(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) (forw
 	s := &publishStream{q: packetio.NewBuffer()}
 	s.q.SetLimitSize(queueLimit)
 	ssrc := uint32(t.SSRC())
-	in.mu.Lock()
-	old := *in.streams.Load()
-	next := make(map[uint32]*publishStream, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[ssrc] = s
-	in.streams.Store(&next)
-	in.mu.Unlock()
+	in.setStream(ssrc, s)
 
 	info := streamInfo(t, recv)
 	r := in.chain.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
@@ -193,7 +185,42 @@ func (in *publishIn) bind(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) (forw
 	}))
 	go s.fromPion(t)
 	go in.readRTCP(recv, t.RID())
-	return &chained{r: r, attrs: interceptor.Attributes{}}, func() { in.chain.UnbindRemoteStream(info) }
+	return &chained{r: r, attrs: interceptor.Attributes{}}, func() {
+		in.chain.UnbindRemoteStream(info)
+		in.forgetStream(ssrc, s)
+	}
+}
+
+// setStream makes s the stream of ssrc.
+func (in *publishIn) setStream(ssrc uint32, s *publishStream) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	old := *in.streams.Load()
+	next := make(map[uint32]*publishStream, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[ssrc] = s
+	in.streams.Store(&next)
+}
+
+// forgetStream gives ssrc back to pion once its track ended, unless another
+// track took it since: a track published again under the same SSRC must
+// reach pion, which announces it.
+func (in *publishIn) forgetStream(ssrc uint32, s *publishStream) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	old := *in.streams.Load()
+	if old[ssrc] != s {
+		return
+	}
+	next := make(map[uint32]*publishStream, len(old))
+	for k, v := range old {
+		if k != ssrc {
+			next[k] = v
+		}
+	}
+	in.streams.Store(&next)
 }
 
 // fromPion queues what pion reads of the track (its first packets, and
