@@ -25,7 +25,7 @@ var (
 
 // NewOpener derives the session key and salt from k.
 func NewOpener(k Keys) (*Opener, error) {
-	aead, salt, err := rtpSession(k)
+	aead, salt, err := session(k, 0x00, 0x02) // RFC 3711 §4.3: SRTP's labels
 	if err != nil {
 		return nil, err
 	}

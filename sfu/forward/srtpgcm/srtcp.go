@@ -1,7 +1,6 @@
 package srtpgcm
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
@@ -21,36 +20,11 @@ var ErrSRTCP = errors.New("srtpgcm: not an authentic encrypted SRTCP packet")
 
 // NewRTCPOpener derives the SRTCP session key and salt from k.
 func NewRTCPOpener(k Keys) (*RTCPOpener, error) {
-	aead, salt, err := rtcpSession(k)
+	aead, salt, err := session(k, 0x03, 0x05) // RFC 3711 §4.3: SRTCP's labels
 	if err != nil {
 		return nil, err
 	}
 	return &RTCPOpener{aead: aead, salt: salt}, nil
-}
-
-// rtcpSession is SRTCP's session cipher and salt under k (RFC 3711 §4.3,
-// labels 3 and 5).
-func rtcpSession(k Keys) (cipher.AEAD, [saltLen]byte, error) {
-	var salt [saltLen]byte
-	n := k.Profile.KeyLen()
-	if n == 0 || len(k.Key) != n || len(k.Salt) != saltLen {
-		return nil, salt, ErrProfile
-	}
-	master, err := aes.NewCipher(k.Key)
-	if err != nil {
-		return nil, salt, err
-	}
-	const labelEncryption, labelSalt = 0x03, 0x05
-	block, err := aes.NewCipher(derive(master, k.Salt, labelEncryption, n))
-	if err != nil {
-		return nil, salt, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, salt, err
-	}
-	copy(salt[:], derive(master, k.Salt, labelSalt, saltLen))
-	return aead, salt, nil
 }
 
 // rtcpNonce is the IV of an SRTCP packet: 00 00 || SSRC || 00 00 || index,
@@ -73,7 +47,7 @@ type RTCPSealer struct {
 
 // NewRTCPSealer derives the SRTCP session key and salt from k.
 func NewRTCPSealer(k Keys) (*RTCPSealer, error) {
-	aead, salt, err := rtcpSession(k)
+	aead, salt, err := session(k, 0x03, 0x05) // RFC 3711 §4.3: SRTCP's labels
 	if err != nil {
 		return nil, err
 	}

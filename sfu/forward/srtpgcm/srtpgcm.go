@@ -75,16 +75,16 @@ type Sealer struct {
 // NewSealer derives the session key and salt from k (RFC 3711 §4.3 with the
 // AES-CM PRF, as RFC 7714 §11 prescribes) and returns a Sealer.
 func NewSealer(k Keys) (*Sealer, error) {
-	aead, salt, err := rtpSession(k)
+	aead, salt, err := session(k, 0x00, 0x02) // RFC 3711 §4.3: SRTP's labels
 	if err != nil {
 		return nil, err
 	}
 	return &Sealer{aead: aead, salt: salt}, nil
 }
 
-// rtpSession is SRTP's session cipher and salt under k (RFC 3711 §4.3,
-// labels 0 and 2).
-func rtpSession(k Keys) (cipher.AEAD, [saltLen]byte, error) {
+// session is the session cipher and salt under k for one of SRTP's and
+// SRTCP's label pairs (RFC 3711 §4.3).
+func session(k Keys, labelEncryption, labelSalt byte) (cipher.AEAD, [saltLen]byte, error) {
 	var salt [saltLen]byte
 	n := k.Profile.KeyLen()
 	if n == 0 {
@@ -98,7 +98,6 @@ func rtpSession(k Keys) (cipher.AEAD, [saltLen]byte, error) {
 	if err != nil {
 		return nil, salt, err
 	}
-	const labelEncryption, labelSalt = 0x00, 0x02
 	block, err := aes.NewCipher(derive(master, k.Salt, labelEncryption, n))
 	if err != nil {
 		return nil, salt, err
