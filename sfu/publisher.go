@@ -63,16 +63,7 @@ func (m *media) newPublisher() (*webrtc.PeerConnection, *publishIn, error) {
 	}))
 	in := &publishIn{chain: chain}
 	in.streams.Store(&map[uint32]*publishStream{})
-	dtls := pc.SCTP().Transport()
-	iceT := dtls.ICETransport()
-	var secure atomic.Bool
-	var mu sync.Mutex // orders updates
-	update := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !secure.Load() {
-			return
-		}
+	watchSecure(pc, func(iceT *webrtc.ICETransport) {
 		addr, why := m.publishPath(keys, iceT, in)
 		m.intake.publishers.set(addr, in) // invalid: forgotten
 		if addr.IsValid() {
@@ -80,24 +71,10 @@ func (m *media) newPublisher() (*webrtc.PeerConnection, *publishIn, error) {
 		} else {
 			m.log.Debug("publisher media read by pion", "reason", why)
 		}
-	}
-	// Both handlers run with pion's locks held: work elsewhere.
-	dtls.OnStateChange(func(s webrtc.DTLSTransportState) {
-		switch s {
-		case webrtc.DTLSTransportStateConnected:
-			secure.Store(true)
-			go update()
-		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
-			secure.Store(false)
-			go func() {
-				mu.Lock()
-				defer mu.Unlock()
-				m.intake.publishers.forget(in)
-				_ = chain.Close()
-			}()
-		}
+	}, func() {
+		m.intake.publishers.forget(in)
+		_ = chain.Close()
 	})
-	iceT.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { go update() })
 	return pc, in, nil
 }
 
@@ -115,18 +92,7 @@ func (m *media) publishPath(keys *srtpgcm.Capture, t *webrtc.ICETransport, in *p
 	if in.open.Load() == nil {
 		in.open.Store(o)
 	}
-	pair, err := t.GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
-		return netip.AddrPort{}, "no selected candidate pair"
-	}
-	if pair.Remote.Protocol != webrtc.ICEProtocolUDP {
-		return netip.AddrPort{}, "ICE over " + pair.Remote.Protocol.String()
-	}
-	ip, err := netip.ParseAddr(pair.Remote.Address)
-	if err != nil || !ip.Unmap().Is4() {
-		return netip.AddrPort{}, "remote address " + pair.Remote.Address + " is not IPv4"
-	}
-	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), ""
+	return udpRemote(t)
 }
 
 // publishIn is what the intake does with one publish connection's SRTP:

@@ -41,16 +41,7 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 		return nil, nil, err
 	}
 	tr := forward.NewTransport(pc.WriteRTCP)
-	dtls := pc.SCTP().Transport()
-	iceT := dtls.ICETransport()
-	var secure atomic.Bool
-	var mu sync.Mutex // orders updates
-	update := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !secure.Load() {
-			return
-		}
+	watchSecure(pc, func(iceT *webrtc.ICETransport) {
 		p, why := m.path(keys, iceT)
 		tr.SetPath(p)
 		if p != nil && tr.ReadsRTCP() {
@@ -63,24 +54,10 @@ func (m *media) newSubscriber() (*webrtc.PeerConnection, *forward.Transport, err
 		} else {
 			m.log.Debug("subscriber media on pion's send path", "reason", why)
 		}
-	}
-	// Both handlers run with pion's locks held: work elsewhere.
-	dtls.OnStateChange(func(s webrtc.DTLSTransportState) {
-		switch s {
-		case webrtc.DTLSTransportStateConnected:
-			secure.Store(true)
-			go update()
-		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
-			secure.Store(false)
-			tr.Close()
-			go func() {
-				mu.Lock()
-				defer mu.Unlock()
-				m.intake.subscribers.forget(tr)
-			}()
-		}
+	}, func() {
+		tr.Close()
+		m.intake.subscribers.forget(tr)
 	})
-	iceT.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { go update() })
 	return pc, tr, nil
 }
 
@@ -97,18 +74,60 @@ func (m *media) path(keys *srtpgcm.Capture, t *webrtc.ICETransport) (*forward.Pa
 		}
 		return nil, err.Error()
 	}
+	addr, why := udpRemote(t)
+	if !addr.IsValid() {
+		return nil, why
+	}
+	return &forward.Path{Conn: m.batch, Addr: net.UDPAddrFromAddrPort(addr), Keys: k, RemoteKeys: rk}, ""
+}
+
+// watchSecure calls update once the connection's DTLS is up and again
+// whenever its selected candidate pair changes, and closed once DTLS ends;
+// one at a time, and off pion's locks (its handlers run with them held).
+func watchSecure(pc *webrtc.PeerConnection, update func(*webrtc.ICETransport), closed func()) {
+	dtls := pc.SCTP().Transport()
+	iceT := dtls.ICETransport()
+	var secure atomic.Bool
+	var mu sync.Mutex
+	var once sync.Once // closed
+	run := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if secure.Load() {
+			update(iceT)
+		}
+	}
+	dtls.OnStateChange(func(s webrtc.DTLSTransportState) {
+		switch s {
+		case webrtc.DTLSTransportStateConnected:
+			secure.Store(true)
+			go run()
+		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
+			secure.Store(false)
+			go once.Do(func() {
+				mu.Lock()
+				defer mu.Unlock()
+				closed()
+			})
+		}
+	})
+	iceT.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { go run() })
+}
+
+// udpRemote is the remote address of t's selected pair when the node can
+// send to and read from it itself (UDP, IPv4), or an invalid one and why not.
+func udpRemote(t *webrtc.ICETransport) (netip.AddrPort, string) {
 	pair, err := t.GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Remote == nil {
-		return nil, "no selected candidate pair"
+		return netip.AddrPort{}, "no selected candidate pair"
 	}
 	if pair.Remote.Protocol != webrtc.ICEProtocolUDP {
-		return nil, "ICE over " + pair.Remote.Protocol.String()
+		return netip.AddrPort{}, "ICE over " + pair.Remote.Protocol.String()
 	}
 	// The node's socket is IPv4 (newMedia); a name (mDNS) is not resolved.
 	ip, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil || !ip.Unmap().Is4() {
-		return nil, "remote address " + pair.Remote.Address + " is not IPv4"
+		return netip.AddrPort{}, "remote address " + pair.Remote.Address + " is not IPv4"
 	}
-	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port))
-	return &forward.Path{Conn: m.batch, Addr: addr, Keys: k, RemoteKeys: rk}, ""
+	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), ""
 }
