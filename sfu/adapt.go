@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"slices"
 	"sort"
 	"time"
@@ -98,6 +99,26 @@ type dynLayer struct {
 	rate      float64   // measured, bit/s, as copies cost on the link
 	lastBytes uint64    // and packets, at the last measure
 	lastPkts  uint64
+	lastStale uint64 // packets dropped as stale, at the last measure
+	behind    uint64 // dropped since the node fell behind on this layer; 0: it keeps up
+}
+
+// lag logs a layer on which the node fell behind (its packets waited past
+// forward.StaleAfter and were dropped) once when it begins and once when
+// it ends, not once a measure.
+func (d *dynLayer) lag(log *slog.Logger, track, rid string, stale uint64) {
+	n := stale - d.lastStale
+	d.lastStale = stale
+	switch {
+	case n > 0 && d.behind == 0:
+		log.Warn("node behind: dropping stale packets", "track", track, "rid", rid, "dropped", n)
+		d.behind = n
+	case n > 0:
+		d.behind += n
+	case d.behind > 0:
+		log.Info("node caught up", "track", track, "rid", rid, "dropped", d.behind)
+		d.behind = 0
+	}
 }
 
 // addLayer either joins fr to the simulcast track of pub's key from the
@@ -202,6 +223,7 @@ func (r *room) adapt(now time.Time) {
 				d.rate = 0.5*d.rate + 0.5*float64(wire)*8/dt
 			}
 			d.lastBytes, d.lastPkts = st.BytesIn, st.Packets
+			d.lag(r.log, pub.info.TrackID, l.RID(), st.Stale)
 			v.layerOf[l] = *d
 		}
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
-	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/sfu/forward"
@@ -109,11 +108,12 @@ type publishIn struct {
 // publishStream is one published SSRC's queue, and the intake's record of
 // its SRTP index.
 type publishStream struct {
-	q    *packetio.Buffer
+	q    *forward.Queue
 	roll srtpgcm.Rollover // the reading goroutine's
 }
 
-// queueLimit bounds a track's queue as pion's own buffer is bounded.
+// queueLimit bounds a track's queue as pion's own buffer is bounded; a
+// packet waits there at most forward.StaleAfter before it is dropped.
 const queueLimit = 1000 * 1000
 
 // take opens an SRTP packet from the publisher's address and queues it,
@@ -132,26 +132,25 @@ func (in *publishIn) take(b []byte) bool {
 	if err != nil {
 		return errors.Is(err, srtpgcm.ErrReplay) // a replay is dropped here
 	}
-	_, _ = s.q.Write(plain, nil) // full: dropped, as pion would
+	_, _ = s.q.Write(plain) // full: dropped, as pion would
 	return true
 }
 
 // bind starts reading the track t for the forwarding loop and returns its
 // Source, and what to call when the loop ends.
 func (in *publishIn) bind(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) (forward.Source, func()) {
-	s := &publishStream{q: packetio.NewBuffer()}
-	s.q.SetLimitSize(queueLimit)
+	s := &publishStream{q: forward.NewQueue(queueLimit)}
 	ssrc := uint32(t.SSRC())
 	in.setStream(ssrc, s)
 
 	info := streamInfo(t, recv)
 	r := in.chain.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		n, _, err := s.q.Read(b, nil)
+		n, err := s.q.Read(b)
 		return n, a, err
 	}))
 	go s.fromPion(t)
 	go in.readRTCP(recv, t.RID())
-	return &chained{r: r, attrs: interceptor.Attributes{}}, func() {
+	return &chained{r: r, q: s.q, attrs: interceptor.Attributes{}}, func() {
 		in.chain.UnbindRemoteStream(info)
 		in.forgetStream(ssrc, s)
 	}
@@ -200,7 +199,7 @@ func (s *publishStream) fromPion(t *webrtc.TrackRemote) {
 			_ = s.q.Close()
 			return
 		}
-		_, _ = s.q.Write(buf[:n], nil)
+		_, _ = s.q.Write(buf[:n])
 	}
 }
 
@@ -228,11 +227,17 @@ func (in *publishIn) readRTCP(recv *webrtc.RTPReceiver, rid string) {
 	}
 }
 
-// chained is a track's queue read through the connection's interceptors.
+// chained is a track's queue read through the connection's interceptors,
+// which pass each packet on as they read it: when it arrived is the queue's.
 type chained struct {
 	r     interceptor.RTPReader
+	q     *forward.Queue
 	attrs interceptor.Attributes // reused: the interceptors share a parsed header in it
 }
+
+func (c *chained) Arrived() int64 { return c.q.Arrived() }
+
+var _ forward.Arrivals = (*chained)(nil) // so that its Receiver drops what went stale
 
 func (c *chained) Read(b []byte) (int, interceptor.Attributes, error) {
 	clear(c.attrs)

@@ -80,7 +80,8 @@ type Receiver struct {
 	voiceSeen atomic.Uint64
 	// sendFailed counts copies the kernel refused (sendmmsg errors).
 	sendFailed atomic.Uint64
-	lastAt     atomic.Int64 // monotime of the newest packet
+	stale      atomic.Uint64 // packets dropped by skip
+	lastAt     atomic.Int64  // monotime of the newest packet
 	// size is the last VP8 keyframe's width<<16 | height, 0 unknown.
 	size atomic.Uint32
 }
@@ -122,7 +123,9 @@ func (r *Receiver) Codec() webrtc.RTPCodecCapability { return r.opts.Codec }
 // into becomes the cache's, and the one it replaces the next to read into).
 // Then each subscriber's copy is rewritten and encrypted into this loop's
 // batch, which goes to the kernel in one sendmmsg per batchSize copies and
-// at the end of the fan-out, so no copy waits for a later packet.
+// at the end of the fan-out, so no copy waits for a later packet. A packet
+// that waited in the node past StaleAfter (a Source with Arrivals) is
+// dropped, and video resumes at a fresh keyframe (skip).
 func (r *Receiver) Run() error {
 	b := newBatch(batchSize)
 	buf := make([]byte, bufSize)
@@ -136,6 +139,11 @@ func (r *Receiver) Run() error {
 	}
 	defer report()
 	var p inPacket
+	arrived := func() int64 { return 0 } // a Source that cannot tell: never stale
+	if t, ok := r.src.(Arrivals); ok {
+		arrived = t.Arrived
+	}
+	var late lateness
 	for {
 		n, _, err := r.src.Read(buf)
 		if err != nil {
@@ -146,9 +154,6 @@ func (r *Receiver) Run() error {
 		}
 		if !p.parse(buf[:n]) {
 			continue // not RTP we can forward; the stream goes on
-		}
-		if r.cache != nil {
-			buf = r.cache.put(p.seq, buf[:n])
 		}
 		r.packets.Add(1)
 		r.bytesIn.Add(uint64(n))
@@ -170,6 +175,12 @@ func (r *Receiver) Run() error {
 					r.voiceSeen.Add(1)
 				}
 			}
+		}
+		if r.skip(&late, &p, arrived()) {
+			continue
+		}
+		if r.cache != nil {
+			buf = r.cache.put(p.seq, buf[:n])
 		}
 		if r.muted.Load() {
 			continue
@@ -205,12 +216,18 @@ func (r *Receiver) SetMuted(m bool) {
 	if r.muted.Swap(m) == m || m {
 		return
 	}
+	r.resync()
+	r.RequestKeyframe()
+}
+
+// resync has the subscribers on this layer close the gap in sequence
+// numbers left by packets not forwarded, so they see no loss to NACK.
+func (r *Receiver) resync() {
 	for _, d := range *r.downs.Load() {
 		if d.cur.Load() == r {
 			d.resync.Store(true)
 		}
 	}
-	r.RequestKeyframe()
 }
 
 // Muted reports whether forwarding is stopped.
@@ -305,11 +322,16 @@ type Stats struct {
 	Packets, BytesIn, BytesOut uint64
 	// SendFailed is how many batched copies the kernel refused.
 	SendFailed uint64
+	// Stale is how many packets were not forwarded because they waited
+	// in the node past StaleAfter, or followed such a gap before the
+	// next keyframe.
+	Stale uint64
 }
 
 // Stats returns the counters.
 func (r *Receiver) Stats() Stats {
-	return Stats{Packets: r.packets.Load(), BytesIn: r.bytesIn.Load(), BytesOut: r.bytesOut.Load(), SendFailed: r.sendFailed.Load()}
+	return Stats{Packets: r.packets.Load(), BytesIn: r.bytesIn.Load(), BytesOut: r.bytesOut.Load(),
+		SendFailed: r.sendFailed.Load(), Stale: r.stale.Load()}
 }
 
 // VoicedLoudness is the loudness (127 minus the RFC 6464 level in -dBov)
