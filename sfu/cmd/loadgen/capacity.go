@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/veet-dev/veet/internal/simpeer"
+	"github.com/veet-dev/veet/sfu/forward"
 )
 
 // searchCapacity runs one publisher to a growing number of subscribers on a
@@ -35,6 +36,14 @@ func searchCapacity(rdb *redis.Client, addr string, pusher *simpeer.Pusher, endp
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
 		results = append(results, r)
+		if r.node.stale > 0 {
+			// Sequence numbers close over what the node drops, so the
+			// subscribers see no loss: the node's count says it.
+			fmt.Printf("\n%s: the node fell behind: it dropped %d of the publishers' %d packets (%.1f %%) for waiting over %s (%.0f Mbit/s forwarded of ~%.0f); the search stops here.\n",
+				sc.name, r.node.stale, r.published, 100*float64(r.node.stale)/float64(max(r.published, 1)), forward.StaleAfter,
+				r.mbitPerSec(), float64(n)*float64(o.videoBps)/1e6)
+			break
+		}
 		if r.starved(o.videoBps) {
 			// The publisher or the subscribers in this process fell behind
 			// (a busy machine): the row says nothing about the node.

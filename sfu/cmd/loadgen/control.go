@@ -35,6 +35,9 @@ type nodeMetrics struct {
 	// upper bounds in ns.
 	Delay       []uint64
 	DelayBounds []int64
+	// Stale is how many packets the node dropped for waiting too long
+	// (forward.Stale).
+	Stale uint64
 }
 
 var metricNames = []string{
@@ -58,6 +61,7 @@ func readNodeMetrics() nodeMetrics {
 		AllocBytes:   s[1].Value.Uint64(),
 		AllocObjects: s[2].Value.Uint64(),
 	}
+	m.Stale = forward.Stale()
 	d := forward.Delays()
 	m.Delay = d.Counts
 	for _, b := range d.Bounds {
@@ -156,11 +160,12 @@ type window struct {
 	pausesCounted uint64
 	// delayP50 and delayP99 bound the fan-out delay of the copies sent.
 	delayP50, delayP99 time.Duration
+	stale              uint64 // publishers' packets the node dropped as stale
 }
 
 func diff(a, b nodeMetrics) window {
 	w := window{cpu: b.CPU - a.CPU, gcs: b.GCCycles - a.GCCycles, allocBytes: b.AllocBytes - a.AllocBytes,
-		allocObjects: b.AllocObjects - a.AllocObjects}
+		allocObjects: b.AllocObjects - a.AllocObjects, stale: b.Stale - a.Stale}
 	w.delayP50, w.delayP99 = histPct(a.Delay, b.Delay, b.DelayBounds, 0.5), histPct(a.Delay, b.Delay, b.DelayBounds, 0.99)
 	if len(a.Pauses) != len(b.Pauses) || len(b.Buckets) != len(b.Pauses)+1 {
 		return w

@@ -42,6 +42,16 @@ func (r result) behind() string {
 	return fmt.Sprintf("the publishers wrote %.0f packets/s, each subscriber got %.0f/s", float64(r.published)/secs, each)
 }
 
+// lossCell is the subscribers' loss, and what the node dropped as stale,
+// which their sequence numbers do not show.
+func (r result) lossCell() string {
+	c := fmt.Sprintf("%.2f", r.lossPct())
+	if r.node.stale > 0 {
+		c += fmt.Sprintf(" (+ %.1f %% of the published dropped stale)", 100*float64(r.node.stale)/float64(max(r.published, 1)))
+	}
+	return c
+}
+
 func printTable(w io.Writer, rs []result) {
 	head := []string{"scenario", "streams", "fwd Mbit/s", "node CPU %core", "µs CPU/copy", "CPU s/fwd Mbit",
 		"CPU ms/s per stream", "loss %", "latency p50/p99 ms", "to socket p50/p99 ms", "node fan-out delay p50/p99 ms", "GC pause p99/max ms", "node alloc B/copy",
@@ -73,7 +83,7 @@ func printTable(w io.Writer, rs []result) {
 			fmt.Sprintf("%.2f", float64(r.node.cpu.Nanoseconds())/1000/float64(max(r.copies, 1))),
 			fmt.Sprintf("%.5f", r.node.cpu.Seconds()/max(mbit, 1e-9)),
 			fmt.Sprintf("%.2f", 1000*r.node.cpu.Seconds()/secs/float64(max(r.streams, 1))),
-			fmt.Sprintf("%.2f", r.lossPct()),
+			r.lossCell(),
 			ms(pct(r.lat, 0.5)) + " / " + ms(pct(r.lat, 0.99)),
 			socket,
 			fmt.Sprintf("≤ %s / ≤ %s", ms2(r.node.delayP50), ms2(r.node.delayP99)),
