@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/veet-dev/veet/sfu/forward"
@@ -144,8 +145,12 @@ func (in *publishIn) bind(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) (forw
 	in.setStream(ssrc, s)
 
 	info := streamInfo(t, recv)
+	var h rtp.Header // the stream's parsed header, reused packet after packet
 	r := in.chain.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, err := s.q.Read(b)
+		if err == nil {
+			sharedHeader(a, &h, b[:n])
+		}
 		return n, a, err
 	}))
 	go s.fromPion(t)
@@ -242,6 +247,33 @@ var _ forward.Arrivals = (*chained)(nil) // so that its Receiver drops what went
 func (c *chained) Read(b []byte) (int, interceptor.Attributes, error) {
 	clear(c.attrs)
 	return c.r.Read(b, c.attrs)
+}
+
+// headerKey is the key under which pion's interceptors share a parsed RTP
+// header in their Attributes; pion does not export it, so it is found once
+// by having Attributes parse a header. nil if that ever changes: then each
+// interceptor parses for itself, as before.
+var headerKey = func() any {
+	a := interceptor.Attributes{}
+	if _, err := a.GetRTPHeader([]byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1}); err != nil || len(a) != 1 {
+		return nil
+	}
+	for k := range a {
+		return k
+	}
+	return nil
+}()
+
+// sharedHeader parses raw into h and gives it to the interceptors, which
+// would otherwise allocate a header per packet (GetRTPHeader); they read
+// it during the call only.
+func sharedHeader(a interceptor.Attributes, h *rtp.Header, raw []byte) {
+	if headerKey == nil || a == nil {
+		return
+	}
+	if _, err := h.Unmarshal(raw); err == nil {
+		a[headerKey] = h
+	}
 }
 
 // streamInfo describes t to the interceptors as pion would: its SSRC,
